@@ -1,0 +1,37 @@
+import type { EventBus, EventPayload } from '../../ports/event-bus.ts'
+
+/**
+ * createLocalEventBus is the embedded EventBus: delivery inside one process, in publish order.
+ * Handlers run on a microtask, never inside the publisher's call stack, as with a real bus.
+ */
+export function createLocalEventBus() {
+	const handlers = new Map<string, Set<(payload: EventPayload) => void>>()
+	let closed = false
+	const bus = {
+		async publish(auction, _eventId, payload) {
+			if (closed) throw new Error('event bus is closed')
+			const set = handlers.get(auction)
+			if (!set) return
+			await Promise.resolve()
+			for (const handler of set) handler(payload)
+		},
+		subscribe(auction, onEvent) {
+			let set = handlers.get(auction)
+			if (!set) handlers.set(auction, (set = new Set()))
+			set.add(onEvent)
+			return () => {
+				set.delete(onEvent)
+				if (set.size === 0 && handlers.get(auction) === set) handlers.delete(auction)
+			}
+		},
+		async flush() {},
+		async ping() {
+			if (closed) throw new Error('event bus is closed')
+		},
+		async close() {
+			closed = true
+			handlers.clear()
+		},
+	} satisfies EventBus
+	return bus
+}

@@ -1,0 +1,144 @@
+import { toView, type AuctionRecord } from '../../domain/auction.ts'
+import { decodeCursor, encodeCursor, listKey } from '../../domain/listing.ts'
+import { applyBid, refuseEntry, type Refusal } from '../../domain/rules.ts'
+import { newEventId } from '../../events.ts'
+import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
+import type { BidStore, EventsSince, ListQuery, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
+import { refusalError, idempotencyFingerprint } from '../bid-refusals.ts'
+import { ExistsError, IdempotencyKeyReusedError, NotFoundError } from '../../errors.ts'
+
+export interface MemoryBidStoreOptions {
+	eventsKept?: number
+	idempotencyTtlMs?: number
+	now?: () => number
+}
+
+interface Kept {
+	record: AuctionRecord
+	/** Recent events as JSON, oldest first; `firstSeq` is the seq of events[0]. */
+	events: string[]
+	firstSeq: number
+}
+
+/**
+ * createMemoryBidStore is the embedded BidStore: one process, no services. JavaScript runs one
+ * task at a time, so each placeBid is atomic without locks, as the Lua script is in Redis.
+ */
+export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
+	const eventsKept = options.eventsKept ?? DEFAULT_EVENTS_KEPT
+	const idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS
+	const now = options.now ?? Date.now
+	const auctions = new Map<string, Kept>()
+	const sortedKeys: string[] = [] // ascending list keys
+	const idempotency = new Map<string, { fingerprint: string; answer: string; expiresAt: number }>()
+	const sweep = setInterval(() => {
+		const t = now()
+		for (const [key, entry] of idempotency) if (entry.expiresAt <= t) idempotency.delete(key)
+	}, 60_000)
+	sweep.unref()
+
+	const append = (kept: Kept, events: string[]) => {
+		kept.events.push(...events)
+		// Trim in chunks so a busy auction does not shift the array on every bid.
+		const excess = kept.events.length - eventsKept
+		if (excess >= Math.max(1, eventsKept >> 4)) {
+			kept.events.splice(0, excess)
+			kept.firstSeq += excess
+		}
+	}
+
+	const store = {
+		async createAuction(record, createdEvent) {
+			if (auctions.has(record.id)) throw new ExistsError(record.id)
+			auctions.set(record.id, { record: { ...record }, events: [createdEvent], firstSeq: 0 })
+			const key = listKey(record)
+			sortedKeys.splice(upperBound(sortedKeys, key), 0, key)
+			return toView(record, now())
+		},
+
+		async getAuction(id) {
+			const kept = auctions.get(id)
+			return kept ? toView(kept.record, now()) : null
+		},
+
+		async listAuctions({ status, cursor, limit }: ListQuery) {
+			const t = now()
+			let i = cursor === undefined ? sortedKeys.length : lowerBound(sortedKeys, decodeCursor(cursor))
+			const items = []
+			let lastKey: string | null = null
+			while (--i >= 0) {
+				const key = sortedKeys[i]!
+				const view = toView(auctions.get(key.slice(16))!.record, t)
+				if (status !== undefined && view.status !== status) continue
+				if (items.length === limit) return { items, nextCursor: encodeCursor(lastKey!) }
+				items.push(view)
+				lastKey = key
+			}
+			return { items, nextCursor: null }
+		},
+
+		async placeBid(request: PlaceBidRequest): Promise<PlacedBid> {
+			const kept = auctions.get(request.auction)
+			if (!kept) throw new NotFoundError('auction')
+			const t = now()
+			const entry = refuseEntry(kept.record, request.bidder, t)
+			if (entry) throw refusalError(entry)
+			const fingerprint = idempotencyFingerprint(request)
+			const idemKey = request.idempotencyKey === undefined ? null : `${request.auction}\n${request.bidder}\n${request.idempotencyKey}`
+			if (idemKey !== null) {
+				const prior = idempotency.get(idemKey)
+				if (prior && prior.expiresAt > t) {
+					if (prior.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError()
+					return { answer: prior.answer, events: [], leading: JSON.parse(prior.answer).leading, replayed: true }
+				}
+			}
+			const outcome = applyBid(kept.record, request, t, { bid: newEventId(), close: newEventId() })
+			if ('code' in outcome) throw refusalError(outcome as Refusal)
+			kept.record = outcome.next
+			const events = outcome.events.map((e) => JSON.stringify(e))
+			append(kept, events)
+			const answer = `{"bid":${events[0] ?? 'null'},"auction":${JSON.stringify(toView(outcome.next, t))},"leading":${outcome.leading}}`
+			if (idemKey !== null) idempotency.set(idemKey, { fingerprint, answer, expiresAt: t + idempotencyTtlMs })
+			return { answer, events, leading: outcome.leading, replayed: false }
+		},
+
+		async eventsSince(id, since): Promise<EventsSince | null> {
+			const kept = auctions.get(id)
+			if (!kept) return null
+			const seq = kept.record.seq
+			if (since < kept.firstSeq - 1) return { reset: true, auction: toView(kept.record, now()) }
+			return { reset: false, items: kept.events.slice(Math.max(0, since + 1 - kept.firstSeq)), seq }
+		},
+
+		async ping() {},
+
+		async close() {
+			clearInterval(sweep)
+		},
+	} satisfies BidStore
+	return store
+}
+
+/** First index whose key is ≥ `key`. */
+function lowerBound(keys: string[], key: string): number {
+	let lo = 0
+	let hi = keys.length
+	while (lo < hi) {
+		const mid = (lo + hi) >> 1
+		if (keys[mid]! < key) lo = mid + 1
+		else hi = mid
+	}
+	return lo
+}
+
+/** First index whose key is > `key`. */
+function upperBound(keys: string[], key: string): number {
+	let lo = 0
+	let hi = keys.length
+	while (lo < hi) {
+		const mid = (lo + hi) >> 1
+		if (keys[mid]! <= key) lo = mid + 1
+		else hi = mid
+	}
+	return lo
+}

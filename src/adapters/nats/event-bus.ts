@@ -1,0 +1,114 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream'
+import type { EventBus } from '../../ports/event-bus.ts'
+import { backoffDelay, sleep } from '../../lib/backoff.ts'
+import type { Logger } from '../../observability/log.ts'
+import { allAuctionsSubject, auctionSubject, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX } from './subjects.ts'
+
+export interface NatsEventBusOptions {
+	url: string
+	stream?: string
+	subjectPrefix?: string
+	log: Logger
+	/** How long the stream keeps events for consumers that fall behind (the archive keeps them forever). */
+	maxAgeMs?: number
+	/** A publish that still fails after this long is given up (and logged); crash repair re-sends it. */
+	giveUpAfterMs?: number
+	name?: string
+}
+
+const NS_PER_MS = 1_000_000
+const DEFAULT_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000
+const DEFAULT_DUPLICATE_WINDOW_MS = 2 * 60 * 1000
+const DEFAULT_GIVE_UP_AFTER_MS = 10 * 60 * 1000
+const PUBLISH_TIMEOUT_MS = 5_000
+
+/**
+ * ensureStream creates the events stream, or updates it to the wanted subjects and limits,
+ * so every start converges on one configuration.
+ */
+export async function ensureStream(nc: NatsConnection, name: string, subjectPrefix: string, maxAgeMs = DEFAULT_MAX_AGE_MS) {
+	const jsm = await jetstreamManager(nc)
+	const config: Partial<StreamConfig> & { name: string } = {
+		name,
+		subjects: [allAuctionsSubject(subjectPrefix)],
+		retention: RetentionPolicy.Limits,
+		storage: StorageType.File,
+		max_age: maxAgeMs * NS_PER_MS,
+		duplicate_window: DEFAULT_DUPLICATE_WINDOW_MS * NS_PER_MS,
+	}
+	try {
+		await jsm.streams.info(name)
+		await jsm.streams.update(name, config)
+	} catch (err) {
+		if (!isStreamNotFound(err)) throw err
+		await jsm.streams.add(config)
+	}
+	return jsm
+}
+
+function isStreamNotFound(err: unknown): boolean {
+	return err instanceof Error && (err.name === 'StreamNotFoundError' || /stream not found/i.test(err.message))
+}
+
+/**
+ * createNatsEventBus publishes to JetStream with `Nats-Msg-Id` = event id, so a retried
+ * publish is dropped by the server's dedup window instead of stored twice.
+ */
+export async function createNatsEventBus(options: NatsEventBusOptions) {
+	const stream = options.stream ?? DEFAULT_STREAM
+	const prefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX
+	const giveUpAfterMs = options.giveUpAfterMs ?? DEFAULT_GIVE_UP_AFTER_MS
+	const log = options.log.child({ component: 'nats-bus' })
+	const nc = await connect({ servers: options.url, name: options.name ?? 'gavel', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+	await ensureStream(nc, stream, prefix, options.maxAgeMs)
+	const js = jetstream(nc)
+	const inFlight = new Set<Promise<void>>()
+	let closing = false
+
+	const publishUntilStored = async (subject: string, eventId: string, payload: string) => {
+		const started = Date.now()
+		for (let attempt = 0; ; attempt++) {
+			try {
+				await js.publish(subject, payload, { msgID: eventId, timeout: PUBLISH_TIMEOUT_MS })
+				return
+			} catch (err) {
+				if (Date.now() - started > giveUpAfterMs || nc.isClosed()) throw err
+				log.warn({ err, subject, eventId, attempt }, 'publish failed, retrying')
+				await sleep(backoffDelay(attempt, { baseMs: 20, maxMs: 2_000 }))
+			}
+		}
+	}
+
+	const bus = {
+		publish(auction, eventId, payload) {
+			if (closing) return Promise.reject(new Error('event bus is closed'))
+			const p = publishUntilStored(auctionSubject(prefix, auction), eventId, payload)
+			inFlight.add(p)
+			const done = () => inFlight.delete(p)
+			p.then(done, done)
+			return p
+		},
+		subscribe(auction, onEvent) {
+			const sub = nc.subscribe(auctionSubject(prefix, auction), {
+				callback: (err, msg) => {
+					if (!err) onEvent(msg.data)
+				},
+			})
+			return () => sub.unsubscribe()
+		},
+		async flush() {
+			while (inFlight.size > 0) await Promise.allSettled([...inFlight])
+		},
+		async ping() {
+			if (nc.isClosed()) throw new Error('NATS connection closed')
+			await nc.flush()
+		},
+		async close() {
+			closing = true
+			await bus.flush()
+			if (!nc.isClosed()) await nc.drain()
+		},
+	} satisfies EventBus
+	return Object.assign(bus, { connection: nc, stream, subjectPrefix: prefix })
+}

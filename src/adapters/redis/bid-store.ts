@@ -1,0 +1,208 @@
+import type { Cluster, Redis, Result } from 'ioredis'
+import { toView, tiersOf, type AuctionRecord } from '../../domain/auction.ts'
+import { decodeCursor, encodeCursor, idOfListKey, listKey } from '../../domain/listing.ts'
+import { newEventId } from '../../events.ts'
+import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
+import { ExistsError, IdempotencyKeyReusedError, NotFoundError } from '../../errors.ts'
+import type { AuctionView } from '../../domain/auction.ts'
+import type { BidStore, EventsSince, ListQuery, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
+import { idempotencyFingerprint, refusalError } from '../bid-refusals.ts'
+import { auctionKeys, indexKey } from './keys.ts'
+import placeBidLua from './place-bid.lua' with { type: 'text' }
+import createAuctionLua from './create-auction.lua' with { type: 'text' }
+
+type ScriptReply = Array<string | number>
+
+declare module 'ioredis' {
+	interface RedisCommander<Context> {
+		gavelPlaceBid(...keysAndArgs: Array<string | number>): Result<ScriptReply, Context>
+		gavelCreateAuction(...keysAndArgs: Array<string | number>): Result<number, Context>
+	}
+}
+
+export interface RedisBidStoreOptions {
+	redis: Redis | Cluster
+	/** Key prefix; tests give each run its own. */
+	prefix?: string
+	eventsKept?: number
+	idempotencyTtlMs?: number
+	now?: () => number
+}
+
+/** How many index entries one list call reads at most while filtering by status. */
+const LIST_SCAN_BUDGET = 2_000
+
+/**
+ * createRedisBidStore keeps auctions in Redis. Every bid is one EVALSHA of place-bid.lua: the
+ * rules, the state update, the event append and the idempotency record happen atomically.
+ */
+export function createRedisBidStore(options: RedisBidStoreOptions) {
+	const { redis } = options
+	const prefix = options.prefix ?? 'gavel'
+	const eventsKept = String(options.eventsKept ?? DEFAULT_EVENTS_KEPT)
+	const idempotencyTtl = String(options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)
+	const now = options.now ?? Date.now
+	redis.defineCommand('gavelPlaceBid', { numberOfKeys: 3, lua: placeBidLua })
+	redis.defineCommand('gavelCreateAuction', { numberOfKeys: 2, lua: createAuctionLua })
+
+	const readViews = async (ids: string[], t: number): Promise<Array<AuctionView | null>> => {
+		if (ids.length === 0) return []
+		const pipeline = redis.pipeline()
+		for (const id of ids) pipeline.hgetall(auctionKeys(prefix, id).state)
+		const replies = (await pipeline.exec()) ?? []
+		return replies.map(([err, hash]) => {
+			if (err) throw err
+			const h = hash as Record<string, string>
+			return h.id ? toView(fromHash(h), t) : null
+		})
+	}
+
+	const store = {
+		async createAuction(record, createdEvent) {
+			const keys = auctionKeys(prefix, record.id)
+			const fields = Object.entries(toHash(record)).flat()
+			const created = await redis.gavelCreateAuction(keys.state, keys.events, createdEvent, eventsKept, ...fields)
+			if (created !== 1) throw new ExistsError(record.id)
+			await redis.zadd(indexKey(prefix), 0, listKey(record))
+			return toView(record, now())
+		},
+
+		async getAuction(id) {
+			const [view] = await readViews([id], now())
+			return view ?? null
+		},
+
+		async listAuctions({ status, cursor, limit }: ListQuery) {
+			const t = now()
+			let from = cursor === undefined ? '+' : `(${decodeCursor(cursor)}`
+			const items: AuctionView[] = []
+			let scanned = 0
+			while (scanned < LIST_SCAN_BUDGET) {
+				const batch = Math.min(limit + 1, 500)
+				const keys = await redis.zrange(indexKey(prefix), from, '-', 'BYLEX', 'REV', 'LIMIT', 0, batch)
+				scanned += keys.length
+				const views = await readViews(keys.map(idOfListKey), t)
+				for (let i = 0; i < keys.length; i++) {
+					const view = views[i]
+					if (!view || (status !== undefined && view.status !== status)) continue
+					if (items.length === limit) return { items, nextCursor: encodeCursor(listKey(items[limit - 1]!)) }
+					items.push(view)
+				}
+				if (keys.length < batch) return { items, nextCursor: null }
+				from = `(${keys[keys.length - 1]}`
+			}
+			// Filtering ran out of budget: hand back a cursor where the scan stopped.
+			return { items, nextCursor: encodeCursor(from.slice(1)) }
+		},
+
+		async placeBid(request: PlaceBidRequest): Promise<PlacedBid> {
+			const keys = auctionKeys(prefix, request.auction)
+			const key = request.idempotencyKey
+			const reply = await redis.gavelPlaceBid(
+				keys.state,
+				keys.events,
+				key === undefined ? keys.noIdempotency : keys.idempotency(request.bidder, key),
+				now(),
+				request.bidder,
+				request.amount,
+				request.maxAmount ?? '',
+				newEventId(),
+				newEventId(),
+				eventsKept,
+				key === undefined ? '0' : idempotencyTtl,
+				idempotencyFingerprint(request),
+			)
+			const code = reply[0]
+			if (code === 'OK')
+				return { answer: reply[1] as string, events: reply.slice(3) as string[], leading: reply[2] === 1, replayed: false }
+			if (code === 'REPLAY') {
+				const answer = reply[1] as string
+				return { answer, events: [], leading: JSON.parse(answer).leading, replayed: true }
+			}
+			if (code === 'NOT_FOUND') throw new NotFoundError('auction')
+			if (code === 'IDEMPOTENCY_KEY_REUSED') throw new IdempotencyKeyReusedError()
+			if (code === 'NOT_STARTED') throw refusalError({ code, startsAt: reply[1] as number })
+			if (code === 'TOO_LOW') throw refusalError({ code, minimum: reply[1] as number })
+			if (code === 'CLOSED' || code === 'OWN_AUCTION') throw refusalError({ code })
+			throw new Error(`place-bid.lua answered ${JSON.stringify(reply)}`)
+		},
+
+		async eventsSince(id, since): Promise<EventsSince | null> {
+			const keys = auctionKeys(prefix, id)
+			// One MULTI (same slot): the state and the window are read at the same instant.
+			const replies = await redis.multi().hgetall(keys.state).xrange(keys.events, `${since + 1}-0`, '+').exec()
+			const [[stateErr, hash], [rangeErr, range]] = replies as [[Error | null, Record<string, string>], [Error | null, Array<[string, string[]]>]]
+			if (stateErr || rangeErr) throw stateErr ?? rangeErr
+			if (!hash.id) return null
+			const record = fromHash(hash)
+			const first = range[0]
+			const firstSeq = first ? Number.parseInt(first[0], 10) : record.seq + 1
+			if (since < record.seq && firstSeq !== since + 1) return { reset: true, auction: toView(record, now()) }
+			return { reset: false, items: range.map(([, fields]) => fields[1]!), seq: record.seq }
+		},
+
+		async ping() {
+			await redis.ping()
+		},
+
+		async close() {},
+	} satisfies BidStore
+	return store
+}
+
+/** The state hash, field by field; '' stands for null. Numbers are decimal strings. */
+function toHash(a: AuctionRecord): Record<string, string> {
+	const orEmpty = (v: number | string | null) => (v === null ? '' : String(v))
+	return {
+		id: a.id,
+		title: a.title,
+		sellerId: a.sellerId,
+		currency: a.currency,
+		startingPrice: String(a.startingPrice),
+		reservePrice: orEmpty(a.reservePrice),
+		buyNowPrice: orEmpty(a.buyNowPrice),
+		increment: JSON.stringify(a.increment),
+		tiers: tiersOf(a.increment).map(([from, step]) => `${from}:${step}`).join(' '),
+		softCloseMs: String(a.softCloseMs),
+		startsAt: String(a.startsAt),
+		endsAt: String(a.endsAt),
+		maxEndsAt: String(a.maxEndsAt),
+		createdAt: String(a.createdAt),
+		price: orEmpty(a.price),
+		leader: orEmpty(a.leader),
+		leaderMax: orEmpty(a.leaderMax),
+		bidCount: String(a.bidCount),
+		seq: String(a.seq),
+		reserveMet: String(a.reserveMet),
+		closed: a.closed ? '1' : '0',
+		winner: orEmpty(a.winner),
+	}
+}
+
+function fromHash(h: Record<string, string>): AuctionRecord {
+	const num = (v: string | undefined) => (v === undefined || v === '' ? null : Number(v))
+	const str = (v: string | undefined) => (v === undefined || v === '' ? null : v)
+	return {
+		id: h.id!,
+		title: h.title!,
+		sellerId: h.sellerId!,
+		currency: h.currency!,
+		startingPrice: Number(h.startingPrice),
+		reservePrice: num(h.reservePrice),
+		buyNowPrice: num(h.buyNowPrice),
+		increment: JSON.parse(h.increment!),
+		softCloseMs: Number(h.softCloseMs),
+		startsAt: Number(h.startsAt),
+		endsAt: Number(h.endsAt),
+		maxEndsAt: Number(h.maxEndsAt),
+		createdAt: Number(h.createdAt),
+		price: num(h.price),
+		leader: str(h.leader),
+		leaderMax: num(h.leaderMax),
+		bidCount: Number(h.bidCount),
+		seq: Number(h.seq),
+		reserveMet: h.reserveMet === 'true',
+		closed: h.closed === '1',
+		winner: str(h.winner),
+	}
+}

@@ -1,0 +1,85 @@
+import { Elysia } from 'elysia'
+import { openapi } from '@elysiajs/openapi'
+import { AppError, PayloadTooLargeError, RateLimitedError } from './errors.ts'
+import type { Auth } from './auth/tokens.ts'
+import type { Logger } from './observability/log.ts'
+import type { Metrics } from './observability/metrics.ts'
+import type { AuctionService } from './modules/auctions/service.ts'
+import type { BidService } from './modules/bids/service.ts'
+import { auctionsModule } from './modules/auctions/index.ts'
+import { bidsModule } from './modules/bids/index.ts'
+import { opsModule, type Dependency } from './modules/ops/index.ts'
+
+export interface AppDeps {
+	auctions: AuctionService
+	bids: BidService
+	auth: Auth
+	metrics: Metrics
+	log: Logger
+	dependencies: Dependency[]
+	maxBodyBytes: number
+	production: boolean
+	version?: string
+}
+
+const jsonError = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+	new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
+
+/**
+ * createApp assembles the HTTP API from its modules. Every failure leaves as
+ * `{"error":{"code","message",…}}` with its status; unknown errors are 500 INTERNAL, logged,
+ * with details hidden in production.
+ */
+export function createApp(deps: AppDeps) {
+	const { log, maxBodyBytes } = deps
+	return new Elysia({ normalize: false, serve: { maxRequestBodySize: maxBodyBytes } })
+		.onRequest(({ request }) => {
+			const length = request.headers.get('content-length')
+			if (length !== null && Number(length) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes)
+		})
+		.onError(({ code, error, request }) => {
+			if (error instanceof AppError) {
+				const headers: Record<string, string> =
+					error instanceof RateLimitedError ? { 'retry-after': String(error.retryAfterSeconds) } : {}
+				return jsonError(error.status, error.toJSON(), headers)
+			}
+			switch (code) {
+				case 'VALIDATION': {
+					const first = error.all[0]
+					const field = first && 'path' in first ? first.path.replace(/^\//, '').replaceAll('/', '.') : ''
+					// TypeBox says "Expected union value" for unions; its summary names the choices.
+					const generic = !first || !('message' in first) || first.message === 'Expected union value'
+					const message = generic ? (first && 'summary' in first && first.summary) || 'invalid request' : first.message
+					return jsonError(422, {
+						error: { code: 'VALIDATION', message: field ? `${field}: ${message}` : message, field, in: error.type },
+					})
+				}
+				case 'PARSE':
+					return jsonError(400, { error: { code: 'BAD_REQUEST', message: 'the body is not valid JSON' } })
+				case 'NOT_FOUND':
+					return jsonError(404, { error: { code: 'NOT_FOUND', message: 'no such route' } })
+			}
+			log.error({ err: error, url: request.url, method: request.method }, 'unhandled error')
+			const message = deps.production ? 'internal error' : String((error as Error)?.message ?? error)
+			return jsonError(500, { error: { code: 'INTERNAL', message } })
+		})
+		.use(
+			openapi({
+				path: '/openapi',
+				documentation: {
+					info: {
+						title: 'gavel',
+						version: deps.version ?? '0.1.0',
+						description: 'Real-time auction bidding. Money is integer minor units; times are epoch milliseconds.',
+					},
+					components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+				},
+			}),
+		)
+		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies }))
+		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
+		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
+}
+
+/** The app's type, for the Eden treaty client. */
+export type App = ReturnType<typeof createApp>

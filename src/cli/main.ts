@@ -1,0 +1,183 @@
+#!/usr/bin/env bun
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfig } from '../config.ts'
+import { createLogger } from '../observability/log.ts'
+import { startGavel } from '../server.ts'
+import { signToken } from '../auth/tokens.ts'
+import { devSecret } from '../auth/dev-secret.ts'
+import { createClient, GavelApiError, unwrap } from '../client/index.ts'
+import { parseAmount, parseDuration } from './args.ts'
+
+const USAGE = `gavel — real-time auction bidding
+
+Usage:
+  gavel serve                         start gavel (roles from ROLES, adapters from REDIS_URL / NATS_URL)
+  gavel token --sub ID [--role seller] [--ttl 1h]
+                                      mint a token with the configured (or development) HS256 secret
+  gavel auction create --title T --starting-price CENTS --increment CENTS --ends-in 10m
+        [--id ID] [--reserve CENTS] [--buy-now CENTS] [--soft-close 30s] [--currency EUR]
+  gavel bid AUCTION AMOUNT [--max CENTS] [--key IDEMPOTENCY_KEY]
+
+Client commands talk to --url (default $GAVEL_URL or http://localhost:3000) with --token
+(default $GAVEL_TOKEN). Amounts are integer minor units (cents).`
+
+async function main(argv: string[]): Promise<number> {
+	const [command = 'serve', ...rest] = argv
+	switch (command) {
+		case 'serve':
+			return serve()
+		case 'token':
+			return token(rest)
+		case 'auction':
+			if (rest[0] === 'create') return createAuction(rest.slice(1))
+			break
+		case 'bid':
+			return bid(rest)
+		case 'help':
+		case '--help':
+		case '-h':
+			console.log(USAGE)
+			return 0
+	}
+	console.error(`unknown command: ${argv.join(' ')}\n\n${USAGE}`)
+	return 2
+}
+
+async function serve(): Promise<number> {
+	const config = loadConfig()
+	const log = createLogger(config.LOG_LEVEL)
+	const started = performance.now()
+	const gavel = await startGavel(config, log)
+	log.info(
+		{ url: gavel.url, roles: [...config.roles], adapters: gavel.adapters, startupMs: Math.round(performance.now() - started) },
+		'gavel is ready',
+	)
+	if (process.stderr.isTTY || !config.production) {
+		const tokenHint = gavel.devSecret
+			? `  get a token:  bun run gavel token --sub alice --role seller   (development secret in ${config.DATA_DIR})`
+			: '  tokens come from your identity provider (AUTH_JWT_SECRET / AUTH_JWKS_URL)'
+		console.error(`\n  gavel listening on ${gavel.url}  (store: ${gavel.adapters.store}, bus: ${gavel.adapters.bus})\n${tokenHint}\n  API docs:     ${gavel.url}/openapi\n`)
+	}
+	const deadline = config.SHUTDOWN_TIMEOUT_MS
+	await new Promise<void>((resolve) => {
+		const onSignal = (signal: string) => {
+			log.info({ signal }, 'shutting down')
+			const timer = setTimeout(() => {
+				log.error({ deadlineMs: deadline }, 'shutdown deadline passed; exiting anyway')
+				process.exit(1)
+			}, deadline)
+			gavel.stop().then(
+				() => {
+					clearTimeout(timer)
+					log.info('stopped')
+					resolve()
+				},
+				(err) => {
+					log.error({ err }, 'shutdown failed')
+					process.exit(1)
+				},
+			)
+		}
+		process.once('SIGTERM', () => onSignal('SIGTERM'))
+		process.once('SIGINT', () => onSignal('SIGINT'))
+	})
+	return 0
+}
+
+async function token(args: string[]): Promise<number> {
+	const { values } = parseArgs({
+		args,
+		options: { sub: { type: 'string' }, role: { type: 'string', multiple: true }, ttl: { type: 'string', default: '1h' } },
+	})
+	if (!values.sub) throw new UsageError('token needs --sub (the user id)')
+	const config = loadConfig()
+	if (config.AUTH_JWKS_URL) throw new UsageError('AUTH_JWKS_URL is set: tokens come from your identity provider')
+	const secret = config.AUTH_JWT_SECRET ?? (await devSecret(config.DATA_DIR))
+	const ttlSeconds = Math.max(1, Math.round(parseDuration(values.ttl) / 1000))
+	console.log(
+		await signToken(secret, {
+			sub: values.sub,
+			roles: values.role ?? [],
+			ttlSeconds,
+			issuer: config.AUTH_ISSUER,
+			audience: config.AUTH_AUDIENCE,
+		}),
+	)
+	return 0
+}
+
+const clientOptions = {
+	url: { type: 'string', default: Bun.env.GAVEL_URL ?? 'http://localhost:3000' },
+	token: { type: 'string', default: Bun.env.GAVEL_TOKEN },
+} as const
+
+async function createAuction(args: string[]): Promise<number> {
+	const { values } = parseArgs({
+		args,
+		options: {
+			...clientOptions,
+			id: { type: 'string' },
+			title: { type: 'string' },
+			'starting-price': { type: 'string' },
+			increment: { type: 'string' },
+			'ends-in': { type: 'string' },
+			'starts-in': { type: 'string' },
+			reserve: { type: 'string' },
+			'buy-now': { type: 'string' },
+			'soft-close': { type: 'string' },
+			currency: { type: 'string' },
+		},
+	})
+	if (!values.title) throw new UsageError('auction create needs --title')
+	const now = Date.now()
+	const client = createClient(values.url, { token: values.token })
+	const auction = await unwrap(
+		client.auctions.post({
+			id: values.id,
+			title: values.title,
+			startingPrice: parseAmount('--starting-price', values['starting-price']),
+			increment: parseAmount('--increment', values.increment),
+			endsAt: now + parseDuration(values['ends-in'] ?? '10m'),
+			startsAt: values['starts-in'] ? now + parseDuration(values['starts-in']) : undefined,
+			reservePrice: values.reserve ? parseAmount('--reserve', values.reserve) : undefined,
+			buyNowPrice: values['buy-now'] ? parseAmount('--buy-now', values['buy-now']) : undefined,
+			softCloseMs: values['soft-close'] ? parseDuration(values['soft-close']) : undefined,
+			currency: values.currency,
+		}),
+	)
+	console.log(JSON.stringify(auction, null, 2))
+	return 0
+}
+
+async function bid(args: string[]): Promise<number> {
+	const { values, positionals } = parseArgs({
+		args,
+		allowPositionals: true,
+		options: { ...clientOptions, max: { type: 'string' }, key: { type: 'string' } },
+	})
+	const [auction, amount] = positionals
+	if (!auction || !amount) throw new UsageError('bid needs AUCTION and AMOUNT')
+	const client = createClient(values.url, { token: values.token })
+	const placed = await unwrap(
+		client.auctions({ id: auction }).bids.post(
+			{ amount: parseAmount('AMOUNT', amount), maxAmount: values.max ? parseAmount('--max', values.max) : undefined },
+			{ headers: values.key ? { 'idempotency-key': values.key } : {} },
+		),
+	)
+	console.log(JSON.stringify(placed, null, 2))
+	return 0
+}
+
+class UsageError extends Error {}
+
+main(Bun.argv.slice(2)).then(
+	(code) => process.exit(code),
+	(err) => {
+		if (err instanceof ConfigError) console.error(`gavel: ${err.message}`)
+		else if (err instanceof GavelApiError) console.error(`gavel: ${err.status} ${err.code}: ${err.message}`)
+		else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+			console.error(`gavel: ${(err as Error).message}\n\n${USAGE}`)
+		else console.error('gavel:', err)
+		process.exit(1)
+	},
+)

@@ -1,0 +1,55 @@
+import { treaty } from '@elysiajs/eden'
+import type { App } from '../app.ts'
+
+export type { App }
+export type { AuctionView } from '../domain/auction.ts'
+export type { GavelEvent, BidPlaced, AuctionCreated, AuctionClosed } from '../events.ts'
+
+export interface ClientOptions {
+	/** Bearer token (JWT); needed to create auctions and to bid. */
+	token?: string
+	/** Extra headers sent with every request. */
+	headers?: Record<string, string>
+	fetch?: typeof fetch
+}
+
+/**
+ * createClient returns a fully typed Eden treaty client for gavel's HTTP API:
+ * `client.auctions.post({...})`, `client.auctions({ id }).bids.post({ amount })`, …
+ * Every call resolves to `{ data, error, status }`; `unwrap` turns that into a value or a throw.
+ */
+export function createClient(baseUrl: string, options: ClientOptions = {}) {
+	const headers: Record<string, string> = { ...options.headers }
+	if (options.token) headers.authorization = `Bearer ${options.token}`
+	return treaty<App>(baseUrl, { headers, fetcher: options.fetch })
+}
+
+export type GavelClient = ReturnType<typeof createClient>
+
+/** GavelApiError is an API error answer: `code` as in the API (`TOO_LOW`, `CLOSED`…), its HTTP status and details. */
+export class GavelApiError extends Error {
+	override name = 'GavelApiError'
+	constructor(
+		readonly status: number,
+		readonly code: string,
+		message: string,
+		readonly details: Record<string, unknown>,
+	) {
+		super(message)
+	}
+}
+
+interface TreatyResult<T> {
+	data: T | null
+	error: { status: unknown; value: unknown } | null
+}
+
+/** unwrap returns `data` or throws a GavelApiError built from the `{"error":{…}}` body. */
+export async function unwrap<T>(call: Promise<TreatyResult<T>> | TreatyResult<T>): Promise<T> {
+	const { data, error } = await call
+	if (!error) return data as T
+	const status = typeof error.status === 'number' ? error.status : 0
+	const body = (error.value as { error?: { code?: string; message?: string } } | null)?.error
+	const { code = 'HTTP_ERROR', message = `request failed with status ${status}`, ...details } = body ?? {}
+	throw new GavelApiError(status, code, message, details)
+}

@@ -1,0 +1,90 @@
+import { Type as T, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+/** Roles one process can run; `ROLES` picks a comma-separated subset (default: all). */
+export const ROLE_NAMES = ['api', 'live', 'archiver', 'closer'] as const
+export type Role = (typeof ROLE_NAMES)[number]
+
+export const DEFAULT_PORT = 3000
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 // a bid is ~40 bytes, an auction ~1 KB
+export const DEFAULT_EVENTS_KEPT = 1_000 // DESIGN §3: at least the last 1,000 per auction
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
+
+const Url = (protocols: string) =>
+	T.Optional(T.String({ pattern: `^(${protocols})://`, description: `a ${protocols.replaceAll('|', ' or ')} URL` }))
+
+/** The environment gavel reads, as a schema: one definition gives the check and the type. */
+const EnvSchema = T.Object({
+	PORT: T.Integer({ minimum: 0, maximum: 65535, default: DEFAULT_PORT }),
+	HOST: T.String({ minLength: 1, default: '0.0.0.0' }),
+	DATA_DIR: T.String({ minLength: 1, default: './data' }),
+	ROLES: T.String({ pattern: `^(${ROLE_NAMES.join('|')})(,(${ROLE_NAMES.join('|')}))*$`, default: ROLE_NAMES.join(',') }),
+	NODE_ENV: T.Union([T.Literal('development'), T.Literal('production'), T.Literal('test')], { default: 'development' }),
+	LOG_LEVEL: T.Union(
+		['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => T.Literal(l)),
+		{ default: 'info' },
+	),
+	REDIS_URL: Url('redis|rediss'),
+	REDIS_PREFIX: T.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'gavel' }),
+	NATS_URL: Url('nats|tls|ws|wss'),
+	NATS_STREAM: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'GAVEL_EVENTS' }),
+	NATS_SUBJECT_PREFIX: T.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'gavel.auction' }),
+	DATABASE_URL: Url('postgres|postgresql'),
+	AUTH_JWT_SECRET: T.Optional(T.String({ minLength: 32, description: 'at least 32 characters' })),
+	AUTH_JWKS_URL: Url('https|http'),
+	AUTH_ISSUER: T.Optional(T.String({ minLength: 1 })),
+	AUTH_AUDIENCE: T.Optional(T.String({ minLength: 1 })),
+	RATE_LIMIT_BIDS_PER_SEC: T.Number({ minimum: 0, default: 20 }),
+	RATE_LIMIT_BURST: T.Integer({ minimum: 0, default: 40 }),
+	MAX_BODY_BYTES: T.Integer({ minimum: 256, maximum: 1024 * 1024, default: DEFAULT_MAX_BODY_BYTES }),
+	EVENTS_KEPT: T.Integer({ minimum: 100, maximum: 1_000_000, default: DEFAULT_EVENTS_KEPT }),
+	SHUTDOWN_TIMEOUT_MS: T.Integer({ minimum: 100, maximum: 600_000, default: DEFAULT_SHUTDOWN_TIMEOUT_MS }),
+})
+type Env = Static<typeof EnvSchema>
+
+export type Config = Readonly<
+	Omit<Env, 'ROLES'> & {
+		roles: ReadonlySet<Role>
+		production: boolean
+	}
+>
+
+export class ConfigError extends Error {
+	override name = 'ConfigError'
+	constructor(readonly problems: string[]) {
+		super(`invalid configuration:\n  ${problems.join('\n  ')}`)
+	}
+}
+
+/**
+ * loadConfig reads the environment once, applies defaults, converts numbers and names every
+ * invalid variable in one error, so a bad deployment fails at start instead of at the first bid.
+ */
+export function loadConfig(env: Record<string, string | undefined> = Bun.env): Config {
+	const known = Object.fromEntries(
+		Object.keys(EnvSchema.properties)
+			.map((key) => [key, env[key]?.trim()])
+			.filter(([, value]) => value !== undefined && value !== ''),
+	)
+	const value = Value.Convert(EnvSchema, Value.Default(EnvSchema, known))
+	const problems = [...Value.Errors(EnvSchema, value)].map(
+		(e) => `${e.path.slice(1) || 'environment'}: ${e.schema.description ?? e.message} (got ${JSON.stringify(e.value)})`,
+	)
+	if (problems.length === 0) {
+		const parsed = value as Env
+		if (parsed.NODE_ENV === 'production' && !parsed.AUTH_JWT_SECRET && !parsed.AUTH_JWKS_URL)
+			problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL: one is required when NODE_ENV=production')
+		if (parsed.AUTH_JWT_SECRET && parsed.AUTH_JWKS_URL)
+			problems.push('AUTH_JWT_SECRET and AUTH_JWKS_URL: set one of them, not both')
+		if (problems.length === 0) {
+			const { ROLES, ...rest } = parsed
+			return Object.freeze({
+				...rest,
+				roles: new Set(ROLES.split(',') as Role[]),
+				production: parsed.NODE_ENV === 'production',
+			})
+		}
+	}
+	throw new ConfigError(problems)
+}

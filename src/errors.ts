@@ -1,0 +1,99 @@
+/**
+ * AppError is every failure a client can cause or see: a stable upper-case `code` to branch
+ * on, the HTTP `status` it maps to, and `details` merged into the error body
+ * (`{"error":{"code","message",…details}}`).
+ */
+export class AppError extends Error {
+	constructor(
+		readonly code: string,
+		readonly status: number,
+		message: string,
+		readonly details: Record<string, unknown> = {},
+		options?: ErrorOptions,
+	) {
+		super(message, options)
+		this.name = 'AppError'
+	}
+
+	toJSON() {
+		return { error: { code: this.code, message: this.message, ...this.details } }
+	}
+}
+
+export class NotFoundError extends AppError {
+	constructor(what: string) {
+		super('NOT_FOUND', 404, `${what} not found`)
+	}
+}
+
+export class NotStartedError extends AppError {
+	constructor(startsAt: number) {
+		super('NOT_STARTED', 409, 'the auction has not started yet', { startsAt })
+	}
+}
+
+export class ClosedError extends AppError {
+	constructor() {
+		super('CLOSED', 409, 'the auction is closed')
+	}
+}
+
+export class OwnAuctionError extends AppError {
+	constructor() {
+		super('OWN_AUCTION', 403, 'sellers cannot bid on their own auction')
+	}
+}
+
+export class TooLowError extends AppError {
+	constructor(minimum: number) {
+		super('TOO_LOW', 409, `the bid must be at least ${minimum}`, { minimum })
+	}
+}
+
+export class ExistsError extends AppError {
+	constructor(id: string) {
+		super('EXISTS', 409, `auction ${id} already exists`, { id })
+	}
+}
+
+export class IdempotencyKeyReusedError extends AppError {
+	constructor() {
+		super('IDEMPOTENCY_KEY_REUSED', 422, 'this Idempotency-Key was already used for a different bid')
+	}
+}
+
+export class ValidationError extends AppError {
+	constructor(message: string, details: Record<string, unknown> = {}) {
+		super('VALIDATION', 422, message, details)
+	}
+}
+
+export class UnauthorizedError extends AppError {
+	constructor(message = 'a valid bearer token is required', options?: ErrorOptions) {
+		super('UNAUTHORIZED', 401, message, {}, options)
+	}
+}
+
+export class ForbiddenError extends AppError {
+	constructor(message: string) {
+		super('FORBIDDEN', 403, message)
+	}
+}
+
+export class RateLimitedError extends AppError {
+	constructor(readonly retryAfterSeconds: number) {
+		super('RATE_LIMITED', 429, 'too many bids, slow down', { retryAfter: retryAfterSeconds })
+	}
+}
+
+export class PayloadTooLargeError extends AppError {
+	constructor(limit: number) {
+		super('PAYLOAD_TOO_LARGE', 413, `the request body is larger than ${limit} bytes`, { limit })
+	}
+}
+
+export class UnavailableError extends AppError {
+	constructor(message: string, options?: ErrorOptions) {
+		super('UNAVAILABLE', 503, message, {}, options)
+	}
+}

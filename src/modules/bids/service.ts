@@ -1,0 +1,51 @@
+import { AppError } from '../../errors.ts'
+import type { BidStore, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
+import type { Metrics } from '../../observability/metrics.ts'
+import type { Publish } from '../events/publisher.ts'
+
+export interface BidServiceDeps {
+	store: BidStore
+	publish: Publish
+	metrics: Metrics
+}
+
+/**
+ * createBidService is the hot path: one store call (one Lua round trip in Redis), then the
+ * events go to the bus in the background. It counts bids in flight so shutdown can drain them.
+ */
+export function createBidService({ store, publish, metrics }: BidServiceDeps) {
+	let inFlight = 0
+	let idle: (() => void) | null = null
+
+	return {
+		async place(request: PlaceBidRequest): Promise<PlacedBid> {
+			inFlight++
+			const started = performance.now()
+			try {
+				const placed = await store.placeBid(request)
+				if (placed.events.length > 0) publish(request.auction, placed.events)
+				metrics.countBid(placed.replayed ? 'replayed' : 'accepted')
+				return placed
+			} catch (err) {
+				metrics.countBid('rejected', err instanceof AppError ? err.code : 'INTERNAL')
+				throw err
+			} finally {
+				metrics.bidDuration.observe((performance.now() - started) / 1000)
+				if (--inFlight === 0 && idle) idle()
+			}
+		},
+
+		/** drain resolves when no bid is being decided (after the server stopped taking new ones). */
+		drain(): Promise<void> {
+			if (inFlight === 0) return Promise.resolve()
+			return new Promise((resolve) => {
+				idle = () => {
+					idle = null
+					resolve()
+				}
+			})
+		},
+	}
+}
+
+export type BidService = ReturnType<typeof createBidService>

@@ -1,0 +1,34 @@
+/**
+ * EventBus carries every event from the api role to watchers and the archiver.
+ * Adapters: NATS JetStream (`adapters/nats`) and in-process (`adapters/local`), proven equal by
+ * `tests/contract/event-bus.ts`. Payloads are event JSON, passed on unchanged.
+ */
+export interface EventBus {
+	/**
+	 * publish resolves once the bus holds the event durably. It retries transient failures
+	 * itself (same event id, so the bus drops duplicates) and rejects only when the bus is
+	 * closed or gives up, which the caller must log: the store keeps the event for repair.
+	 */
+	publish(auction: string, eventId: string, payload: string): Promise<void>
+	/** Live delivery of one auction's events from now on; returns the way to stop. */
+	subscribe(auction: string, onEvent: (payload: EventPayload) => void): () => void
+	/** Resolves when every publish started so far has settled. */
+	flush(): Promise<void>
+	ping(): Promise<void>
+	close(): Promise<void>
+}
+
+/** An event's JSON as the bus hands it over: bytes from NATS, a string in-process. */
+export type EventPayload = string | Uint8Array
+
+const decoder = new TextDecoder()
+export const payloadText = (payload: EventPayload): string => (typeof payload === 'string' ? payload : decoder.decode(payload))
+
+/**
+ * eventIdOf reads the id of an event JSON. Both stores write `id` first (`{"id":"<uuid>",…`),
+ * so the hot path slices it out instead of parsing; anything else falls back to a parse.
+ */
+export function eventIdOf(json: string): string {
+	if (json.startsWith('{"id":"') && json.charCodeAt(43) === 34) return json.slice(7, 43)
+	return (JSON.parse(json) as { id: string }).id
+}

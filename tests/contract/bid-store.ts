@@ -1,0 +1,427 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { newAuction, type NewAuctionInput } from '../../src/domain/new-auction.ts'
+import { auctionCreated, type AuctionClosed, type BidPlaced, type GavelEvent } from '../../src/events.ts'
+import { AppError } from '../../src/errors.ts'
+import type { AuctionView } from '../../src/domain/auction.ts'
+import type { BidStore } from '../../src/ports/bid-store.ts'
+import { testClock, type TestClock } from '../helpers/clock.ts'
+
+export interface StoreHarness {
+	store: BidStore
+	cleanup(): Promise<void>
+}
+export type MakeStore = (clock: TestClock, options: { eventsKept?: number }) => Promise<StoreHarness>
+
+const T0 = Date.UTC(2030, 0, 1)
+const SELLER = 'sam'
+let nextId = 0
+const uniqueId = () => `c${Date.now().toString(36)}${(nextId++).toString(36)}`
+
+export interface BidResult {
+	bid: BidPlaced | null
+	auction: AuctionView
+	leading: boolean
+	events: GavelEvent[]
+	replayed: boolean
+	raw: string
+}
+
+/** A harness bound to one store and clock, with helpers the contract and other suites share. */
+export function storeDriver(store: BidStore, clock: TestClock) {
+	return {
+		async create(overrides: Partial<NewAuctionInput> = {}, seller = SELLER) {
+			const record = newAuction(
+				{ id: uniqueId(), title: 'Lamp', startingPrice: 1000, increment: 100, startsAt: T0, endsAt: T0 + 60_000, ...overrides },
+				seller,
+				clock.now(),
+			)
+			return store.createAuction(record, JSON.stringify(auctionCreated(record)))
+		},
+		async bid(auction: string, bidder: string, amount: number, maxAmount?: number, idempotencyKey?: string): Promise<BidResult> {
+			const placed = await store.placeBid({ auction, bidder, amount, maxAmount, idempotencyKey })
+			const answer = JSON.parse(placed.answer)
+			expect(answer.leading).toBe(placed.leading)
+			return { ...answer, events: placed.events.map((e) => JSON.parse(e)), replayed: placed.replayed, raw: placed.answer }
+		},
+		async refusal(promise: Promise<unknown>): Promise<AppError> {
+			try {
+				await promise
+			} catch (err) {
+				expect(err).toBeInstanceOf(AppError)
+				return err as AppError
+			}
+			throw new Error('expected a refusal, the bid was accepted')
+		},
+	}
+}
+
+type Expectation =
+	| { code: string; minimum?: number }
+	| {
+			price?: number | null
+			leader?: string | null
+			leading?: boolean
+			seq?: number
+			status?: string
+			endsAt?: number
+			reserveMet?: boolean
+			winner?: string | null
+			event?: Partial<BidPlaced> | null
+			closed?: Partial<AuctionClosed>
+	  }
+interface Step {
+	/** Clock offset from T0 when the bid is placed (default 1 s). */
+	at?: number
+	bidder: string
+	amount: number
+	max?: number
+	expect: Expectation
+}
+interface Scenario {
+	name: string
+	auction?: Partial<NewAuctionInput>
+	steps: Step[]
+}
+
+/** DESIGN §2 as a table: every row runs against every adapter. Times are offsets from T0. */
+export const RULES: Scenario[] = [
+	{
+		name: 'the first bid at the starting price sets the price to its amount',
+		steps: [{ bidder: 'bob', amount: 1000, expect: { price: 1000, leader: 'bob', leading: true, seq: 1, event: { bidder: 'bob', amount: 1000, price: 1000, proxy: false, seq: 1 } } }],
+	},
+	{
+		name: 'a first bid below the starting price is TOO_LOW with the minimum',
+		steps: [{ bidder: 'bob', amount: 999, expect: { code: 'TOO_LOW', minimum: 1000 } }],
+	},
+	{
+		name: 'after a bid the minimum is price plus the increment',
+		steps: [
+			{ bidder: 'bob', amount: 1000, expect: { price: 1000 } },
+			{ bidder: 'carol', amount: 1099, expect: { code: 'TOO_LOW', minimum: 1100 } },
+			{ bidder: 'carol', amount: 1100, expect: { price: 1100, leader: 'carol', seq: 2 } },
+		],
+	},
+	{
+		name: 'a plain bid above the minimum sets the price to its amount',
+		steps: [
+			{ bidder: 'bob', amount: 1000, expect: { price: 1000 } },
+			{ bidder: 'carol', amount: 4321, expect: { price: 4321, leader: 'carol', event: { amount: 4321, price: 4321 } } },
+		],
+	},
+	{
+		name: 'tiered increments use the step of the last tier at or below the price',
+		auction: { startingPrice: 4900, increment: [{ from: 0, step: 100 }, { from: 5000, step: 500 }, { from: 10000, step: 1000 }] },
+		steps: [
+			{ bidder: 'bob', amount: 4900, expect: { price: 4900 } },
+			{ bidder: 'carol', amount: 4999, expect: { code: 'TOO_LOW', minimum: 5000 } },
+			{ bidder: 'carol', amount: 5000, expect: { price: 5000 } },
+			{ bidder: 'dave', amount: 5499, expect: { code: 'TOO_LOW', minimum: 5500 } },
+			{ bidder: 'dave', amount: 10000, expect: { price: 10000 } },
+			{ bidder: 'bob', amount: 10999, expect: { code: 'TOO_LOW', minimum: 11000 } },
+		],
+	},
+	{
+		name: "the leader's proxy answers a lower challenger at one step above it",
+		steps: [
+			{ bidder: 'bob', amount: 1000, max: 5000, expect: { price: 1000, leader: 'bob', event: { amount: 1000, price: 1000 } } },
+			{
+				bidder: 'carol',
+				amount: 2000,
+				expect: { price: 2100, leader: 'bob', leading: false, seq: 2, event: { bidder: 'carol', amount: 2000, price: 2100, leader: 'bob', proxy: true } },
+			},
+			{ bidder: 'carol', amount: 4950, expect: { price: 5000, leader: 'bob', leading: false, event: { proxy: true, price: 5000 } } },
+		],
+	},
+	{
+		name: "a challenger whose maximum beats the leader's leads at one step above the old maximum",
+		steps: [
+			{ bidder: 'bob', amount: 1000, max: 5000, expect: { price: 1000 } },
+			{ bidder: 'carol', amount: 3000, max: 8000, expect: { price: 5100, leader: 'carol', leading: true, event: { bidder: 'carol', amount: 3000, price: 5100, proxy: false } } },
+			{ bidder: 'dave', amount: 9000, expect: { price: 9000, leader: 'dave', event: { price: 9000 } } },
+		],
+	},
+	{
+		name: 'equal maxima keep the earlier bidder in front',
+		steps: [
+			{ bidder: 'bob', amount: 1000, max: 3000, expect: { price: 1000 } },
+			{ bidder: 'carol', amount: 3000, expect: { price: 3000, leader: 'bob', leading: false, event: { proxy: true, price: 3000, leader: 'bob' } } },
+			{ bidder: 'carol', amount: 2000, max: 3100, expect: { code: 'TOO_LOW', minimum: 3100 } },
+		],
+	},
+	{
+		name: 'a leader bidding again only raises their maximum: no event, price unchanged',
+		steps: [
+			{ bidder: 'bob', amount: 1000, expect: { price: 1000, seq: 1 } },
+			{ bidder: 'bob', amount: 1100, max: 9000, expect: { price: 1000, leader: 'bob', leading: true, seq: 1, event: null } },
+			{ bidder: 'carol', amount: 2000, expect: { price: 2100, leader: 'bob', leading: false, seq: 2, event: { proxy: true } } },
+		],
+	},
+	{
+		name: "the reserve lifts the price as soon as the leader's maximum reaches it",
+		auction: { reservePrice: 5000 },
+		steps: [
+			{ bidder: 'bob', amount: 1000, expect: { price: 1000, reserveMet: false, event: { reserveMet: false } } },
+			{ bidder: 'carol', amount: 2000, max: 6000, expect: { price: 5000, leader: 'carol', reserveMet: true, event: { amount: 2000, price: 5000, reserveMet: true } } },
+			{ bidder: 'bob', amount: 5100, expect: { price: 5200, leader: 'carol', leading: false } },
+		],
+	},
+	{
+		name: 'a leader raising their maximum to the reserve moves the price to it, showing the price not the maximum',
+		auction: { reservePrice: 5000 },
+		steps: [
+			{ bidder: 'bob', amount: 1000, expect: { price: 1000, reserveMet: false } },
+			{ bidder: 'bob', amount: 1100, max: 7000, expect: { price: 5000, reserveMet: true, seq: 2, event: { bidder: 'bob', amount: 5000, price: 5000, proxy: false } } },
+		],
+	},
+	{
+		name: 'a first bid whose maximum reaches the reserve starts at the reserve',
+		auction: { reservePrice: 5000 },
+		steps: [{ bidder: 'bob', amount: 1000, max: 5000, expect: { price: 5000, reserveMet: true, event: { amount: 1000, price: 5000 } } }],
+	},
+	{
+		name: 'buy-now with no reserve wins at once before the first bid and closes the auction',
+		auction: { buyNowPrice: 10000 },
+		steps: [
+			{
+				bidder: 'bob',
+				amount: 12000,
+				expect: { price: 10000, leader: 'bob', winner: 'bob', status: 'closed', seq: 2, event: { amount: 12000, price: 10000, seq: 1 }, closed: { seq: 2, winner: 'bob', price: 10000 } },
+			},
+			{ bidder: 'carol', amount: 20000, expect: { code: 'CLOSED' } },
+		],
+	},
+	{
+		name: 'buy-now with no reserve is gone after the first bid',
+		auction: { buyNowPrice: 10000 },
+		steps: [
+			{ bidder: 'bob', amount: 1000, expect: { price: 1000 } },
+			{ bidder: 'carol', amount: 12000, expect: { price: 12000, leader: 'carol', status: 'open', winner: null } },
+		],
+	},
+	{
+		name: 'buy-now with a reserve stays open until the reserve is met',
+		auction: { reservePrice: 5000, buyNowPrice: 10000 },
+		steps: [
+			{ bidder: 'bob', amount: 1000, expect: { price: 1000, reserveMet: false } },
+			{ bidder: 'carol', amount: 10000, expect: { price: 10000, winner: 'carol', status: 'closed', closed: { winner: 'carol', reserveMet: true } } },
+		],
+	},
+	{
+		name: 'buy-now with a reserve is gone once the reserve is met',
+		auction: { reservePrice: 5000, buyNowPrice: 10000 },
+		steps: [
+			{ bidder: 'bob', amount: 6000, expect: { price: 6000, reserveMet: true } },
+			{ bidder: 'carol', amount: 10000, expect: { price: 10000, leader: 'carol', status: 'open', winner: null } },
+		],
+	},
+	{
+		name: 'soft close extends a late public bid to now + window, capped at maxEndsAt',
+		auction: { softCloseMs: 10_000, maxEndsAt: T0 + 65_000 },
+		steps: [
+			{ at: 40_000, bidder: 'bob', amount: 1000, expect: { endsAt: T0 + 60_000, event: { endsAt: T0 + 60_000 } } },
+			{ at: 50_000, bidder: 'carol', amount: 1100, expect: { endsAt: T0 + 60_000 } },
+			{ at: 52_000, bidder: 'bob', amount: 1200, expect: { endsAt: T0 + 62_000, event: { endsAt: T0 + 62_000 } } },
+			{ at: 58_000, bidder: 'carol', amount: 1300, expect: { endsAt: T0 + 65_000 } },
+			{ at: 64_999, bidder: 'bob', amount: 1400, expect: { endsAt: T0 + 65_000 } },
+			{ at: 65_000, bidder: 'carol', amount: 1500, expect: { code: 'CLOSED' } },
+		],
+	},
+	{
+		name: 'a hidden maximum raise inside the soft-close window does not extend',
+		auction: { softCloseMs: 10_000 },
+		steps: [
+			{ at: 40_000, bidder: 'bob', amount: 1000, expect: { endsAt: T0 + 60_000 } },
+			{ at: 55_000, bidder: 'bob', amount: 1100, max: 5000, expect: { endsAt: T0 + 60_000, event: null } },
+		],
+	},
+	{
+		name: 'bids are taken from startsAt exactly until just before endsAt',
+		auction: { startsAt: T0 + 1_000 },
+		steps: [
+			{ at: 999, bidder: 'bob', amount: 1000, expect: { code: 'NOT_STARTED' } },
+			{ at: 1_000, bidder: 'bob', amount: 1000, expect: { price: 1000 } },
+			{ at: 59_999, bidder: 'carol', amount: 1100, expect: { price: 1100 } },
+			{ at: 60_000, bidder: 'bob', amount: 1200, expect: { code: 'CLOSED' } },
+		],
+	},
+	{
+		name: 'a seller cannot bid on their own auction',
+		steps: [{ bidder: SELLER, amount: 1000, expect: { code: 'OWN_AUCTION' } }],
+	},
+]
+
+/**
+ * bidStoreContract is the one suite both BidStore adapters must pass; `make` builds a fresh,
+ * isolated store (own key prefix for Redis) on the given clock.
+ */
+export function bidStoreContract(name: string, make: MakeStore) {
+	describe(`BidStore contract: ${name}`, () => {
+		const clock = testClock(T0)
+		let harness: StoreHarness
+		let store: BidStore
+		let d: ReturnType<typeof storeDriver>
+		beforeAll(async () => {
+			harness = await make(clock, { eventsKept: 100 })
+			store = harness.store
+			d = storeDriver(store, clock)
+		})
+		afterAll(() => harness.cleanup())
+
+		for (const scenario of RULES) {
+			test(scenario.name, async () => {
+				clock.set(T0)
+				const auction = await d.create(scenario.auction)
+				for (const [i, step] of scenario.steps.entries()) {
+					clock.set(T0 + (step.at ?? 1_000))
+					const label = `step ${i + 1}: ${step.bidder} bids ${step.amount}${step.max ? ` max ${step.max}` : ''}`
+					const placing = d.bid(auction.id, step.bidder, step.amount, step.max)
+					if ('code' in step.expect) {
+						const err = await d.refusal(placing)
+						expect({ step: label, code: err.code, minimum: err.details.minimum }).toMatchObject({ step: label, ...step.expect })
+						continue
+					}
+					const r = await placing
+					expect(r.raw).not.toMatch(/leaderMax|reservePrice|maxAmount/)
+					const closed = r.events.find((e) => e.type === 'auction.closed')
+					const seen = {
+						step: label,
+						price: r.auction.price,
+						leader: r.auction.leader,
+						leading: r.leading,
+						seq: r.auction.seq,
+						status: r.auction.status,
+						endsAt: r.auction.endsAt,
+						reserveMet: r.auction.reserveMet,
+						winner: r.auction.winner,
+						event: r.bid,
+						closed,
+					}
+					expect(seen).toMatchObject({ step: label, ...step.expect })
+					// The answer's event is the first published event, and events carry dense seqs.
+					expect(r.events[0] ?? null).toEqual(r.bid)
+					r.events.forEach((e, k) => expect(e.seq).toBe(r.auction.seq - r.events.length + 1 + k))
+				}
+			})
+		}
+
+		test('creates an auction with seq 0 and no price, and refuses a taken id with EXISTS', async () => {
+			clock.set(T0)
+			const view = await d.create({ reservePrice: 2000 })
+			expect(view).toMatchObject({ status: 'open', price: null, leader: null, seq: 0, bidCount: 0, reserveMet: false, winner: null })
+			expect(JSON.stringify(view)).not.toContain('reservePrice')
+			expect(await store.getAuction(view.id)).toEqual(view)
+			const err = await d.refusal(d.create({ id: view.id }))
+			expect(err.code).toBe('EXISTS')
+			expect(await store.getAuction('missing-auction')).toBeNull()
+		})
+
+		test('status follows the clock: scheduled, open, closed', async () => {
+			clock.set(T0)
+			const view = await d.create({ startsAt: T0 + 10_000, endsAt: T0 + 20_000 })
+			expect(view.status).toBe('scheduled')
+			clock.set(T0 + 10_000)
+			expect((await store.getAuction(view.id))!.status).toBe('open')
+			clock.set(T0 + 20_000)
+			expect((await store.getAuction(view.id))!.status).toBe('closed')
+		})
+
+		test('a bid on an unknown auction is NOT_FOUND', async () => {
+			const err = await d.refusal(d.bid('no-such-auction', 'bob', 1000))
+			expect(err.code).toBe('NOT_FOUND')
+			expect(err.status).toBe(404)
+		})
+
+		test('the answer is the event and the state right after it, and the state is what getAuction shows', async () => {
+			clock.set(T0 + 1_000)
+			const a = await d.create()
+			const r = await d.bid(a.id, 'bob', 1500)
+			expect(r.auction).toEqual((await store.getAuction(a.id))!)
+			expect(r.bid).toMatchObject({ type: 'bid.placed', auction: a.id, at: T0 + 1_000, leader: 'bob' })
+			expect(r.bid!.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+			expect(r.auction).toMatchObject({ bidCount: 1, seq: 1, price: 1500 })
+		})
+
+		test('an Idempotency-Key replay returns the original answer and appends no event', async () => {
+			clock.set(T0 + 1_000)
+			const a = await d.create()
+			const first = await d.bid(a.id, 'bob', 1000, undefined, 'key-1')
+			clock.advance(500)
+			const again = await d.bid(a.id, 'bob', 1000, undefined, 'key-1')
+			expect(again.replayed).toBe(true)
+			expect(again.raw).toBe(first.raw)
+			expect(again.events).toEqual([])
+			expect((await store.getAuction(a.id))!.seq).toBe(1)
+			// The same key from another bidder is another request.
+			const carol = await d.bid(a.id, 'carol', 1100, undefined, 'key-1')
+			expect(carol.replayed).toBe(false)
+			expect(carol.auction.seq).toBe(2)
+			// Reusing a key for a different bid is refused.
+			const err = await d.refusal(d.bid(a.id, 'bob', 5000, undefined, 'key-1'))
+			expect(err.code).toBe('IDEMPOTENCY_KEY_REUSED')
+		})
+
+		test('eventsSince replays the events after a seq, and resets when the seq left the window', async () => {
+			clock.set(T0 + 1_000)
+			const a = await d.create()
+			const all = await store.eventsSince(a.id, 0)
+			expect(all).toEqual({ reset: false, items: [], seq: 0 })
+			for (let i = 0; i < 300; i++) await d.bid(a.id, i % 2 ? 'bob' : 'carol', 1000 + i * 100)
+			const tail = await store.eventsSince(a.id, 297)
+			if (!tail || tail.reset) throw new Error('expected items')
+			expect(tail.seq).toBe(300)
+			expect(tail.items.map((e) => JSON.parse(e).seq)).toEqual([298, 299, 300])
+			expect(await store.eventsSince(a.id, 300)).toEqual({ reset: false, items: [], seq: 300 })
+			const old = await store.eventsSince(a.id, 0)
+			expect(old).toMatchObject({ reset: true, auction: { id: a.id, seq: 300 } })
+			expect(await store.eventsSince('no-such-auction', 0)).toBeNull()
+		})
+
+		test('lists newest first in cursor pages, optionally by status', async () => {
+			// A store of its own: other tests' auctions would interleave.
+			const own = await make(clock, {})
+			try {
+				const o = storeDriver(own.store, clock)
+				const ids: string[] = []
+				for (let i = 0; i < 7; i++) {
+					clock.set(T0 + i)
+					ids.push((await o.create({ startsAt: i % 2 ? T0 + 1_000_000 : T0, endsAt: T0 + 2_000_000 })).id)
+				}
+				clock.set(T0 + 100)
+				const seen: string[] = []
+				let cursor: string | undefined
+				for (;;) {
+					const page = await own.store.listAuctions({ limit: 3, cursor })
+					expect(page.items.length).toBeLessThanOrEqual(3)
+					seen.push(...page.items.map((v) => v.id))
+					if (!page.nextCursor) break
+					cursor = page.nextCursor
+				}
+				expect(seen).toEqual([...ids].reverse())
+				const scheduled = await own.store.listAuctions({ limit: 2, status: 'scheduled' })
+				expect(scheduled.items.map((v) => v.id)).toEqual([ids[5], ids[3]])
+				const rest = await own.store.listAuctions({ limit: 2, status: 'scheduled', cursor: scheduled.nextCursor! })
+				expect(rest).toEqual({ items: [expect.objectContaining({ id: ids[1] })], nextCursor: null })
+				const err = await o.refusal(own.store.listAuctions({ limit: 2, cursor: 'garbage' }))
+				expect(err.code).toBe('VALIDATION')
+			} finally {
+				await own.cleanup()
+			}
+		})
+
+		test('concurrent bids on one auction leave a dense seq and the highest bid in front', async () => {
+			clock.set(T0 + 1_000)
+			const a = await d.create()
+			const bidders = Array.from({ length: 20 }, (_, i) => `b${i}`)
+			const results = await Promise.allSettled(
+				Array.from({ length: 400 }, (_, i) => d.bid(a.id, bidders[i % 20]!, 1000 + i * 100)),
+			)
+			const accepted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+			const seqs = accepted.flatMap((r) => r.events.map((e) => e.seq)).sort((x, y) => x - y)
+			expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1))
+			const final = (await store.getAuction(a.id))!
+			const highest = Math.max(...accepted.map((r) => r.bid?.amount ?? 0))
+			expect(final.price).toBe(highest)
+			expect(final.seq).toBe(seqs.length)
+		})
+	})
+}

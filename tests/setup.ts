@@ -1,0 +1,3 @@
+// Preloaded by bunfig.toml before every test file.
+process.env.NODE_ENV ??= 'test'
+process.env.LOG_LEVEL ??= 'silent'
