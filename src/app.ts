@@ -1,4 +1,4 @@
-import { Elysia } from 'elysia'
+import { Elysia, ParseError } from 'elysia'
 import { openapi } from '@elysiajs/openapi'
 import { AppError, PayloadTooLargeError, RateLimitedError } from './errors.ts'
 import type { Auth } from './auth/tokens.ts'
@@ -32,10 +32,22 @@ const jsonError = (status: number, body: unknown, headers: Record<string, string
  */
 export function createApp(deps: AppDeps) {
 	const { log, maxBodyBytes } = deps
-	return new Elysia({ normalize: false, serve: { maxRequestBodySize: maxBodyBytes } })
+	// Bun's own cap is only the backstop (it answers 413 with no body); the JSON 413 comes from
+	// the Content-Length check, or from reading a chunked body ourselves.
+	return new Elysia({ normalize: false, serve: { maxRequestBodySize: Math.max(1 << 20, 4 * maxBodyBytes) } })
 		.onRequest(({ request }) => {
 			const length = request.headers.get('content-length')
 			if (length !== null && Number(length) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes)
+		})
+		.onParse(async ({ request, contentType }) => {
+			if (request.headers.has('content-length') || !contentType.startsWith('application/json')) return
+			const bytes = await request.arrayBuffer()
+			if (bytes.byteLength > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes)
+			try {
+				return JSON.parse(new TextDecoder().decode(bytes))
+			} catch {
+				throw new ParseError()
+			}
 		})
 		.onError(({ code, error, request }) => {
 			if (error instanceof AppError) {

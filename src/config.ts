@@ -26,7 +26,7 @@ const EnvSchema = T.Object({
 		{ default: 'info' },
 	),
 	REDIS_URL: Url('redis|rediss'),
-	REDIS_PREFIX: T.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'gavel' }),
+	REDIS_PREFIX: T.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', default: 'gavel' }),
 	NATS_URL: Url('nats|tls|ws|wss'),
 	NATS_STREAM: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'GAVEL_EVENTS' }),
 	NATS_SUBJECT_PREFIX: T.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'gavel.auction' }),

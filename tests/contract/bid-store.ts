@@ -398,9 +398,9 @@ export function bidStoreContract(name: string, make: MakeStore) {
 				}
 				expect(seen).toEqual([...ids].reverse())
 				const scheduled = await own.store.listAuctions({ limit: 2, status: 'scheduled' })
-				expect(scheduled.items.map((v) => v.id)).toEqual([ids[5], ids[3]])
+				expect(scheduled.items.map((v) => v.id)).toEqual([ids[5]!, ids[3]!])
 				const rest = await own.store.listAuctions({ limit: 2, status: 'scheduled', cursor: scheduled.nextCursor! })
-				expect(rest).toEqual({ items: [expect.objectContaining({ id: ids[1] })], nextCursor: null })
+				expect(rest).toEqual({ items: [expect.objectContaining({ id: ids[1]! })], nextCursor: null })
 				const err = await o.refusal(own.store.listAuctions({ limit: 2, cursor: 'garbage' }))
 				expect(err.code).toBe('VALIDATION')
 			} finally {

@@ -35,7 +35,7 @@ export async function ensureStream(nc: NatsConnection, name: string, subjectPref
 		retention: RetentionPolicy.Limits,
 		storage: StorageType.File,
 		max_age: maxAgeMs * NS_PER_MS,
-		duplicate_window: DEFAULT_DUPLICATE_WINDOW_MS * NS_PER_MS,
+		duplicate_window: Math.min(DEFAULT_DUPLICATE_WINDOW_MS, maxAgeMs) * NS_PER_MS,
 	}
 	try {
 		await jsm.streams.info(name)

@@ -3,8 +3,8 @@ import type { Auth } from '../../auth/tokens.ts'
 import { requireRole } from '../../auth/tokens.ts'
 import { AuctionModel, queryInt } from './model.ts'
 import type { AuctionService } from './service.ts'
-
-const JSON_HEADERS = { 'content-type': 'application/json' }
+import { rawJson } from '../raw-json.ts'
+import type { GavelEvent } from '../../events.ts'
 
 /** Auction routes: sellers create; anyone reads. */
 export function auctionsModule({ auctions, auth }: { auctions: AuctionService; auth: Auth }) {
@@ -50,7 +50,7 @@ export function auctionsModule({ auctions, auth }: { auctions: AuctionService; a
 				const result = await auctions.eventsSince(params.id, since)
 				if (result.reset) return { reset: true as const, auction: result.auction }
 				// Events are stored as JSON; splice them in rather than parse and re-serialise.
-				return new Response(`{"items":[${result.items.join(',')}],"seq":${result.seq}}`, { headers: JSON_HEADERS })
+				return rawJson<{ items: GavelEvent[]; seq: number }>(`{"items":[${result.items.join(',')}],"seq":${result.seq}}`)
 			},
 			{
 				params: AuctionModel.id,

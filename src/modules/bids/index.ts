@@ -5,6 +5,7 @@ import type { Auth } from '../../auth/tokens.ts'
 import { AuctionModel } from '../auctions/model.ts'
 import { BidModel } from './model.ts'
 import type { BidService } from './service.ts'
+import { rawJson } from '../raw-json.ts'
 
 const JSON_HEADERS = { 'content-type': 'application/json' }
 const REPLAYED_HEADERS = { 'content-type': 'application/json', 'idempotent-replayed': 'true' }
@@ -28,7 +29,10 @@ export function bidsModule({ bids, auth }: { bids: BidService; auth: Auth }) {
 				idempotencyKey,
 			})
 			// The store built the answer JSON; send its bytes as they are.
-			return new Response(placed.answer, { status: 201, headers: placed.replayed ? REPLAYED_HEADERS : JSON_HEADERS })
+			return rawJson<typeof BidModel.placed.static>(placed.answer, {
+				status: 201,
+				headers: placed.replayed ? REPLAYED_HEADERS : JSON_HEADERS,
+			})
 		},
 		{
 			params: AuctionModel.id,

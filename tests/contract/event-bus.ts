@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { payloadText, type EventBus } from '../../src/ports/event-bus.ts'
+import { newEventId } from '../../src/events.ts'
+
+export interface BusHarness {
+	bus: EventBus
+	cleanup(): Promise<void>
+}
+
+/** Waits until `predicate` holds, polling; fails with `what` after `ms`. */
+export async function eventually(predicate: () => boolean, what: string, ms = 5_000): Promise<void> {
+	const deadline = Date.now() + ms
+	while (!predicate()) {
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+		await Bun.sleep(5)
+	}
+}
+
+const event = (auction: string, seq: number) => {
+	const id = newEventId()
+	return { id, json: JSON.stringify({ id, type: 'bid.placed', auction, seq }) }
+}
+
+/** busContract is the one suite both EventBus adapters must pass. */
+export function busContract(name: string, make: () => Promise<BusHarness>) {
+	describe(`EventBus contract: ${name}`, () => {
+		let harness: BusHarness
+		beforeAll(async () => {
+			harness = await make()
+		})
+		afterAll(() => harness.cleanup())
+
+		test("a subscriber gets its auction's events in publish order, bytes unchanged", async () => {
+			const { bus } = harness
+			const got: string[] = []
+			const other: string[] = []
+			const stop = bus.subscribe('a1', (p) => got.push(payloadText(p)))
+			const stopOther = bus.subscribe('a2', (p) => other.push(payloadText(p)))
+			const sent = Array.from({ length: 200 }, (_, i) => event('a1', i + 1))
+			await Promise.all(sent.map((e) => bus.publish('a1', e.id, e.json)))
+			await eventually(() => got.length === sent.length, 'all events')
+			expect(got).toEqual(sent.map((e) => e.json))
+			expect(other).toEqual([])
+			stop()
+			stopOther()
+		})
+
+		test('unsubscribing stops delivery', async () => {
+			const { bus } = harness
+			const got: string[] = []
+			const stop = bus.subscribe('a3', (p) => got.push(payloadText(p)))
+			const first = event('a3', 1)
+			await bus.publish('a3', first.id, first.json)
+			await eventually(() => got.length === 1, 'the first event')
+			stop()
+			const second = event('a3', 2)
+			await bus.publish('a3', second.id, second.json)
+			await bus.flush()
+			await Bun.sleep(50)
+			expect(got).toEqual([first.json])
+		})
+
+		test('flush waits for publishes in flight; ping answers', async () => {
+			const { bus } = harness
+			const pending = Array.from({ length: 50 }, (_, i) => event('a4', i + 1)).map((e) => bus.publish('a4', e.id, e.json))
+			await bus.flush()
+			const settled = await Promise.allSettled(pending)
+			expect(settled.every((s) => s.status === 'fulfilled')).toBe(true)
+			await bus.ping()
+		})
+	})
+}
