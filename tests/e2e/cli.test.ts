@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { runCli, spawnServe, type ServeProcess } from '../helpers/process.ts'
+
+let dataDir: string
+beforeAll(async () => {
+	dataDir = await mkdtemp(join(tmpdir(), 'gavel-cli-'))
+})
+afterAll(() => rm(dataDir, { recursive: true, force: true }))
+
+describe('the gavel command', () => {
+	let serve: ServeProcess
+	beforeAll(async () => {
+		serve = await spawnServe({ DATA_DIR: dataDir })
+	})
+	afterAll(() => {
+		serve.proc.kill('SIGKILL')
+	})
+
+	test('serve prints where it listens and how to get a token', () => {
+		expect(serve.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+		expect(serve.logs.find((l) => l.msg === 'gavel is ready')).toMatchObject({ adapters: { store: 'memory', bus: 'local' } })
+		expect(serve.stderr()).toContain('gavel token --sub')
+	})
+
+	test('token, auction create and bid work against the running server with the dev secret', async () => {
+		const env = { DATA_DIR: dataDir, GAVEL_URL: serve.url }
+		const seller = await runCli(['token', '--sub', 'sam', '--role', 'seller'], env)
+		expect(seller.code).toBe(0)
+		const bidder = (await runCli(['token', '--sub', 'bob'], env)).stdout.trim()
+		const created = await runCli(
+			['auction', 'create', '--id', 'cli-lamp', '--title', 'Lamp', '--starting-price', '1000', '--increment', '100', '--ends-in', '10m', '--token', seller.stdout.trim()],
+			env,
+		)
+		expect(created.stderr).toBe('')
+		expect(JSON.parse(created.stdout)).toMatchObject({ id: 'cli-lamp', status: 'open' })
+		const bid = await runCli(['bid', 'cli-lamp', '1500', '--max', '3000', '--token', bidder], env)
+		expect(bid.code).toBe(0)
+		expect(JSON.parse(bid.stdout)).toMatchObject({ leading: true, bid: { amount: 1500, price: 1500 } })
+		const low = await runCli(['bid', 'cli-lamp', '1', '--token', bidder], env)
+		expect(low.code).toBe(1)
+		expect(low.stderr).toContain('409 TOO_LOW')
+		const bad = await runCli(['bid', 'cli-lamp', '12.50', '--token', bidder], env)
+		expect(bad.code).toBe(1)
+		expect(bad.stderr).toContain('whole number')
+	})
+
+	test('unknown commands and missing options explain the usage', async () => {
+		const unknown = await runCli(['frobnicate'], { DATA_DIR: dataDir })
+		expect(unknown.code).toBe(2)
+		expect(unknown.stderr).toContain('Usage:')
+		const noSub = await runCli(['token'], { DATA_DIR: dataDir })
+		expect(noSub.code).toBe(1)
+		expect(noSub.stderr).toContain('--sub')
+	})
+})
+
+describe('lifecycle', () => {
+	test('production without a token secret refuses to start, naming the variable', async () => {
+		const r = await runCli(['serve'], { NODE_ENV: 'production', DATA_DIR: dataDir, PORT: '0' })
+		expect(r.code).toBe(1)
+		expect(r.stderr).toContain('AUTH_JWT_SECRET')
+	})
+
+	test('SIGTERM finishes the bids in flight and exits 0', async () => {
+		const serve = await spawnServe({ DATA_DIR: dataDir })
+		try {
+			const env = { DATA_DIR: dataDir, GAVEL_URL: serve.url }
+			const seller = (await runCli(['token', '--sub', 'sam', '--role', 'seller'], env)).stdout.trim()
+			const bidder = (await runCli(['token', '--sub', 'bob'], env)).stdout.trim()
+			const create = await fetch(`${serve.url}/auctions`, {
+				method: 'POST',
+				headers: { authorization: `Bearer ${seller}`, 'content-type': 'application/json' },
+				body: JSON.stringify({ id: 'drain', title: 'Drain', startingPrice: 100, increment: 1, endsAt: Date.now() + 60_000 }),
+			})
+			expect(create.status).toBe(201)
+			const bids = Array.from({ length: 200 }, (_, i) =>
+				fetch(`${serve.url}/auctions/drain/bids`, {
+					method: 'POST',
+					headers: { authorization: `Bearer ${bidder}`, 'content-type': 'application/json', 'idempotency-key': `k${i}` },
+					body: JSON.stringify({ amount: 100 + i }),
+				}).then(
+					(r) => r.status,
+					() => 'refused' as const,
+				),
+			)
+			await Bun.sleep(5)
+			serve.proc.kill('SIGTERM')
+			const statuses = await Promise.all(bids)
+			// Every request either got a real answer or was never accepted: nothing half-done.
+			expect(statuses.every((s) => s === 201 || s === 409 || s === 'refused')).toBe(true)
+			expect(await serve.proc.exited).toBe(0)
+			expect(serve.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']))
+		} finally {
+			serve.proc.kill('SIGKILL')
+		}
+	})
+})

@@ -1,0 +1,47 @@
+import { describe, expect, test } from 'bun:test'
+import { ConfigError, loadConfig } from '../../src/config.ts'
+
+const problemsOf = (env: Record<string, string>) => {
+	try {
+		loadConfig(env)
+	} catch (err) {
+		expect(err).toBeInstanceOf(ConfigError)
+		return (err as ConfigError).problems
+	}
+	throw new Error('expected a ConfigError')
+}
+
+describe('config', () => {
+	test('an empty environment gives the embedded defaults', () => {
+		const c = loadConfig({})
+		expect(c).toMatchObject({ PORT: 3000, HOST: '0.0.0.0', DATA_DIR: './data', NODE_ENV: 'development', production: false })
+		expect([...c.roles]).toEqual(['api', 'live', 'archiver', 'closer'])
+		expect(c.REDIS_URL).toBeUndefined()
+		expect(c.NATS_URL).toBeUndefined()
+		expect(c.RATE_LIMIT_BIDS_PER_SEC).toBe(20)
+		expect(Object.isFrozen(c)).toBe(true)
+	})
+
+	test('numbers and lists are converted; blank values count as unset', () => {
+		const c = loadConfig({ PORT: '8080', ROLES: 'api,live', REDIS_URL: '  ', RATE_LIMIT_BIDS_PER_SEC: '2.5' })
+		expect(c.PORT).toBe(8080)
+		expect([...c.roles]).toEqual(['api', 'live'])
+		expect(c.REDIS_URL).toBeUndefined()
+		expect(c.RATE_LIMIT_BIDS_PER_SEC).toBe(2.5)
+	})
+
+	test('every bad variable is named in one error', () => {
+		const problems = problemsOf({ PORT: 'eighty', ROLES: 'api,chef', REDIS_URL: 'http://x', AUTH_JWT_SECRET: 'short' })
+		expect(problems.join('\n')).toContain('PORT')
+		expect(problems.join('\n')).toContain('ROLES')
+		expect(problems.join('\n')).toContain('REDIS_URL')
+		expect(problems.join('\n')).toContain('AUTH_JWT_SECRET')
+		expect(problems).toHaveLength(4)
+	})
+
+	test('production refuses to start without a token secret or JWKS', () => {
+		expect(problemsOf({ NODE_ENV: 'production' })[0]).toContain('AUTH_JWT_SECRET or AUTH_JWKS_URL')
+		expect(loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) }).production).toBe(true)
+		expect(problemsOf({ AUTH_JWT_SECRET: 'x'.repeat(32), AUTH_JWKS_URL: 'https://id.example/jwks' })[0]).toContain('not both')
+	})
+})
