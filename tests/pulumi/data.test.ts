@@ -37,10 +37,19 @@ describe('RDS Postgres', () => {
 			vpcSecurityGroupIds: [sgId('db')],
 		})
 		expect(db.inputs.backupRetentionPeriod).toBeGreaterThan(0)
-		expect(db.inputs.finalSnapshotIdentifier).toMatch(/^gavel-db-final-[0-9a-f]{8}$/)
+		expect(db.inputs.identifier).toMatch(/^gavel-db-[0-9a-f]{8}$/)
+		expect(db.inputs.finalSnapshotIdentifier).toBe(`${db.inputs.identifier}-final`)
 		const subnets = run.deployment.ofType('aws:rds/subnetGroup:SubnetGroup')[0]
 		expect(db.inputs.dbSubnetGroupName).toBe(subnets?.state.name)
 		expect(new Set(subnets?.inputs.subnetIds)).toEqual(new Set(privateSubnetIds()))
+	})
+
+	test('exports its Postgres log to a log group that has a retention', () => {
+		const db = one('aws:rds/instance:Instance')
+		expect(db.inputs.enabledCloudwatchLogsExports).toEqual(['postgresql'])
+		const logGroup = run.deployment.get('aws:cloudwatch/logGroup:LogGroup', 'gavel-db-postgresql')
+		expect(logGroup.inputs.name).toBe(`/aws/rds/instance/${db.inputs.identifier}/postgresql`)
+		expect(logGroup.inputs.retentionInDays).toBeGreaterThan(0)
 	})
 })
 

@@ -1,0 +1,436 @@
+import * as aws from '@pulumi/aws'
+import * as pulumi from '@pulumi/pulumi'
+import { APP_PORT } from './firewall'
+import { ecrRepositoryArn, ecsTasksAssumeRolePolicy, writeLogsStatement } from './iam'
+
+/** The roles one gavel process can run (src/config.ts ROLE_NAMES); `ROLES` picks a subset. */
+export const ROLES = ['api', 'live', 'archiver', 'closer'] as const
+export type Role = (typeof ROLES)[number]
+
+/** The server pings every WebSocket this often (DESIGN §5); the ALB must not cut a socket sooner. */
+export const WS_PING_INTERVAL_SECONDS = 30
+const CONTAINER = 'gavel'
+
+/** One ECS service: a name, the roles its tasks run (`ROLES`), and its size. */
+export interface RoleGroup {
+	name: string
+	roles: Role[]
+	desiredCount: number
+	/** Fargate vCPU units (256 = ¼ vCPU) and MiB, a valid Fargate pair. */
+	cpu: number
+	memory: number
+}
+
+/**
+ * DEFAULT_ROLE_GROUPS: api and live share a service because one Elysia app serves both HTTP and
+ * the `/live` WebSocket on one port, behind one target group; the archiver and the closer scale
+ * (and fail) on their own.
+ */
+export const DEFAULT_ROLE_GROUPS: RoleGroup[] = [
+	{ name: 'api', roles: ['api', 'live'], desiredCount: 2, cpu: 1024, memory: 2048 },
+	{ name: 'archiver', roles: ['archiver'], desiredCount: 1, cpu: 512, memory: 1024 },
+	{ name: 'closer', roles: ['closer'], desiredCount: 1, cpu: 256, memory: 512 },
+]
+
+/**
+ * checkRoleGroups enforces what the deployment relies on: every role runs in exactly one group,
+ * and `api` and `live` run in the same group (the one behind the load balancer, since the ALB has
+ * one target group and both are served by the same app). It returns that public group.
+ */
+export function checkRoleGroups(groups: readonly RoleGroup[]): RoleGroup {
+	const problems: string[] = []
+	const seen = new Map<Role, string>()
+	const names = new Set<string>()
+	for (const group of groups) {
+		if (!/^[a-z][a-z0-9-]{0,15}$/.test(group.name))
+			problems.push(`group name "${group.name}" must be lowercase letters, digits and dashes, at most 16`)
+		if (names.has(group.name)) problems.push(`group "${group.name}" appears twice`)
+		names.add(group.name)
+		if (group.roles.length === 0) problems.push(`group "${group.name}" runs no role`)
+		for (const role of group.roles) {
+			if (!(ROLES as readonly string[]).includes(role)) problems.push(`group "${group.name}": unknown role "${role}"`)
+			const other = seen.get(role)
+			if (other !== undefined) problems.push(`role "${role}" runs in both "${other}" and "${group.name}"`)
+			seen.set(role, group.name)
+		}
+		if (!Number.isInteger(group.desiredCount) || group.desiredCount < 0)
+			problems.push(`group "${group.name}": desiredCount must be a whole number ≥ 0`)
+	}
+	for (const role of ROLES) if (!seen.has(role)) problems.push(`role "${role}" runs in no group`)
+	if (seen.get('api') !== seen.get('live')) problems.push('roles "api" and "live" must run in the same group')
+	if (problems.length > 0) throw new Error(`invalid role groups:\n  ${problems.join('\n  ')}`)
+	const publicGroup = groups.find((g) => g.roles.includes('api'))
+	if (!publicGroup) throw new Error('no group runs the api role')
+	return publicGroup
+}
+
+export interface AutoscalingArgs {
+	minCount: number
+	maxCount: number
+	/** Average CPU % the api service is kept at. */
+	cpuTarget: number
+	/** ALB requests per task per minute. WebSocket frames are not requests: CPU covers the fan-out load. */
+	requestsPerTarget: number
+}
+
+export interface GavelServiceArgs {
+	vpcId: pulumi.Input<string>
+	publicSubnetIds: pulumi.Input<string>[]
+	privateSubnetIds: pulumi.Input<string>[]
+	clusterArn: pulumi.Input<string>
+	clusterName: pulumi.Input<string>
+	albSecurityGroupId: pulumi.Input<string>
+	webSecurityGroupId: pulumi.Input<string>
+	appSecurityGroupId: pulumi.Input<string>
+	/** The gavel image, ideally pinned by digest; all groups run the same one. */
+	image: string
+	groups: RoleGroup[]
+	natsUrl: pulumi.Input<string>
+	/** Secrets Manager ARNs; each reaches the container through `secrets`, never `environment`. */
+	redisUrlSecretArn: pulumi.Input<string>
+	databaseUrlSecretArn: pulumi.Input<string>
+	/** HS256 signing secret (≥ 32 characters); stored in Secrets Manager as AUTH_JWT_SECRET. Exclusive with authJwksUrl. */
+	authJwtSecret?: pulumi.Input<string>
+	/** JWKS endpoint for verifying tokens from an identity provider. Exclusive with authJwtSecret. */
+	authJwksUrl?: string
+	logLevel: string
+	/** More plain (non-secret) variables for every container, e.g. AUTH_ISSUER. */
+	environment?: Record<string, string>
+	/** ACM certificate: adds an HTTPS listener on 443 and turns HTTP into a redirect. */
+	certificateArn?: string
+	/** The DNS name you point at the ALB (the certificate's name); used in the URL outputs. Left out: the ALB's own name. */
+	publicHostname?: string
+	/** Seconds the ALB keeps an idle connection; must exceed the WebSocket ping interval. Left out: 120. */
+	idleTimeoutSeconds?: number
+	autoscaling: AutoscalingArgs
+	logRetentionDays: number
+	/** `ARM64` (Graviton, about 20 % cheaper) needs an arm64 or multi-arch image. Left out: `X86_64`. */
+	cpuArchitecture?: 'X86_64' | 'ARM64'
+	/** Container health check command, e.g. `["CMD", "/app/gavel", "healthcheck"]`. Left out: none (the ALB checks /readyz). */
+	healthCheckCommand?: string[]
+	tags?: Record<string, string>
+}
+
+/**
+ * GavelService runs gavel itself: an internet-facing ALB for HTTP and WebSockets (`/live`), and one
+ * ECS Fargate service per role group, all from one image, in private subnets without public IPs.
+ * The api group sits behind the ALB (health checked on `/readyz`) and scales on CPU and on requests
+ * per task. Secrets come from Secrets Manager through the task definition's `secrets`; the
+ * execution role may read exactly those secrets and write exactly these log groups.
+ */
+export class GavelService extends pulumi.ComponentResource {
+	/** `http(s)://<alb dns>` */
+	public readonly url: pulumi.Output<string>
+	/** `ws(s)://<alb dns>/live` */
+	public readonly wsUrl: pulumi.Output<string>
+	public readonly albDnsName: pulumi.Output<string>
+	public readonly targetGroupArn: pulumi.Output<string>
+	/** ECS service name per role group. */
+	public readonly serviceNames: Record<string, pulumi.Output<string>>
+	public readonly logGroupNames: Record<string, pulumi.Output<string>>
+
+	constructor(name: string, args: GavelServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+		super('gavel:infra:Service', name, {}, opts)
+		const publicGroup = checkRoleGroups(args.groups)
+		if ((args.authJwtSecret === undefined) === (args.authJwksUrl === undefined))
+			throw new Error('set exactly one of authJwtSecret and authJwksUrl')
+		const idleTimeout = args.idleTimeoutSeconds ?? 120
+		if (!Number.isInteger(idleTimeout) || idleTimeout <= WS_PING_INTERVAL_SECONDS || idleTimeout > 4000)
+			throw new Error(`idleTimeoutSeconds must be above the ${WS_PING_INTERVAL_SECONDS} s WebSocket ping interval and at most 4000 (got ${idleTimeout})`)
+		const { minCount, maxCount } = args.autoscaling
+		if (!(Number.isInteger(minCount) && Number.isInteger(maxCount) && minCount >= 1 && minCount <= maxCount))
+			throw new Error(`autoscaling needs 1 ≤ minCount ≤ maxCount (got ${minCount}..${maxCount})`)
+		const reserved = ['REDIS_URL', 'DATABASE_URL', 'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'ROLES', 'NATS_URL', 'PORT', 'NODE_ENV']
+		for (const key of Object.keys(args.environment ?? {}))
+			if (reserved.includes(key)) throw new Error(`environment may not set ${key}; it is managed by the deployment`)
+		const tags = args.tags ?? {}
+		const parent = { parent: this }
+		const https = args.certificateArn !== undefined
+
+		// Secrets: the two URLs come from their tiers; the JWT secret is stored here.
+		const secrets: { name: string; valueFrom: pulumi.Input<string> }[] = [
+			{ name: 'REDIS_URL', valueFrom: args.redisUrlSecretArn },
+			{ name: 'DATABASE_URL', valueFrom: args.databaseUrlSecretArn },
+		]
+		if (args.authJwtSecret !== undefined) {
+			const jwt = new aws.secretsmanager.Secret(`${name}-auth-jwt`, { description: 'gavel AUTH_JWT_SECRET (HS256)', tags }, parent)
+			new aws.secretsmanager.SecretVersion(
+				`${name}-auth-jwt`,
+				{ secretId: jwt.id, secretString: pulumi.secret(args.authJwtSecret) },
+				parent,
+			)
+			secrets.push({ name: 'AUTH_JWT_SECRET', valueFrom: jwt.arn })
+		}
+		const environment: Record<string, pulumi.Input<string>> = {
+			NODE_ENV: 'production',
+			PORT: String(APP_PORT),
+			HOST: '0.0.0.0',
+			NATS_URL: args.natsUrl,
+			LOG_LEVEL: args.logLevel,
+			...(args.authJwksUrl !== undefined ? { AUTH_JWKS_URL: args.authJwksUrl } : {}),
+			...args.environment,
+		}
+
+		// Load balancer: WebSockets ride plain HTTP(S) listeners; the idle timeout outlives the pings.
+		const alb = new aws.lb.LoadBalancer(
+			`${name}-alb`,
+			{
+				loadBalancerType: 'application',
+				internal: false,
+				subnets: args.publicSubnetIds,
+				securityGroups: [args.albSecurityGroupId],
+				idleTimeout,
+				dropInvalidHeaderFields: true,
+				tags,
+			},
+			parent,
+		)
+		const targetGroup = new aws.lb.TargetGroup(
+			`${name}-api-tg`,
+			{
+				vpcId: args.vpcId,
+				port: APP_PORT,
+				protocol: 'HTTP',
+				targetType: 'ip',
+				// Long enough for gavel's graceful shutdown (drain bids, close sockets with 1001).
+				deregistrationDelay: 30,
+				healthCheck: {
+					path: '/readyz',
+					matcher: '200',
+					interval: 15,
+					timeout: 5,
+					healthyThreshold: 2,
+					unhealthyThreshold: 3,
+				},
+				tags,
+			},
+			parent,
+		)
+		const forward = [{ type: 'forward', targetGroupArn: targetGroup.arn }]
+		const listeners: aws.lb.Listener[] = [
+			new aws.lb.Listener(
+				`${name}-http`,
+				{
+					loadBalancerArn: alb.arn,
+					port: 80,
+					protocol: 'HTTP',
+					defaultActions: https
+						? [{ type: 'redirect', redirect: { protocol: 'HTTPS', port: '443', statusCode: 'HTTP_301' } }]
+						: forward,
+					tags,
+				},
+				parent,
+			),
+		]
+		if (https)
+			listeners.push(
+				new aws.lb.Listener(
+					`${name}-https`,
+					{
+						loadBalancerArn: alb.arn,
+						port: 443,
+						protocol: 'HTTPS',
+						certificateArn: args.certificateArn,
+						sslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06',
+						defaultActions: forward,
+						tags,
+					},
+					parent,
+				),
+			)
+
+		// Roles: the execution role pulls the image, reads these secrets, writes these logs; nothing more.
+		const logGroups = Object.fromEntries(
+			args.groups.map((g) => [
+				g.name,
+				new aws.cloudwatch.LogGroup(`${name}-${g.name}`, { retentionInDays: args.logRetentionDays, tags }, parent),
+			]),
+		)
+		const repositoryArn = ecrRepositoryArn(args.image)
+		const executionRole = new aws.iam.Role(
+			`${name}-execution`,
+			{ assumeRolePolicy: ecsTasksAssumeRolePolicy, description: 'gavel task execution: pull, secrets, logs', tags },
+			parent,
+		)
+		new aws.iam.RolePolicy(
+			`${name}-execution`,
+			{
+				role: executionRole.id,
+				policy: pulumi.jsonStringify({
+					Version: '2012-10-17',
+					Statement: [
+						{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets.map((s) => s.valueFrom) },
+						writeLogsStatement(Object.values(logGroups).map((lg) => lg.arn)),
+						...(repositoryArn
+							? [
+									{ Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
+									{
+										Effect: 'Allow',
+										Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
+										Resource: repositoryArn,
+									},
+								]
+							: []),
+					],
+				}),
+			},
+			parent,
+		)
+		// gavel calls no AWS API itself; the task role exists with no permissions so one can be granted later.
+		const taskRole = new aws.iam.Role(
+			`${name}-task`,
+			{ assumeRolePolicy: ecsTasksAssumeRolePolicy, description: 'gavel tasks: no AWS permissions', tags },
+			parent,
+		)
+
+		const region = aws.getRegionOutput({}, parent).region
+		const services: Record<string, aws.ecs.Service> = {}
+		for (const group of args.groups) {
+			const isPublic = group === publicGroup
+			const logGroup = logGroups[group.name]
+			if (!logGroup) throw new Error(`no log group for ${group.name}`)
+			const taskDefinition = new aws.ecs.TaskDefinition(
+				`${name}-${group.name}`,
+				{
+					family: `${name}-${group.name}`,
+					networkMode: 'awsvpc',
+					requiresCompatibilities: ['FARGATE'],
+					cpu: String(group.cpu),
+					memory: String(group.memory),
+					runtimePlatform: { operatingSystemFamily: 'LINUX', cpuArchitecture: args.cpuArchitecture ?? 'X86_64' },
+					executionRoleArn: executionRole.arn,
+					taskRoleArn: taskRole.arn,
+					containerDefinitions: pulumi.jsonStringify([
+						{
+							name: CONTAINER,
+							image: args.image,
+							essential: true,
+							...(isPublic ? { portMappings: [{ containerPort: APP_PORT, protocol: 'tcp', name: 'http' }] } : {}),
+							environment: Object.entries({ ...environment, ROLES: group.roles.join(',') }).map(([key, value]) => ({
+								name: key,
+								value,
+							})),
+							secrets,
+							// One descriptor per WebSocket: the default soft limit (1024) would cap watchers per task.
+							ulimits: [{ name: 'nofile', softLimit: 65536, hardLimit: 65536 }],
+							// ECS sends SIGTERM, then waits this long before SIGKILL: above SHUTDOWN_TIMEOUT_MS (10 s).
+							stopTimeout: 30,
+							...(args.healthCheckCommand
+								? { healthCheck: { command: args.healthCheckCommand, interval: 15, timeout: 5, retries: 3, startPeriod: 20 } }
+								: {}),
+							logConfiguration: {
+								logDriver: 'awslogs',
+								options: {
+									'awslogs-group': logGroup.name,
+									'awslogs-region': region,
+									'awslogs-stream-prefix': group.name,
+								},
+							},
+						},
+					]),
+					tags,
+				},
+				parent,
+			)
+			services[group.name] = new aws.ecs.Service(
+				`${name}-${group.name}`,
+				{
+					cluster: args.clusterArn,
+					taskDefinition: taskDefinition.arn,
+					launchType: 'FARGATE',
+					platformVersion: 'LATEST',
+					desiredCount: isPublic ? Math.max(group.desiredCount, minCount) : group.desiredCount,
+					deploymentMinimumHealthyPercent: 100,
+					deploymentMaximumPercent: 200,
+					deploymentCircuitBreaker: { enable: true, rollback: true },
+					networkConfiguration: {
+						subnets: args.privateSubnetIds,
+						securityGroups: isPublic ? [args.appSecurityGroupId, args.webSecurityGroupId] : [args.appSecurityGroupId],
+						assignPublicIp: false,
+					},
+					...(isPublic
+						? {
+								loadBalancers: [{ targetGroupArn: targetGroup.arn, containerName: CONTAINER, containerPort: APP_PORT }],
+								healthCheckGracePeriodSeconds: 60,
+							}
+						: {}),
+					propagateTags: 'SERVICE',
+					enableEcsManagedTags: true,
+					tags: { ...tags, roles: group.roles.join('+') },
+				},
+				{
+					parent: this,
+					// A target group must be attached to a load balancer before a service can use it.
+					...(isPublic ? { dependsOn: listeners } : {}),
+					// Application Auto Scaling owns the api task count after creation.
+					...(isPublic ? { ignoreChanges: ['desiredCount'] } : {}),
+				},
+			)
+		}
+
+		const api = services[publicGroup.name]
+		if (!api) throw new Error(`no service for ${publicGroup.name}`)
+		const scaling = new aws.appautoscaling.Target(
+			`${name}-${publicGroup.name}-scaling`,
+			{
+				serviceNamespace: 'ecs',
+				scalableDimension: 'ecs:service:DesiredCount',
+				resourceId: pulumi.interpolate`service/${args.clusterName}/${api.name}`,
+				minCapacity: minCount,
+				maxCapacity: maxCount,
+				tags,
+			},
+			parent,
+		)
+		// Scale out fast, in slowly: scaling in closes that task's WebSockets (clients reconnect).
+		const cooldowns = { scaleOutCooldown: 60, scaleInCooldown: 300 }
+		new aws.appautoscaling.Policy(
+			`${name}-${publicGroup.name}-cpu`,
+			{
+				policyType: 'TargetTrackingScaling',
+				serviceNamespace: scaling.serviceNamespace,
+				scalableDimension: scaling.scalableDimension,
+				resourceId: scaling.resourceId,
+				targetTrackingScalingPolicyConfiguration: {
+					targetValue: args.autoscaling.cpuTarget,
+					predefinedMetricSpecification: { predefinedMetricType: 'ECSServiceAverageCPUUtilization' },
+					...cooldowns,
+				},
+			},
+			parent,
+		)
+		new aws.appautoscaling.Policy(
+			`${name}-${publicGroup.name}-requests`,
+			{
+				policyType: 'TargetTrackingScaling',
+				serviceNamespace: scaling.serviceNamespace,
+				scalableDimension: scaling.scalableDimension,
+				resourceId: scaling.resourceId,
+				targetTrackingScalingPolicyConfiguration: {
+					targetValue: args.autoscaling.requestsPerTarget,
+					predefinedMetricSpecification: {
+						predefinedMetricType: 'ALBRequestCountPerTarget',
+						resourceLabel: pulumi.interpolate`${alb.arnSuffix}/${targetGroup.arnSuffix}`,
+					},
+					...cooldowns,
+				},
+			},
+			parent,
+		)
+
+		this.albDnsName = alb.dnsName
+		const host = args.publicHostname ?? alb.dnsName
+		this.url = pulumi.interpolate`${https ? 'https' : 'http'}://${host}`
+		this.wsUrl = pulumi.interpolate`${https ? 'wss' : 'ws'}://${host}/live`
+		this.targetGroupArn = targetGroup.arn
+		this.serviceNames = Object.fromEntries(Object.entries(services).map(([group, s]) => [group, s.name]))
+		this.logGroupNames = Object.fromEntries(Object.entries(logGroups).map(([group, lg]) => [group, lg.name]))
+		this.registerOutputs({
+			url: this.url,
+			wsUrl: this.wsUrl,
+			albDnsName: this.albDnsName,
+			serviceNames: this.serviceNames,
+			logGroupNames: this.logGroupNames,
+		})
+	}
+}

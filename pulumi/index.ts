@@ -1,0 +1,160 @@
+// gavel on AWS. This program deploys, in one region:
+//   - a VPC over 2–3 zones: public subnets (ALB, NAT) and private subnets (everything else);
+//   - security groups that admit each flow from a named group only (components/firewall.ts);
+//   - one ECS Fargate cluster running one service per role group of the gavel image
+//     (default: api = ROLES=api,live behind the ALB, archiver, closer), with CloudWatch log groups
+//     and target-tracking autoscaling of the api service on CPU and ALB requests per task;
+//   - an internet-facing ALB for HTTP and the /live WebSocket (HTTPS when certificateArn is set);
+//   - a 3-node NATS JetStream cluster on Fargate with EFS storage, behind an internal NLB on 4222;
+//   - ElastiCache Redis (Multi-AZ replication group, TLS, AUTH token, encrypted at rest);
+//   - RDS Postgres (Multi-AZ, encrypted, private);
+//   - Secrets Manager secrets for REDIS_URL, DATABASE_URL and AUTH_JWT_SECRET, delivered to tasks
+//     through the task definitions' `secrets`.
+// Stack configuration is read here and only here; README.md lists every key.
+import * as pulumi from '@pulumi/pulumi'
+import { ROLES, type Role, type RoleGroup } from './components/service'
+import { deployGavel, STACK_DEFAULTS } from './stack'
+
+const config = new pulumi.Config()
+
+const authJwtSecret = config.getSecret('authJwtSecret')
+const authJwksUrl = config.get('authJwksUrl')
+if ((authJwtSecret === undefined) === (authJwksUrl === undefined))
+	throw new Error('set exactly one of `pulumi config set --secret authJwtSecret …` and `pulumi config set authJwksUrl …`')
+const authIssuer = config.get('authIssuer')
+const authAudience = config.get('authAudience')
+const certificateArn = config.get('certificateArn')
+const publicHostname = config.get('publicHostname')
+const availabilityZones = config.getObject<string[]>('availabilityZones')
+const publicIngressCidrs = config.getObject<string[]>('publicIngressCidrs')
+const healthCheckCommand = config.getObject<string[]>('healthCheckCommand')
+const redisAuthToken = config.getSecret('redisAuthToken')
+const dbPassword = config.getSecret('dbPassword')
+const cacheEngineVersion = config.get('cacheEngineVersion')
+const logRetentionDays = config.getNumber('logRetentionDays') ?? STACK_DEFAULTS.logRetentionDays
+
+const stack = deployGavel({
+	name: 'gavel',
+	tags: { app: 'gavel', stack: pulumi.getStack(), ...config.getObject<Record<string, string>>('tags') },
+	logRetentionDays,
+	network: {
+		cidrBlock: config.get('vpcCidr') ?? STACK_DEFAULTS.vpcCidr,
+		azCount: config.getNumber('azCount') ?? STACK_DEFAULTS.azCount,
+		singleNatGateway: config.getBoolean('singleNatGateway') ?? STACK_DEFAULTS.singleNatGateway,
+		...(availabilityZones ? { availabilityZones } : {}),
+	},
+	...(publicIngressCidrs ? { publicIngressCidrs } : {}),
+	cluster: { containerInsights: config.getBoolean('containerInsights') ?? STACK_DEFAULTS.containerInsights },
+	cache: {
+		engine: config.get('cacheEngine', { allowedValues: ['redis', 'valkey'] }) ?? STACK_DEFAULTS.cacheEngine,
+		nodeType: config.get('cacheNodeType') ?? STACK_DEFAULTS.cacheNodeType,
+		nodeCount: config.getNumber('cacheNodeCount') ?? STACK_DEFAULTS.cacheNodeCount,
+		...(cacheEngineVersion ? { engineVersion: cacheEngineVersion } : {}),
+		...(redisAuthToken ? { authToken: redisAuthToken } : {}),
+	},
+	database: {
+		instanceClass: config.get('dbInstanceClass') ?? STACK_DEFAULTS.dbInstanceClass,
+		engineVersion: config.get('dbEngineVersion') ?? STACK_DEFAULTS.dbEngineVersion,
+		allocatedStorage: config.getNumber('dbAllocatedStorage') ?? STACK_DEFAULTS.dbAllocatedStorage,
+		maxAllocatedStorage: config.getNumber('dbMaxAllocatedStorage') ?? STACK_DEFAULTS.dbMaxAllocatedStorage,
+		multiAz: config.getBoolean('dbMultiAz') ?? STACK_DEFAULTS.dbMultiAz,
+		deletionProtection: config.getBoolean('dbDeletionProtection') ?? STACK_DEFAULTS.dbDeletionProtection,
+		backupRetentionDays: config.getNumber('dbBackupRetentionDays') ?? STACK_DEFAULTS.dbBackupRetentionDays,
+		skipFinalSnapshot: config.getBoolean('dbSkipFinalSnapshot') ?? false,
+		...(dbPassword ? { password: dbPassword } : {}),
+	},
+	bus: {
+		image: config.get('natsImage') ?? STACK_DEFAULTS.natsImage,
+		cpu: config.getNumber('natsCpu') ?? STACK_DEFAULTS.natsCpu,
+		memory: config.getNumber('natsMemory') ?? STACK_DEFAULTS.natsMemory,
+	},
+	service: {
+		image: config.require('image'),
+		groups: readRoleGroups(config.getObject<Record<string, unknown>>('services')),
+		logLevel: config.get('logLevel', { allowedValues: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] }) ??
+			STACK_DEFAULTS.logLevel,
+		...(authJwtSecret ? { authJwtSecret } : {}),
+		...(authJwksUrl ? { authJwksUrl } : {}),
+		environment: {
+			...(authIssuer ? { AUTH_ISSUER: authIssuer } : {}),
+			...(authAudience ? { AUTH_AUDIENCE: authAudience } : {}),
+		},
+		...(certificateArn ? { certificateArn } : {}),
+		...(publicHostname ? { publicHostname } : {}),
+		idleTimeoutSeconds: config.getNumber('albIdleTimeoutSeconds') ?? STACK_DEFAULTS.albIdleTimeoutSeconds,
+		autoscaling: {
+			minCount: config.getNumber('apiMinCount') ?? STACK_DEFAULTS.apiMinCount,
+			maxCount: config.getNumber('apiMaxCount') ?? STACK_DEFAULTS.apiMaxCount,
+			cpuTarget: config.getNumber('apiCpuTarget') ?? STACK_DEFAULTS.apiCpuTarget,
+			requestsPerTarget: config.getNumber('apiRequestsPerTarget') ?? STACK_DEFAULTS.apiRequestsPerTarget,
+		},
+		cpuArchitecture:
+			config.get('cpuArchitecture', { allowedValues: ['X86_64', 'ARM64'] }) ?? STACK_DEFAULTS.cpuArchitecture,
+		...(healthCheckCommand ? { healthCheckCommand } : {}),
+	},
+})
+
+/**
+ * readRoleGroups merges the `services` config map over the default groups: a known name changes
+ * that group's fields, a new name adds a group, and `roles: ""` removes one. For example, to run
+ * the archiver and the closer in one service:
+ *   pulumi config set --path 'services.workers.roles' 'archiver,closer'
+ *   pulumi config set --path 'services.archiver.roles' ''
+ *   pulumi config set --path 'services.closer.roles' ''
+ */
+function readRoleGroups(raw: Record<string, unknown> | undefined): RoleGroup[] {
+	const groups = new Map(STACK_DEFAULTS.roleGroups.map((g) => [g.name, { ...g, roles: [...g.roles] }]))
+	for (const [name, value] of Object.entries(raw ?? {})) {
+		if (typeof value !== 'object' || value === null) throw new Error(`services.${name} must be an object`)
+		const fields = value as Record<string, unknown>
+		const base = groups.get(name)
+		const roles = fields.roles === undefined ? base?.roles : readRoles(`services.${name}.roles`, fields.roles)
+		if (roles === undefined) throw new Error(`services.${name}.roles is required for a new group`)
+		if (roles.length === 0) {
+			groups.delete(name)
+			continue
+		}
+		groups.set(name, {
+			name,
+			roles,
+			desiredCount: readNumber(`services.${name}.desiredCount`, fields.desiredCount) ?? base?.desiredCount ?? 1,
+			cpu: readNumber(`services.${name}.cpu`, fields.cpu) ?? base?.cpu ?? 512,
+			memory: readNumber(`services.${name}.memory`, fields.memory) ?? base?.memory ?? 1024,
+		})
+	}
+	return [...groups.values()]
+}
+
+function readRoles(key: string, value: unknown): Role[] {
+	const list = typeof value === 'string' ? value.split(',') : value
+	if (!Array.isArray(list)) throw new Error(`${key} must be a comma-separated string or a list of roles`)
+	const roles = list.map((r) => String(r).trim()).filter((r) => r !== '')
+	for (const role of roles)
+		if (!(ROLES as readonly string[]).includes(role)) throw new Error(`${key}: unknown role "${role}" (roles: ${ROLES.join(', ')})`)
+	return roles as Role[]
+}
+
+// `pulumi config set --path` stores numbers as numbers, plain `config set` of a JSON object may hold strings.
+function readNumber(key: string, value: unknown): number | undefined {
+	if (value === undefined) return undefined
+	const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN
+	if (!Number.isFinite(n)) throw new Error(`${key} must be a number (got ${JSON.stringify(value)})`)
+	return n
+}
+
+export const url = stack.service.url
+export const wsUrl = stack.service.wsUrl
+export const albDnsName = stack.service.albDnsName
+export const clusterName = stack.cluster.name
+export const serviceNames = stack.service.serviceNames
+export const logGroupNames = stack.service.logGroupNames
+export const natsUrl = stack.bus.url
+export const natsServiceNames = stack.bus.serviceNames
+export const redisPrimaryEndpoint = stack.cache.primaryEndpoint
+export const databaseAddress = stack.database.address
+export const redisUrlSecretArn = stack.cache.urlSecretArn
+export const databaseUrlSecretArn = stack.database.urlSecretArn
+export const vpcId = stack.network.vpcId
+// For one-off tasks (e.g. `gavel migrate`) in the same place and with the same access as the services.
+export const privateSubnetIds = stack.network.privateSubnetIds
+export const appSecurityGroupId = stack.firewall.appSecurityGroupId

@@ -1,0 +1,162 @@
+import type * as pulumi from '@pulumi/pulumi'
+import { Bus, type BusArgs } from './components/bus'
+import { Cache, type CacheArgs } from './components/cache'
+import { Cluster, type ClusterArgs } from './components/cluster'
+import { Database, type DatabaseArgs } from './components/database'
+import { Firewall } from './components/firewall'
+import { Network, type NetworkArgs } from './components/network'
+import { DEFAULT_ROLE_GROUPS, GavelService, type GavelServiceArgs } from './components/service'
+
+/** What each tier takes besides the outputs of the tiers before it. */
+export interface GavelStackArgs {
+	/** Prefix of every resource name. */
+	name: string
+	network: Omit<NetworkArgs, 'tags'>
+	/** Who may reach the load balancer; left out: everyone. */
+	publicIngressCidrs?: string[]
+	cluster: Omit<ClusterArgs, 'tags'>
+	cache: Omit<CacheArgs, 'subnetIds' | 'securityGroupId' | 'tags'>
+	database: Omit<DatabaseArgs, 'subnetIds' | 'securityGroupId' | 'logRetentionDays' | 'tags'>
+	bus: Omit<
+		BusArgs,
+		| 'vpcId'
+		| 'subnetIds'
+		| 'clusterArn'
+		| 'natsSecurityGroupId'
+		| 'nlbSecurityGroupId'
+		| 'efsSecurityGroupId'
+		| 'logRetentionDays'
+		| 'tags'
+	>
+	service: Omit<
+		GavelServiceArgs,
+		| 'vpcId'
+		| 'publicSubnetIds'
+		| 'privateSubnetIds'
+		| 'clusterArn'
+		| 'clusterName'
+		| 'albSecurityGroupId'
+		| 'webSecurityGroupId'
+		| 'appSecurityGroupId'
+		| 'natsUrl'
+		| 'redisUrlSecretArn'
+		| 'databaseUrlSecretArn'
+		| 'logRetentionDays'
+		| 'tags'
+	>
+	logRetentionDays: number
+	tags: Record<string, string>
+}
+
+/** Defaults for every optional stack setting; index.ts falls back to these, README lists them. */
+export const STACK_DEFAULTS = {
+	vpcCidr: '10.0.0.0/16',
+	azCount: 2,
+	singleNatGateway: false,
+	containerInsights: true,
+	logRetentionDays: 14,
+	logLevel: 'info',
+	albIdleTimeoutSeconds: 120,
+	roleGroups: DEFAULT_ROLE_GROUPS,
+	apiMinCount: 2,
+	apiMaxCount: 10,
+	apiCpuTarget: 60,
+	apiRequestsPerTarget: 1000,
+	cpuArchitecture: 'X86_64',
+	cacheEngine: 'redis',
+	cacheNodeType: 'cache.t4g.medium',
+	cacheNodeCount: 2,
+	dbInstanceClass: 'db.t4g.medium',
+	dbEngineVersion: '17',
+	dbAllocatedStorage: 20,
+	dbMaxAllocatedStorage: 100,
+	dbMultiAz: true,
+	dbDeletionProtection: true,
+	dbBackupRetentionDays: 7,
+	natsImage: 'nats:2.12',
+	natsCpu: 512,
+	natsMemory: 1024,
+} as const
+
+export interface GavelStack {
+	network: Network
+	firewall: Firewall
+	cluster: Cluster
+	cache: Cache
+	database: Database
+	bus: Bus
+	service: GavelService
+}
+
+/**
+ * deployGavel wires the tiers in dependency order: network → security groups → ECS cluster →
+ * Redis, Postgres, NATS (each in the private subnets) → gavel's services behind the ALB, fed the
+ * NATS URL and the Secrets Manager ARNs of the Redis and Postgres URLs.
+ */
+export function deployGavel(args: GavelStackArgs, opts?: pulumi.ComponentResourceOptions): GavelStack {
+	const { name, tags } = args
+	const network = new Network(name, { ...args.network, tags }, opts)
+	const firewall = new Firewall(
+		name,
+		{
+			vpcId: network.vpcId,
+			https: args.service.certificateArn !== undefined,
+			...(args.publicIngressCidrs ? { publicIngressCidrs: args.publicIngressCidrs } : {}),
+			tags,
+		},
+		opts,
+	)
+	const cluster = new Cluster(name, { ...args.cluster, tags }, opts)
+	const cache = new Cache(
+		name,
+		{ ...args.cache, subnetIds: network.privateSubnetIds, securityGroupId: firewall.redisSecurityGroupId, tags },
+		opts,
+	)
+	const database = new Database(
+		name,
+		{
+			...args.database,
+			subnetIds: network.privateSubnetIds,
+			securityGroupId: firewall.dbSecurityGroupId,
+			logRetentionDays: args.logRetentionDays,
+			tags,
+		},
+		opts,
+	)
+	const bus = new Bus(
+		name,
+		{
+			...args.bus,
+			vpcId: network.vpcId,
+			subnetIds: network.privateSubnetIds,
+			clusterArn: cluster.arn,
+			natsSecurityGroupId: firewall.natsSecurityGroupId,
+			nlbSecurityGroupId: firewall.nlbSecurityGroupId,
+			efsSecurityGroupId: firewall.efsSecurityGroupId,
+			logRetentionDays: args.logRetentionDays,
+			tags,
+		},
+		opts,
+	)
+	const service = new GavelService(
+		name,
+		{
+			...args.service,
+			vpcId: network.vpcId,
+			publicSubnetIds: network.publicSubnetIds,
+			privateSubnetIds: network.privateSubnetIds,
+			clusterArn: cluster.arn,
+			clusterName: cluster.name,
+			albSecurityGroupId: firewall.albSecurityGroupId,
+			webSecurityGroupId: firewall.webSecurityGroupId,
+			appSecurityGroupId: firewall.appSecurityGroupId,
+			natsUrl: bus.url,
+			redisUrlSecretArn: cache.urlSecretArn,
+			databaseUrlSecretArn: database.urlSecretArn,
+			logRetentionDays: args.logRetentionDays,
+			tags,
+		},
+		opts,
+	)
+	return { network, firewall, cluster, cache, database, bus, service }
+}
