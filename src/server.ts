@@ -10,6 +10,7 @@ import { createNatsEventBus } from './adapters/nats/event-bus.ts'
 import { createAuctionService } from './modules/auctions/service.ts'
 import { createBidService } from './modules/bids/service.ts'
 import { createPublisher } from './modules/events/publisher.ts'
+import { createCloser } from './modules/closer/closer.ts'
 import { createMetrics } from './observability/metrics.ts'
 import type { Logger } from './observability/log.ts'
 import type { BidStore } from './ports/bid-store.ts'
@@ -90,7 +91,12 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			version: packageJson.version,
 		})
 		for (const role of config.roles)
-			if (role === 'archiver' || role === 'closer') log.warn({ role }, 'role not available in this version yet; skipped')
+			if (role === 'archiver') log.warn({ role }, 'role not available in this version yet; skipped')
+		if (config.roles.has('closer')) {
+			const closer = createCloser({ store, publish, log, metrics })
+			closer.start()
+			cleanup.unshift(() => closer.stop())
+		}
 
 		app.listen({ port: config.PORT, hostname: config.HOST })
 		const server = app.server!

@@ -128,3 +128,29 @@ export function applyBid(
 	}
 	return { next, events: [bid, closed], bid, leading }
 }
+
+/**
+ * closeAuction ends an auction whose current `endsAt` has passed: the winner is the leader,
+ * or nobody without a bid or with the reserve unmet. Mirrors `adapters/redis/close-auction.lua`.
+ */
+export function closeAuction(
+	a: AuctionRecord,
+	now: number,
+	eventId: string,
+): { next: AuctionRecord; event: AuctionClosed } | { code: 'ALREADY' } | { code: 'NOT_DUE'; endsAt: number } {
+	if (a.closed) return { code: 'ALREADY' }
+	if (now < a.endsAt) return { code: 'NOT_DUE', endsAt: a.endsAt }
+	const winner = a.leader !== null && a.reserveMet ? a.leader : null
+	const next: AuctionRecord = { ...a, closed: true, winner, seq: a.seq + 1 }
+	const event: AuctionClosed = {
+		id: eventId,
+		type: 'auction.closed',
+		auction: a.id,
+		seq: next.seq,
+		at: now,
+		winner,
+		price: a.price,
+		reserveMet: a.reserveMet,
+	}
+	return { next, event }
+}

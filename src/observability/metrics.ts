@@ -31,6 +31,7 @@ export function createMetrics() {
 		registers,
 	})
 	const auctionsCreated = new Counter({ name: 'gavel_auctions_created_total', help: 'Auctions created', registers })
+	const auctionsClosed = new Counter({ name: 'gavel_auctions_closed_total', help: 'Auctions this process closed', registers })
 
 	const bidChildren = new Map<string, { inc(): void }>()
 	return {
@@ -39,6 +40,7 @@ export function createMetrics() {
 		publishFailures,
 		publishesInFlight,
 		auctionsCreated,
+		auctionsClosed,
 		countBid(outcome: 'accepted' | 'replayed' | 'rejected', reason = '') {
 			const key = `${outcome}\0${reason}`
 			let child = bidChildren.get(key)

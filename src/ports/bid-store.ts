@@ -20,6 +20,17 @@ export interface BidStore {
 	placeBid(request: PlaceBidRequest): Promise<PlacedBid>
 	/** Events after `since`, oldest first, from the kept window; null for an unknown auction. */
 	eventsSince(id: string, since: number): Promise<EventsSince | null>
+	/**
+	 * Ids of auctions whose end has passed and that are not closed yet, earliest first. A hint:
+	 * it may name one whose end soft close has moved since; `closeAuction` decides.
+	 */
+	dueAuctions(limit: number): Promise<string[]>
+	/**
+	 * closeAuction ends an auction whose current `endsAt` has passed, appending `auction.closed`,
+	 * exactly once however many closers call it. An auction extended since it was scheduled is
+	 * `not-due` (and rescheduled by the store).
+	 */
+	closeAuction(id: string): Promise<CloseResult>
 	/** Resolves when the store answers; throws otherwise (readiness). */
 	ping(): Promise<void>
 	close(): Promise<void>
@@ -55,6 +66,11 @@ export interface Page<T> {
 	items: T[]
 	nextCursor: string | null
 }
+
+export type CloseResult =
+	| { outcome: 'closed'; event: string }
+	| { outcome: 'already' | 'not-found' }
+	| { outcome: 'not-due'; endsAt: number }
 
 export type EventsSince =
 	| { reset: false; items: string[]; seq: number }

@@ -408,6 +408,72 @@ export function bidStoreContract(name: string, make: MakeStore) {
 			}
 		})
 
+		test('closing: due auctions close once at their current end, with the winner only when the reserve is met', async () => {
+			const own = await make(clock, {})
+			try {
+				const o = storeDriver(own.store, clock)
+				clock.set(T0)
+				const sold = await o.create({ endsAt: T0 + 10_000, softCloseMs: 5_000 })
+				const unmet = await o.create({ endsAt: T0 + 10_000, reservePrice: 5_000 })
+				const empty = await o.create({ endsAt: T0 + 10_000 })
+				const later = await o.create({ endsAt: T0 + 20_000 })
+				clock.set(T0 + 1_000)
+				await o.bid(sold.id, 'bob', 1_000)
+				await o.bid(unmet.id, 'bob', 1_000)
+				clock.set(T0 + 9_000)
+				await o.bid(sold.id, 'carol', 1_200) // soft close: now ends at T0 + 14 s
+				clock.set(T0 + 9_999)
+				expect(await own.store.dueAuctions(10)).toEqual([])
+				clock.set(T0 + 10_000)
+				// Due is a hint (Redis lists the scheduled end, memory the current one); closeAuction decides.
+				const due = await own.store.dueAuctions(10)
+				expect(due).toEqual(expect.arrayContaining([unmet.id, empty.id]))
+				expect(due.filter((id) => ![sold.id, unmet.id, empty.id].includes(id))).toEqual([])
+				expect(await own.store.closeAuction(sold.id)).toEqual({ outcome: 'not-due', endsAt: T0 + 14_000 })
+				const closeOf = async (id: string) => {
+					const r = await own.store.closeAuction(id)
+					if (r.outcome !== 'closed') throw new Error(`expected closed, got ${r.outcome}`)
+					return JSON.parse(r.event)
+				}
+				expect(await closeOf(unmet.id)).toMatchObject({ type: 'auction.closed', auction: unmet.id, seq: 2, at: T0 + 10_000, winner: null, price: 1_000, reserveMet: false })
+				expect(await closeOf(empty.id)).toMatchObject({ seq: 1, winner: null, price: null, reserveMet: true })
+				expect(await own.store.closeAuction(empty.id)).toEqual({ outcome: 'already' })
+				expect(await own.store.dueAuctions(10)).toEqual([])
+				clock.set(T0 + 14_000)
+				expect(await own.store.dueAuctions(10)).toEqual([sold.id])
+				const closed = await closeOf(sold.id)
+				expect(closed).toMatchObject({ seq: 3, winner: 'carol', price: 1_200, reserveMet: true })
+				expect(closed.id).toMatch(/^[0-9a-f-]{36}$/)
+				expect(await own.store.getAuction(sold.id)).toMatchObject({ status: 'closed', winner: 'carol', seq: 3 })
+				const replay = await own.store.eventsSince(sold.id, 2)
+				expect(replay && !replay.reset && replay.items.map((e) => JSON.parse(e).type)).toEqual(['auction.closed'])
+				const err = await o.refusal(o.bid(sold.id, 'dave', 5_000))
+				expect(err.code).toBe('CLOSED')
+				expect(await own.store.closeAuction('no-such-auction')).toEqual({ outcome: 'not-found' })
+				clock.set(T0 + 20_000)
+				expect(await own.store.dueAuctions(10)).toEqual([later.id])
+			} finally {
+				await own.cleanup()
+			}
+		})
+
+		test('a buy-now close leaves nothing for the closer', async () => {
+			const own = await make(clock, {})
+			try {
+				const o = storeDriver(own.store, clock)
+				clock.set(T0)
+				const a = await o.create({ endsAt: T0 + 10_000, buyNowPrice: 5_000 })
+				clock.set(T0 + 1_000)
+				await o.bid(a.id, 'bob', 5_000)
+				clock.set(T0 + 10_000)
+				for (const id of await own.store.dueAuctions(10)) expect(await own.store.closeAuction(id)).toEqual({ outcome: 'already' })
+				expect(await own.store.dueAuctions(10)).toEqual([])
+				expect((await own.store.getAuction(a.id))!.seq).toBe(2)
+			} finally {
+				await own.cleanup()
+			}
+		})
+
 		test('concurrent bids on one auction leave a dense seq and the highest bid in front', async () => {
 			clock.set(T0 + 1_000)
 			const a = await d.create()

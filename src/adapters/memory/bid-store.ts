@@ -1,9 +1,9 @@
 import { toView, type AuctionRecord } from '../../domain/auction.ts'
 import { decodeCursor, encodeCursor, listKey } from '../../domain/listing.ts'
-import { applyBid, refuseEntry, type Refusal } from '../../domain/rules.ts'
+import { applyBid, closeAuction, refuseEntry, type Refusal } from '../../domain/rules.ts'
 import { newEventId } from '../../events.ts'
 import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
-import type { BidStore, EventsSince, ListQuery, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
+import type { BidStore, CloseResult, EventsSince, ListQuery, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
 import { refusalError, idempotencyFingerprint } from '../bid-refusals.ts'
 import { ExistsError, IdempotencyKeyReusedError, NotFoundError } from '../../errors.ts'
 
@@ -108,6 +108,28 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 			const seq = kept.record.seq
 			if (since < kept.firstSeq - 1) return { reset: true, auction: toView(kept.record, now()) }
 			return { reset: false, items: kept.events.slice(Math.max(0, since + 1 - kept.firstSeq)), seq }
+		},
+
+		async dueAuctions(limit) {
+			// A scan is fine at embedded scale and always sees the current (extended) endsAt.
+			const t = now()
+			const due: AuctionRecord[] = []
+			for (const { record } of auctions.values()) if (!record.closed && record.endsAt <= t) due.push(record)
+			return due
+				.sort((a, b) => a.endsAt - b.endsAt)
+				.slice(0, limit)
+				.map((a) => a.id)
+		},
+
+		async closeAuction(id): Promise<CloseResult> {
+			const kept = auctions.get(id)
+			if (!kept) return { outcome: 'not-found' }
+			const result = closeAuction(kept.record, now(), newEventId())
+			if ('code' in result) return result.code === 'ALREADY' ? { outcome: 'already' } : { outcome: 'not-due', endsAt: result.endsAt }
+			kept.record = result.next
+			const event = JSON.stringify(result.event)
+			append(kept, [event])
+			return { outcome: 'closed', event }
 		},
 
 		async ping() {},

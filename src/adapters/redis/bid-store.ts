@@ -5,11 +5,12 @@ import { newEventId } from '../../events.ts'
 import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
 import { ExistsError, IdempotencyKeyReusedError, NotFoundError } from '../../errors.ts'
 import type { AuctionView } from '../../domain/auction.ts'
-import type { BidStore, EventsSince, ListQuery, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
+import type { BidStore, CloseResult, EventsSince, ListQuery, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
 import { idempotencyFingerprint, refusalError } from '../bid-refusals.ts'
-import { auctionKeys, indexKey } from './keys.ts'
+import { auctionKeys, dueKey, indexKey } from './keys.ts'
 import placeBidLua from './place-bid.lua' with { type: 'text' }
 import createAuctionLua from './create-auction.lua' with { type: 'text' }
+import closeAuctionLua from './close-auction.lua' with { type: 'text' }
 
 type ScriptReply = Array<string | number>
 
@@ -17,6 +18,7 @@ declare module 'ioredis' {
 	interface RedisCommander<Context> {
 		gavelPlaceBid(...keysAndArgs: Array<string | number>): Result<ScriptReply, Context>
 		gavelCreateAuction(...keysAndArgs: Array<string | number>): Result<number, Context>
+		gavelCloseAuction(...keysAndArgs: Array<string | number>): Result<ScriptReply, Context>
 	}
 }
 
@@ -44,6 +46,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 	const now = options.now ?? Date.now
 	redis.defineCommand('gavelPlaceBid', { numberOfKeys: 3, lua: placeBidLua })
 	redis.defineCommand('gavelCreateAuction', { numberOfKeys: 2, lua: createAuctionLua })
+	redis.defineCommand('gavelCloseAuction', { numberOfKeys: 2, lua: closeAuctionLua })
 
 	const readViews = async (ids: string[], t: number): Promise<Array<AuctionView | null>> => {
 		if (ids.length === 0) return []
@@ -63,7 +66,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			const fields = Object.entries(toHash(record)).flat()
 			const created = await redis.gavelCreateAuction(keys.state, keys.events, createdEvent, eventsKept, ...fields)
 			if (created !== 1) throw new ExistsError(record.id)
-			await redis.zadd(indexKey(prefix), 0, listKey(record))
+			await redis.pipeline().zadd(indexKey(prefix), 0, listKey(record)).zadd(dueKey(prefix), record.endsAt, record.id).exec()
 			return toView(record, now())
 		},
 
@@ -139,6 +142,26 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			const firstSeq = first ? Number.parseInt(first[0], 10) : record.seq + 1
 			if (since < record.seq && firstSeq !== since + 1) return { reset: true, auction: toView(record, now()) }
 			return { reset: false, items: range.map(([, fields]) => fields[1]!), seq: record.seq }
+		},
+
+		async dueAuctions(limit) {
+			return redis.zrange(dueKey(prefix), '-inf', now(), 'BYSCORE', 'LIMIT', 0, limit)
+		},
+
+		async closeAuction(id): Promise<CloseResult> {
+			const keys = auctionKeys(prefix, id)
+			const reply = await redis.gavelCloseAuction(keys.state, keys.events, now(), newEventId(), eventsKept)
+			if (reply[0] === 'NOT_DUE') {
+				const endsAt = reply[1] as number
+				await redis.zadd(dueKey(prefix), endsAt, id) // extended by soft close: check again then
+				return { outcome: 'not-due', endsAt }
+			}
+			// Done (by us or by an earlier closer that died before this step): unschedule.
+			await redis.zrem(dueKey(prefix), id)
+			if (reply[0] === 'CLOSED') return { outcome: 'closed', event: reply[1] as string }
+			if (reply[0] === 'ALREADY') return { outcome: 'already' }
+			if (reply[0] === 'NOT_FOUND') return { outcome: 'not-found' }
+			throw new Error(`close-auction.lua answered ${JSON.stringify(reply)}`)
 		},
 
 		async ping() {

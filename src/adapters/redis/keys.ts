@@ -16,3 +16,6 @@ export function auctionKeys(prefix: string, id: string) {
 
 /** The newest-first index of all auctions (its own slot: listing is not on the bid path). */
 export const indexKey = (prefix: string) => `${prefix}:auctions`
+
+/** Auctions by scheduled end (score = endsAt), read by closers; the close script re-checks the real end. */
+export const dueKey = (prefix: string) => `${prefix}:due`
