@@ -9,6 +9,10 @@ import type { BidService } from './modules/bids/service.ts'
 import { auctionsModule } from './modules/auctions/index.ts'
 import { bidsModule } from './modules/bids/index.ts'
 import { opsModule, type Dependency } from './modules/ops/index.ts'
+import type { RateLimiter } from './modules/limits/rate-limiter.ts'
+
+/** Probes and scrapes come from the platform, not from users: never rate limited. */
+const UNLIMITED_PATHS = new Set(['/healthz', '/readyz', '/metrics'])
 
 export interface AppDeps {
 	auctions: AuctionService
@@ -18,6 +22,10 @@ export interface AppDeps {
 	log: Logger
 	dependencies: Dependency[]
 	maxBodyBytes: number
+	/** Per-IP limiter for requests without a token (the bid route limits per bidder instead). */
+	ipLimiter: RateLimiter
+	/** Take the client address from the last X-Forwarded-For entry (behind a load balancer). */
+	trustProxy: boolean
 	production: boolean
 	version?: string
 }
@@ -35,9 +43,16 @@ export function createApp(deps: AppDeps) {
 	// Bun's own cap is only the backstop (it answers 413 with no body); the JSON 413 comes from
 	// the Content-Length check, or from reading a chunked body ourselves.
 	return new Elysia({ normalize: false, serve: { maxRequestBodySize: Math.max(1 << 20, 4 * maxBodyBytes) } })
-		.onRequest(({ request }) => {
+		.onRequest(({ request, server }) => {
 			const length = request.headers.get('content-length')
 			if (length !== null && Number(length) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes)
+			if (request.headers.has('authorization')) return
+			const url = request.url
+			const pathStart = url.indexOf('/', url.indexOf('//') + 2)
+			const queryStart = url.indexOf('?', pathStart)
+			if (UNLIMITED_PATHS.has(url.slice(pathStart, queryStart < 0 ? undefined : queryStart))) return
+			const wait = deps.ipLimiter.take(clientAddress(request, server, deps.trustProxy))
+			if (wait > 0) throw new RateLimitedError(wait)
 		})
 		.onParse(async ({ request, contentType }) => {
 			if (request.headers.has('content-length') || !contentType.startsWith('application/json')) return
@@ -91,6 +106,14 @@ export function createApp(deps: AppDeps) {
 		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies }))
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
+}
+
+function clientAddress(request: Request, server: { requestIP(r: Request): { address: string } | null } | null, trustProxy: boolean) {
+	if (trustProxy) {
+		const forwarded = request.headers.get('x-forwarded-for')
+		if (forwarded) return forwarded.slice(forwarded.lastIndexOf(',') + 1).trim()
+	}
+	return server?.requestIP(request)?.address ?? 'unknown'
 }
 
 /** The app's type, for the Eden treaty client. */

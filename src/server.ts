@@ -11,6 +11,7 @@ import { createAuctionService } from './modules/auctions/service.ts'
 import { createBidService } from './modules/bids/service.ts'
 import { createPublisher } from './modules/events/publisher.ts'
 import { createCloser } from './modules/closer/closer.ts'
+import { createRateLimiter } from './modules/limits/rate-limiter.ts'
 import { createMetrics } from './observability/metrics.ts'
 import type { Logger } from './observability/log.ts'
 import type { BidStore } from './ports/bid-store.ts'
@@ -75,7 +76,13 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 
 		const publish = createPublisher({ bus, log, metrics })
 		const auctions = createAuctionService({ store, publish, metrics })
-		const bids = createBidService({ store, publish, metrics })
+		const bidLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_BIDS_PER_SEC, burst: config.RATE_LIMIT_BURST })
+		const ipLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_IP_PER_SEC, burst: config.RATE_LIMIT_IP_BURST })
+		cleanup.unshift(async () => {
+			bidLimiter.close()
+			ipLimiter.close()
+		})
+		const bids = createBidService({ store, publish, metrics, limiter: bidLimiter })
 		const app = createApp({
 			auctions,
 			bids,
@@ -87,6 +94,8 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 				{ name: config.NATS_URL ? 'nats' : 'local-bus', ping: () => bus.ping() },
 			],
 			maxBodyBytes: config.MAX_BODY_BYTES,
+			ipLimiter,
+			trustProxy: config.TRUST_PROXY,
 			production: config.production,
 			version: packageJson.version,
 		})

@@ -1,4 +1,5 @@
-import { AppError } from '../../errors.ts'
+import { AppError, RateLimitedError } from '../../errors.ts'
+import type { RateLimiter } from '../limits/rate-limiter.ts'
 import type { BidStore, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
 import type { Metrics } from '../../observability/metrics.ts'
 import type { Publish } from '../events/publisher.ts'
@@ -7,13 +8,15 @@ export interface BidServiceDeps {
 	store: BidStore
 	publish: Publish
 	metrics: Metrics
+	/** Per-bidder limiter, checked before the rules (DESIGN §2 rule 9). */
+	limiter: RateLimiter
 }
 
 /**
  * createBidService is the hot path: one store call (one Lua round trip in Redis), then the
  * events go to the bus in the background. It counts bids in flight so shutdown can drain them.
  */
-export function createBidService({ store, publish, metrics }: BidServiceDeps) {
+export function createBidService({ store, publish, metrics, limiter }: BidServiceDeps) {
 	let inFlight = 0
 	let idle: (() => void) | null = null
 
@@ -22,6 +25,8 @@ export function createBidService({ store, publish, metrics }: BidServiceDeps) {
 			inFlight++
 			const started = performance.now()
 			try {
+				const wait = limiter.take(request.bidder)
+				if (wait > 0) throw new RateLimitedError(wait)
 				const placed = await store.placeBid(request)
 				if (placed.events.length > 0) publish(request.auction, placed.events)
 				metrics.countBid(placed.replayed ? 'replayed' : 'accepted')

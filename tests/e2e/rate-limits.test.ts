@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { auctionBody, startTestGavel, type TestGavel } from '../helpers/gavel.ts'
+
+let g: TestGavel
+beforeAll(async () => {
+	g = await startTestGavel({
+		env: { RATE_LIMIT_BIDS_PER_SEC: '1', RATE_LIMIT_BURST: '3', RATE_LIMIT_IP_PER_SEC: '1', RATE_LIMIT_IP_BURST: '5' },
+	})
+})
+afterAll(() => g.stop())
+
+test('a bidder over the limit gets 429 RATE_LIMITED with Retry-After; other bidders are unaffected', async () => {
+	const seller = await g.token('sam', ['seller'])
+	const created = await fetch(`${g.url}/auctions`, {
+		method: 'POST',
+		headers: { authorization: `Bearer ${seller}`, 'content-type': 'application/json' },
+		body: JSON.stringify(auctionBody()),
+	})
+	const { id } = (await created.json()) as { id: string }
+	const bid = async (who: string, amount: number) =>
+		fetch(`${g.url}/auctions/${id}/bids`, {
+			method: 'POST',
+			headers: { authorization: `Bearer ${await g.token(who)}`, 'content-type': 'application/json' },
+			body: JSON.stringify({ amount }),
+		})
+	const statuses = []
+	for (let i = 0; i < 4; i++) statuses.push((await bid('bob', 1000 + i * 100)).status)
+	expect(statuses).toEqual([201, 201, 201, 429])
+	const limited = await bid('bob', 5000)
+	expect(limited.status).toBe(429)
+	expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+	expect(await limited.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } })
+	expect((await bid('carol', 5000)).status).toBe(201)
+	const metrics = await (await fetch(`${g.url}/metrics`)).text()
+	expect(metrics).toContain('gavel_bids_total{outcome="rejected",reason="RATE_LIMITED"} 2')
+})
+
+test('anonymous requests are limited per IP; health probes never are', async () => {
+	const statuses = []
+	for (let i = 0; i < 12; i++) statuses.push((await fetch(`${g.url}/auctions`)).status)
+	expect(statuses).toContain(429)
+	expect(statuses.slice(0, 4)).toEqual([200, 200, 200, 200])
+	for (let i = 0; i < 20; i++) expect((await fetch(`${g.url}/healthz`)).status).toBe(200)
+	expect((await fetch(`${g.url}/readyz`)).status).toBe(200)
+})
