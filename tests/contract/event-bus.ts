@@ -1,20 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { payloadText, type EventBus } from '../../src/ports/event-bus.ts'
 import { newEventId } from '../../src/events.ts'
+import { eventually } from '../helpers/wait.ts'
 
 export interface BusHarness {
 	bus: EventBus
 	cleanup(): Promise<void>
 }
 
-/** Waits until `predicate` holds, polling; fails with `what` after `ms`. */
-export async function eventually(predicate: () => boolean, what: string, ms = 5_000): Promise<void> {
-	const deadline = Date.now() + ms
-	while (!predicate()) {
-		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-		await Bun.sleep(5)
-	}
-}
+// Kept here too for suites that import it with the contract.
+export { eventually } from '../helpers/wait.ts'
 
 const event = (auction: string, seq: number) => {
 	const id = newEventId()

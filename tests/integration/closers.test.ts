@@ -7,7 +7,7 @@ import { silentLogger } from '../../src/observability/log.ts'
 import { newAuction } from '../../src/domain/new-auction.ts'
 import { auctionCreated, type AuctionClosed } from '../../src/events.ts'
 import { connectRedis, deleteKeys, uniqueName } from '../helpers/services.ts'
-import { eventually } from '../contract/event-bus.ts'
+import { eventually } from '../helpers/wait.ts'
 
 const prefix = uniqueName()
 const connections: Redis[] = []
