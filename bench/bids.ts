@@ -1,0 +1,112 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { bidCounts, createAuctions, token, type Target } from './lib/gavel.ts'
+import { cpuSeconds, progress, progressDone } from './lib/proc.ts'
+
+export interface BidsOptions {
+	connections?: number
+	durationSeconds?: number
+	auctions?: number
+	bidders?: number
+}
+
+export interface BidsResult {
+	connections: number
+	durationSeconds: number
+	requests: number
+	bidsPerSecond: number
+	accepted: number
+	rejected: number
+	errors: number
+	latencyMs: { p50: number; p75: number; p90: number; p99: number; max: number }
+	clientCpuSeconds: number
+	serverCpuSeconds: number
+}
+
+/**
+ * The bids workload: wrk (a C load generator, so the client is not the bottleneck) posts bids
+ * from many bidders over `connections` keep-alive connections to `auctions` auctions. Amounts
+ * climb per wrk thread with jitter, so the threads overtake each other and a realistic share
+ * of bids is refused as TOO_LOW.
+ */
+export async function benchBids(target: Target, options: BidsOptions = {}): Promise<BidsResult> {
+	if (!Bun.which('wrk')) throw new Error('the bids workload needs wrk: apt-get install wrk (Debian) or brew install wrk')
+	const connections = options.connections ?? 100
+	const durationSeconds = options.durationSeconds ?? 10
+	const auctions = await createAuctions(target, options.auctions ?? 100, `bids${Date.now().toString(36)}-`)
+	const tokens = await Promise.all(Array.from({ length: options.bidders ?? 1000 }, (_, i) => token(target.secret, `bidder-${i}`)))
+	const dir = await mkdtemp(join(tmpdir(), 'gavel-bench-'))
+	const script = join(dir, 'bids.lua')
+	await Bun.write(
+		script,
+		`local tokens = {${tokens.map((t) => `"${t}"`).join(',')}}
+local auctions = {${auctions.map((a) => `"${a}"`).join(',')}}
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("seed", threads)
+end
+function init(args)
+  math.randomseed(seed * 7919)
+end
+request = function()
+  counter = counter + 1
+  local auction = auctions[(counter % #auctions) + 1]
+  local amount = 100 + counter * 2 + math.random(0, 40)
+  return wrk.format("POST", "/auctions/" .. auction .. "/bids",
+    {["Authorization"] = "Bearer " .. tokens[math.random(#tokens)], ["Content-Type"] = "application/json"},
+    '{"amount":' .. amount .. '}')
+end
+`,
+	)
+	const before = await bidCounts(target.url)
+	const serverCpu = cpuSeconds(target.pid)
+	progress(`bids: wrk -c${connections} -d${durationSeconds}s against ${target.url} …`)
+	const wrk = Bun.spawn(['wrk', '-t2', `-c${connections}`, `-d${durationSeconds}s`, '--latency', '-s', script, target.url], {
+		stdout: 'pipe',
+		stderr: 'pipe',
+	})
+	const ticker = setInterval(async () => {
+		const now = await bidCounts(target.url).catch(() => before)
+		progress(`bids: ${now.accepted - before.accepted} accepted, ${now.rejected - before.rejected} rejected so far`)
+	}, 1_000)
+	const output = await new Response(wrk.stdout).text()
+	const code = await wrk.exited
+	clearInterval(ticker)
+	progressDone()
+	if (code !== 0) throw new Error(`wrk failed (${code}): ${await new Response(wrk.stderr).text()}`)
+	const usage = wrk.resourceUsage()
+	const after = await bidCounts(target.url)
+	await rm(dir, { recursive: true, force: true })
+
+	const latency = (label: string) => {
+		const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)`, 'm').exec(output)
+		if (!m) return Number.NaN
+		return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2] as 'ms']
+	}
+	const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0)
+	const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output)
+	const accepted = after.accepted - before.accepted
+	const rejected = after.rejected - before.rejected
+	return {
+		connections,
+		durationSeconds,
+		requests,
+		bidsPerSecond: Math.round((accepted + rejected) / durationSeconds),
+		accepted,
+		rejected,
+		errors: (socketErrors ? socketErrors.slice(1).reduce((s, n) => s + Number(n), 0) : 0) + Math.max(0, requests - accepted - rejected),
+		latencyMs: {
+			p50: latency('50%'),
+			p75: latency('75%'),
+			p90: latency('90%'),
+			p99: latency('99%'),
+			max: Number((/Latency\s+[\d.]+\w+\s+[\d.]+\w+\s+([\d.]+)(us|ms|s)/.exec(output) ?? [0, 'NaN', 'ms']).slice(1, 2)[0]) *
+				{ us: 0.001, ms: 1, s: 1000 }[((/Latency\s+[\d.]+\w+\s+[\d.]+\w+\s+[\d.]+(us|ms|s)/.exec(output) ?? [0, 'ms'])[1] as 'ms')],
+		},
+		clientCpuSeconds: usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : 0,
+		serverCpuSeconds: Number((cpuSeconds(target.pid) - serverCpu).toFixed(2)),
+	}
+}

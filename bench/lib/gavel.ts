@@ -1,0 +1,125 @@
+import { signToken } from '../../src/auth/tokens.ts'
+
+const ROOT = new URL('../..', import.meta.url).pathname
+export const BENCH_SECRET = 'bench-secret-bench-secret-bench-secret-0123'
+
+export interface Target {
+	url: string
+	secret: string
+	/** Present when the bench started gavel itself. */
+	pid?: number
+	adapters?: unknown
+	stop(): Promise<void>
+}
+
+/** A unique suffix so a bench run never touches another run's keys or streams. */
+export const runId = () => `bench_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+
+/**
+ * startGavel spawns `gavel serve` with the real adapters on loopback (Redis, NATS; Postgres when
+ * `database` is set) and its own key prefix and stream, and waits for the ready line.
+ */
+export async function startGavel(env: Record<string, string> = {}, bunFlags: string[] = []): Promise<Target> {
+	const id = runId()
+	const proc = Bun.spawn(['bun', ...bunFlags, `${ROOT}src/cli/main.ts`, 'serve'], {
+		cwd: ROOT,
+		env: {
+			PATH: Bun.env.PATH ?? '',
+			HOME: Bun.env.HOME ?? '/tmp',
+			PORT: '0',
+			HOST: '127.0.0.1',
+			NODE_ENV: 'production',
+			LOG_LEVEL: 'info', // no per-request logs; info carries the ready line
+			AUTH_JWT_SECRET: BENCH_SECRET,
+			REDIS_URL: 'redis://127.0.0.1:6379',
+			REDIS_PREFIX: id,
+			NATS_URL: 'nats://127.0.0.1:4222',
+			NATS_STREAM: id.toUpperCase(),
+			NATS_SUBJECT_PREFIX: id,
+			RATE_LIMIT_BIDS_PER_SEC: '0',
+			RATE_LIMIT_IP_PER_SEC: '0',
+			DATA_DIR: `/tmp/gavel-${id}`,
+			...env,
+		},
+		stdout: 'pipe',
+		stderr: 'inherit',
+	})
+	const url = await readyUrl(proc.stdout)
+	return {
+		url,
+		secret: BENCH_SECRET,
+		pid: proc.pid,
+		async stop() {
+			proc.kill('SIGTERM')
+			await proc.exited
+			await cleanup(id)
+		},
+	}
+}
+
+async function readyUrl(stdout: ReadableStream<Uint8Array>): Promise<string> {
+	let buffer = ''
+	const reader = stdout.getReader()
+	const deadline = setTimeout(() => reader.cancel(), 20_000)
+	try {
+		for (;;) {
+			const { value, done } = await reader.read()
+			if (done) throw new Error('gavel exited before it was ready')
+			buffer += new TextDecoder().decode(value)
+			const match = /"url":"([^"]+)"[^\n]*"msg":"gavel is ready"/.exec(buffer)
+			if (match) {
+				// Keep draining its output so the pipe never blocks the server.
+				;(async () => {
+					while (!(await reader.read()).done) {}
+				})().catch(() => {})
+				return match[1]!
+			}
+		}
+	} finally {
+		clearTimeout(deadline)
+	}
+}
+
+async function cleanup(id: string) {
+	const { default: Redis } = await import('ioredis')
+	const redis = new Redis('redis://127.0.0.1:6379')
+	let cursor = '0'
+	do {
+		const [next, keys] = await redis.scan(cursor, 'MATCH', `${id}:*`, 'COUNT', 5000)
+		cursor = next
+		if (keys.length) await redis.del(...keys)
+	} while (cursor !== '0')
+	await redis.quit()
+	const { connect } = await import('@nats-io/transport-node')
+	const { jetstreamManager } = await import('@nats-io/jetstream')
+	const nc = await connect({ servers: 'nats://127.0.0.1:4222' })
+	await (await jetstreamManager(nc)).streams.delete(id.toUpperCase()).catch(() => {})
+	await nc.close()
+}
+
+export const token = (secret: string, sub: string, roles: string[] = []) => signToken(secret, { sub, roles, ttlSeconds: 3600 })
+
+/** createAuctions opens `count` auctions ending in an hour and returns their ids. */
+export async function createAuctions(target: Target, count: number, prefix = 'b'): Promise<string[]> {
+	const seller = await token(target.secret, 'bench-seller', ['seller'])
+	const ids: string[] = []
+	for (let i = 0; i < count; i++) {
+		const res = await fetch(`${target.url}/auctions`, {
+			method: 'POST',
+			headers: { authorization: `Bearer ${seller}`, 'content-type': 'application/json' },
+			body: JSON.stringify({ id: `${prefix}${i}`, title: `bench ${i}`, startingPrice: 100, increment: 1, endsAt: Date.now() + 3_600_000 }),
+		})
+		if (res.status !== 201) throw new Error(`creating an auction failed: ${res.status} ${await res.text()}`)
+		ids.push(`${prefix}${i}`)
+	}
+	return ids
+}
+
+/** bidCounts reads gavel_bids_total from /metrics, by outcome (rejections summed). */
+export async function bidCounts(url: string): Promise<{ accepted: number; rejected: number; replayed: number }> {
+	const text = await (await fetch(`${url}/metrics`)).text()
+	const counts = { accepted: 0, rejected: 0, replayed: 0 }
+	for (const m of text.matchAll(/^gavel_bids_total\{outcome="(\w+)",reason="[^"]*"\} (\d+)/gm))
+		counts[m[1] as keyof typeof counts] += Number(m[2])
+	return counts
+}

@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs'
+
+const TICKS_PER_SECOND = 100 // Linux USER_HZ
+
+/** cpuSeconds reads a process's user+system CPU time from /proc (0 when it is gone). */
+export function cpuSeconds(pid: number | undefined): number {
+	if (pid === undefined) return 0
+	try {
+		const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+		const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+		return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
+	} catch {
+		return 0
+	}
+}
+
+/** rssBytes reads a process's resident set size from /proc. */
+export function rssBytes(pid: number): number {
+	const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+	const kb = /VmRSS:\s+(\d+) kB/.exec(status)
+	return kb ? Number(kb[1]) * 1024 : 0
+}
+
+/** A one-line progress report that rewrites itself on a terminal and appends elsewhere. */
+export function progress(text: string) {
+	if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${text}`)
+	else process.stderr.write(`${text}\n`)
+}
+export const progressDone = () => process.stderr.isTTY && process.stderr.write('\n')

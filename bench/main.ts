@@ -1,0 +1,100 @@
+import { mkdir } from 'node:fs/promises'
+import os from 'node:os'
+import { parseArgs } from 'node:util'
+import { startGavel, type Target } from './lib/gavel.ts'
+import { benchBids, type BidsResult } from './bids.ts'
+import { benchAtomic, type AtomicResult } from './atomic.ts'
+import { benchColdStart } from './cold-start.ts'
+import { machine } from './lib/machine.ts'
+
+const WORKLOADS = ['bids', 'atomic', 'cold-start'] as const
+type Workload = (typeof WORKLOADS)[number]
+
+const USAGE = `bun run bench [${WORKLOADS.join('|')} …] [--url URL --secret S] [--duration 10]
+
+Starts gavel with Redis, NATS (and Postgres) on loopback unless --url names a running one
+(--secret: its AUTH_JWT_SECRET). Prints progress, a table marked against DESIGN §9, and
+writes bench/results/<timestamp>.json.`
+
+const { values, positionals } = parseArgs({
+	args: Bun.argv.slice(2),
+	allowPositionals: true,
+	options: {
+		url: { type: 'string' },
+		secret: { type: 'string' },
+		duration: { type: 'string', default: '10' },
+		help: { type: 'boolean', short: 'h' },
+	},
+})
+if (values.help) {
+	console.log(USAGE)
+	process.exit(0)
+}
+const unknown = positionals.filter((w) => !WORKLOADS.includes(w as Workload))
+if (unknown.length) {
+	console.error(`unknown workload: ${unknown.join(', ')}\n\n${USAGE}`)
+	process.exit(2)
+}
+const selected = (positionals.length ? positionals : WORKLOADS) as Workload[]
+const durationSeconds = Number(values.duration)
+
+interface Row {
+	budget: string
+	measured: string
+	met: boolean | null
+}
+const results: Record<string, unknown> = {}
+const rows: Row[] = []
+
+const useTarget = async <T>(run: (target: Target) => Promise<T>): Promise<T> => {
+	if (values.url) {
+		if (!values.secret) throw new Error('--url needs --secret (the server’s AUTH_JWT_SECRET)')
+		return run({ url: values.url, secret: values.secret, stop: async () => {} })
+	}
+	const target = await startGavel()
+	try {
+		return await run(target)
+	} finally {
+		await target.stop()
+	}
+}
+
+for (const workload of selected) {
+	console.error(`\n▶ ${workload}`)
+	if (workload === 'bids') {
+		const r: BidsResult = await useTarget((t) => benchBids(t, { durationSeconds }))
+		results.bids = r
+		rows.push({
+			budget: 'bids: ≥ 35,000 accepted-or-rejected bids/s at 100 connections',
+			measured: `${r.bidsPerSecond.toLocaleString('en')} bids/s (${r.accepted.toLocaleString('en')} accepted, ${r.rejected.toLocaleString('en')} rejected, ${r.errors} errors; client CPU ${r.clientCpuSeconds.toFixed(1)} s, server CPU ${r.serverCpuSeconds} s)`,
+			met: r.bidsPerSecond >= 35_000,
+		})
+		rows.push({ budget: 'bids: P99 ≤ 10 ms', measured: `P50 ${r.latencyMs.p50} ms · P99 ${r.latencyMs.p99} ms · max ${r.latencyMs.max} ms`, met: r.latencyMs.p99 <= 10 })
+	} else if (workload === 'atomic') {
+		const r: AtomicResult = await useTarget((t) => benchAtomic(t))
+		results.atomic = r
+		rows.push({
+			budget: 'atomic: 10,000 concurrent bids on one auction, zero violations',
+			measured: `${r.violations} violations (${r.accepted} accepted, ${r.rejected} too low, final price ${r.finalPrice} = highest ${r.highestAccepted}, seq dense: ${r.seqDense})`,
+			met: r.violations === 0,
+		})
+	} else if (workload === 'cold-start') {
+		const r = await benchColdStart()
+		results.coldStart = r
+		rows.push({
+			budget: 'cold start to /readyz: a few hundred ms',
+			measured: `embedded ${r.embedded.bestMs} ms (median ${r.embedded.medianMs}) · Redis + NATS ${r.real.bestMs} ms (median ${r.real.medianMs})`,
+			met: r.embedded.medianMs < 500 && r.real.medianMs < 500,
+		})
+	}
+}
+
+const report = { at: new Date().toISOString(), machine: await machine(), workloads: selected, results }
+await mkdir(new URL('results/', import.meta.url).pathname, { recursive: true })
+const file = new URL(`results/${report.at.replaceAll(':', '-')}.json`, import.meta.url).pathname
+await Bun.write(file, `${JSON.stringify(report, null, 2)}\n`)
+
+console.log(`\n| budget (DESIGN §9) | measured | |\n|---|---|---|`)
+for (const row of rows) console.log(`| ${row.budget} | ${row.measured} | ${row.met === null ? '' : row.met ? 'met' : 'missed'} |`)
+console.log(`\nmachine: ${report.machine.cpu} × ${report.machine.cores}, ${report.machine.memoryGiB} GiB; ${Object.entries(report.machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+console.log(`results: ${file}`)
