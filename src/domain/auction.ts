@@ -52,9 +52,10 @@ export interface AuctionView {
 	buyNowPrice: number | null
 	softCloseMs: number
 	startsAt: number
-	endsAt: number
 	maxEndsAt: number
 	createdAt: number
+	// Live state after the settings: the Redis store renders the settings once, then appends these.
+	endsAt: number
 	status: AuctionStatus
 	price: number | null
 	leader: string | null
@@ -85,7 +86,8 @@ export function statusAt(a: Pick<AuctionRecord, 'startsAt' | 'endsAt' | 'closed'
 	return now < a.startsAt ? 'scheduled' : 'open'
 }
 
-export function toView(a: AuctionRecord, now: number): AuctionView {
+/** The settings part of a view, in view order (the Redis store keeps it rendered). */
+export function settingsOf(a: AuctionRecord) {
 	return {
 		id: a.id,
 		title: a.title,
@@ -96,9 +98,15 @@ export function toView(a: AuctionRecord, now: number): AuctionView {
 		buyNowPrice: a.buyNowPrice,
 		softCloseMs: a.softCloseMs,
 		startsAt: a.startsAt,
-		endsAt: a.endsAt,
 		maxEndsAt: a.maxEndsAt,
 		createdAt: a.createdAt,
+	}
+}
+
+export function toView(a: AuctionRecord, now: number): AuctionView {
+	return {
+		...settingsOf(a),
+		endsAt: a.endsAt,
 		status: statusAt(a, now),
 		price: a.price,
 		leader: a.leader,

@@ -1,5 +1,5 @@
 import type { Cluster, Redis, Result } from 'ioredis'
-import { toView, tiersOf, type AuctionRecord } from '../../domain/auction.ts'
+import { settingsOf, toView, tiersOf, type AuctionRecord } from '../../domain/auction.ts'
 import { decodeCursor, encodeCursor, idOfListKey, listKey } from '../../domain/listing.ts'
 import { newEventId } from '../../events.ts'
 import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
@@ -107,6 +107,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 				key === undefined ? keys.noIdempotency : keys.idempotency(request.bidder, key),
 				now(),
 				request.bidder,
+				JSON.stringify(request.bidder),
 				request.amount,
 				request.maxAmount ?? '',
 				newEventId(),
@@ -173,10 +174,17 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 	return store
 }
 
-/** The state hash, field by field; '' stands for null. Numbers are decimal strings. */
+/**
+ * The state hash, field by field; '' stands for null, numbers are decimal strings, names
+ * (`leader`, `winner`) are stored as JSON and `head` is the settings rendered as the start of
+ * a view, so place-bid.lua builds answers without encoding anything.
+ */
 function toHash(a: AuctionRecord): Record<string, string> {
 	const orEmpty = (v: number | string | null) => (v === null ? '' : String(v))
+	const json = (v: string | null) => (v === null ? '' : JSON.stringify(v))
 	return {
+		head: JSON.stringify(settingsOf(a)).slice(0, -1),
+		step: typeof a.increment === 'number' ? String(a.increment) : '',
 		id: a.id,
 		title: a.title,
 		sellerId: a.sellerId,
@@ -192,19 +200,19 @@ function toHash(a: AuctionRecord): Record<string, string> {
 		maxEndsAt: String(a.maxEndsAt),
 		createdAt: String(a.createdAt),
 		price: orEmpty(a.price),
-		leader: orEmpty(a.leader),
+		leader: json(a.leader),
 		leaderMax: orEmpty(a.leaderMax),
 		bidCount: String(a.bidCount),
 		seq: String(a.seq),
 		reserveMet: String(a.reserveMet),
 		closed: a.closed ? '1' : '0',
-		winner: orEmpty(a.winner),
+		winner: json(a.winner),
 	}
 }
 
 function fromHash(h: Record<string, string>): AuctionRecord {
 	const num = (v: string | undefined) => (v === undefined || v === '' ? null : Number(v))
-	const str = (v: string | undefined) => (v === undefined || v === '' ? null : v)
+	const json = (v: string | undefined) => (v === undefined || v === '' ? null : (JSON.parse(v) as string))
 	return {
 		id: h.id!,
 		title: h.title!,
@@ -220,12 +228,12 @@ function fromHash(h: Record<string, string>): AuctionRecord {
 		maxEndsAt: Number(h.maxEndsAt),
 		createdAt: Number(h.createdAt),
 		price: num(h.price),
-		leader: str(h.leader),
+		leader: json(h.leader),
 		leaderMax: num(h.leaderMax),
 		bidCount: Number(h.bidCount),
 		seq: Number(h.seq),
 		reserveMet: h.reserveMet === 'true',
 		closed: h.closed === '1',
-		winner: str(h.winner),
+		winner: json(h.winner),
 	}
 }

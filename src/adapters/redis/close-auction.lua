@@ -9,12 +9,12 @@ if not id then return {'NOT_FOUND'} end
 if closed == '1' then return {'ALREADY'} end
 if tonumber(ARGV[1]) < tonumber(endsAt) then return {'NOT_DUE', tonumber(endsAt)} end
 
--- No winner without a bid, or while the reserve is unmet.
+-- No winner without a bid, or while the reserve is unmet. Names are stored as JSON.
 local winner = ''
 if leader ~= '' and reserveMet == 'true' then winner = leader end
 local nextSeq = tonumber(seq) + 1
 local winnerJson = 'null'
-if winner ~= '' then winnerJson = cjson.encode(winner) end
+if winner ~= '' then winnerJson = winner end
 local priceJson = 'null'
 if price ~= '' then priceJson = price end
 local event = '{"id":"' .. ARGV[2] .. '","type":"auction.closed","auction":' .. cjson.encode(id) .. ',"seq":' .. nextSeq ..
