@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bidCounts, createAuctions, token, type Target } from './lib/gavel.ts'
-import { cpuSeconds, progress, progressDone } from './lib/proc.ts'
+import { cpuSeconds, pidOf, progress, progressDone, redisCpuSeconds } from './lib/proc.ts'
 
 export interface BidsOptions {
 	connections?: number
@@ -22,6 +22,8 @@ export interface BidsResult {
 	latencyMs: { p50: number; p75: number; p90: number; p99: number; max: number }
 	clientCpuSeconds: number
 	serverCpuSeconds: number
+	/** Where the machine's CPU went during the run, in CPU seconds (2 cores × duration is all of it). */
+	cpu: { gavel: number; redis: number; nats: number; wrk: number; capacity: number }
 }
 
 /**
@@ -63,6 +65,9 @@ end
 	)
 	const before = await bidCounts(target.url)
 	const serverCpu = cpuSeconds(target.pid)
+	const natsPid = pidOf('nats-server')
+	const natsCpu = cpuSeconds(natsPid)
+	const redisCpu = await redisCpuSeconds().catch(() => 0)
 	progress(`bids: wrk -c${connections} -d${durationSeconds}s against ${target.url} …`)
 	const wrk = Bun.spawn(['wrk', '-t2', `-c${connections}`, `-d${durationSeconds}s`, '--latency', '-s', script, target.url], {
 		stdout: 'pipe',
@@ -79,6 +84,8 @@ end
 	if (code !== 0) throw new Error(`wrk failed (${code}): ${await new Response(wrk.stderr).text()}`)
 	const usage = wrk.resourceUsage()
 	const after = await bidCounts(target.url)
+	const redisUsed = (await redisCpuSeconds().catch(() => 0)) - redisCpu
+	const natsUsed = cpuSeconds(natsPid) - natsCpu
 	await rm(dir, { recursive: true, force: true })
 
 	const latency = (label: string) => {
@@ -108,5 +115,12 @@ end
 		},
 		clientCpuSeconds: usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : 0,
 		serverCpuSeconds: Number((cpuSeconds(target.pid) - serverCpu).toFixed(2)),
+		cpu: {
+			gavel: Number((cpuSeconds(target.pid) - serverCpu).toFixed(2)),
+			redis: Number(redisUsed.toFixed(2)),
+			nats: Number(natsUsed.toFixed(2)),
+			wrk: usage ? Number((Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6).toFixed(2)) : 0,
+			capacity: navigator.hardwareConcurrency * durationSeconds,
+		},
 	}
 }

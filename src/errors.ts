@@ -4,15 +4,20 @@
  * (`{"error":{"code","message",…details}}`).
  */
 export class AppError extends Error {
-	constructor(
-		readonly code: string,
-		readonly status: number,
-		message: string,
-		readonly details: Record<string, unknown> = {},
-		options?: ErrorOptions,
-	) {
+	readonly code: string
+	readonly status: number
+	readonly details: Record<string, unknown>
+
+	constructor(code: string, status: number, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+		// A client's mistake needs no stack: capturing one costs more than deciding the bid.
+		const limit = Error.stackTraceLimit
+		Error.stackTraceLimit = 0
 		super(message, options)
+		Error.stackTraceLimit = limit
 		this.name = 'AppError'
+		this.code = code
+		this.status = status
+		this.details = details
 	}
 
 	toJSON() {

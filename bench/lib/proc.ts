@@ -27,3 +27,19 @@ export function progress(text: string) {
 	else process.stderr.write(`${text}\n`)
 }
 export const progressDone = () => process.stderr.isTTY && process.stderr.write('\n')
+
+/** pidOf finds a running program's pid by its name (the first match), for CPU accounting. */
+export function pidOf(name: string): number | undefined {
+	const out = Bun.spawnSync(['pgrep', '-x', name]).stdout.toString().trim().split('\n')[0]
+	return out ? Number(out) : undefined
+}
+
+/** redisCpuSeconds reads Redis' own user+system CPU from INFO. */
+export async function redisCpuSeconds(): Promise<number> {
+	const { default: Redis } = await import('ioredis')
+	const redis = new Redis('redis://127.0.0.1:6379')
+	const info = await redis.info('cpu')
+	await redis.quit()
+	const get = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0)
+	return get('used_cpu_user') + get('used_cpu_sys')
+}

@@ -60,7 +60,14 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 	const prefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX
 	const giveUpAfterMs = options.giveUpAfterMs ?? DEFAULT_GIVE_UP_AFTER_MS
 	const log = options.log.child({ component: 'nats-bus' })
-	const nc = await connect({ servers: options.url, name: options.name ?? 'gavel', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+	// noAsyncTraces: no Error (stack capture) per publish request; our own logs say where.
+	const nc = await connect({
+		servers: options.url,
+		name: options.name ?? 'gavel',
+		maxReconnectAttempts: -1,
+		reconnectTimeWait: 250,
+		noAsyncTraces: true,
+	})
 	await ensureStream(nc, stream, prefix, options.maxAgeMs)
 	const js = jetstream(nc)
 	const inFlight = new Set<Promise<void>>()
@@ -80,10 +87,23 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 		}
 	}
 
+	// Publishes asked for in one turn of the event loop are started together on setImmediate,
+	// so the client writes their PUB frames to the socket in one syscall instead of one each
+	// (measured: a write per event cost a quarter of the process' CPU under load).
+	let queued: Array<() => void> = []
+	const startQueued = () => {
+		const batch = queued
+		queued = []
+		for (const start of batch) start()
+	}
+
 	const bus = {
 		publish(auction, eventId, payload) {
 			if (closing) return Promise.reject(new Error('event bus is closed'))
-			const p = publishUntilStored(auctionSubject(prefix, auction), eventId, payload)
+			const p = new Promise<void>((resolve, reject) => {
+				if (queued.length === 0) setImmediate(startQueued)
+				queued.push(() => publishUntilStored(auctionSubject(prefix, auction), eventId, payload).then(resolve, reject))
+			})
 			inFlight.add(p)
 			const done = () => inFlight.delete(p)
 			p.then(done, done)
