@@ -19,10 +19,10 @@ export const runId = () => `bench_${Date.now().toString(36)}_${Math.random().toS
  * startGavel spawns `gavel serve` with the real adapters on loopback (Redis, NATS; Postgres when
  * `database` is set) and its own key prefix and stream, and waits for the ready line.
  */
-export async function startGavel(env: Record<string, string> = {}, bunFlags: string[] = []): Promise<Target> {
+export async function startGavel(env: Record<string, string> = {}, bunFlags: string[] = [], root = ROOT): Promise<Target> {
 	const id = runId()
-	const proc = Bun.spawn(['bun', ...bunFlags, `${ROOT}src/cli/main.ts`, 'serve'], {
-		cwd: ROOT,
+	const proc = Bun.spawn(['bun', ...bunFlags, `${root}src/cli/main.ts`, 'serve'], {
+		cwd: root,
 		env: {
 			PATH: Bun.env.PATH ?? '',
 			HOME: Bun.env.HOME ?? '/tmp',
