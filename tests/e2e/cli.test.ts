@@ -19,10 +19,11 @@ describe('the gavel command', () => {
 		serve.proc.kill('SIGKILL')
 	})
 
-	test('serve prints where it listens and how to get a token', () => {
+	test('serve prints where it listens and how to get a token', async () => {
 		expect(serve.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
 		expect(serve.logs.find((l) => l.msg === 'gavel is ready')).toMatchObject({ adapters: { store: 'memory', bus: 'local' } })
-		expect(serve.stderr()).toContain('gavel token --sub')
+		// The banner goes to stderr after the ready line goes to stdout: wait for it, do not race it.
+		expect(await serve.waitForStderr('gavel token --sub')).toContain('gavel token --sub')
 	})
 
 	test('token, auction create and bid work against the running server with the dev secret', async () => {
