@@ -2,9 +2,11 @@
 // repository, so nothing it needs can come from the source tree: the bundled modules, the Lua
 // scripts and package.json (text and JSON imports), and the Worker entries.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
+import { Glob } from 'bun'
 import { jetstreamManager } from '@nats-io/jetstream'
 import packageJson from '../../package.json' with { type: 'json' }
 import { buildBinary, CLI_ENTRYPOINT, ROOT, workerEntrypoints, type BuiltBinary } from '../../scripts/build.ts'
@@ -156,5 +158,33 @@ describe('Worker entries', () => {
 		expect(fromBinary.code).toBe(0)
 		// Loaded from the binary's embedded files, not from the repository on disk.
 		expect(fromBinary.stdout).toMatch(/^ping from file:\/\/\/\$bunfs\/root\/tests\/fixtures\/worker-probe\/echo-worker\.js$/)
+	})
+})
+
+describe('the Docker build stage', () => {
+	test('builds from the files .dockerignore lets into the context, and nothing else', async () => {
+		// Replays the stage without Docker: `COPY . .` of the allowlisted paths, then `bun run build`.
+		// node_modules is linked instead of installed (that step, `bun install --frozen-lockfile`, is
+		// the lockfile's business); a module the build needs outside the allowlist fails here.
+		const rules = (await Bun.file(join(ROOT, '.dockerignore')).text())
+			.split('\n')
+			.map((line) => line.trim())
+			.filter((line) => line && !line.startsWith('#'))
+		const allowed = rules.filter((r) => r.startsWith('!')).map((r) => r.slice(1).replace(/\/$/, ''))
+		const excluded = rules.filter((r) => r !== '*' && !r.startsWith('!')).map((r) => new Glob(r))
+		const context = join(dir, 'context')
+		for (const path of allowed.filter((p) => existsSync(join(ROOT, p))))
+			await cp(join(ROOT, path), join(context, path), {
+				recursive: true,
+				filter: (source) => !excluded.some((glob) => glob.match(relative(ROOT, source))),
+			})
+		await symlink(join(ROOT, 'node_modules'), join(context, 'node_modules'))
+		const proc = Bun.spawn(['bun', 'run', 'build'], { cwd: context, stdout: 'pipe', stderr: 'pipe', env: { PATH: Bun.env.PATH ?? '' } })
+		const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+		// `bun run` echoes the script on stderr; a failed build shows its errors there too.
+		expect({ code, stderr }).toEqual({ code: 0, stderr: expect.not.stringContaining('error') })
+		expect(stdout).toContain('dist/gavel')
+		const version = await runCli(['version'], {}, { command: [join(context, 'dist/gavel')], cwd: dir })
+		expect(version.stdout.trim()).toBe(packageJson.version)
 	})
 })
