@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runCli, spawnServe, type ServeProcess } from '../helpers/process.ts'
+import { eventually } from '../helpers/wait.ts'
 
 let dataDir: string
 beforeAll(async () => {
@@ -22,8 +23,8 @@ describe('the gavel command', () => {
 	test('serve prints where it listens and how to get a token', async () => {
 		expect(serve.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
 		expect(serve.logs.find((l) => l.msg === 'gavel is ready')).toMatchObject({ adapters: { store: 'memory', bus: 'local' } })
-		// The banner goes to stderr after the ready line goes to stdout: wait for it, do not race it.
-		expect(await serve.waitForStderr('gavel token --sub')).toContain('gavel token --sub')
+		await eventually(() => serve.stderr().includes('gavel token --sub'), 'the banner on stderr')
+		expect(serve.stderr()).toContain(serve.url)
 	})
 
 	test('token, auction create and bid work against the running server with the dev secret', async () => {

@@ -24,8 +24,6 @@ export interface ServeProcess {
 	/** Milliseconds from spawning the process to reading its "gavel is ready" log line. */
 	readyAfterMs: number
 	stderr(): string
-	/** Resolves once stderr contains `text`; rejects after `timeoutMs`. stderr is read apart from stdout, so it can lag behind the log. */
-	waitForStderr(text: string, timeoutMs?: number): Promise<string>
 }
 
 /**
@@ -81,14 +79,6 @@ export async function spawnServe(env: Record<string, string>, options: ServeOpti
 			logs,
 			readyAfterMs,
 			stderr: () => err,
-			async waitForStderr(text, waitMs = 5_000) {
-				const deadline = performance.now() + waitMs
-				while (!err.includes(text)) {
-					if (performance.now() > deadline) throw new Error(`stderr has no ${JSON.stringify(text)} after ${waitMs} ms: ${JSON.stringify(err)}`)
-					await Bun.sleep(10)
-				}
-				return err
-			},
 		}
 	} finally {
 		clearTimeout(timer)
