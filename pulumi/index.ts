@@ -27,7 +27,8 @@ const certificateArn = config.get('certificateArn')
 const publicHostname = config.get('publicHostname')
 const availabilityZones = config.getObject<string[]>('availabilityZones')
 const publicIngressCidrs = config.getObject<string[]>('publicIngressCidrs')
-const healthCheckCommand = config.getObject<string[]>('healthCheckCommand')
+// `[]` turns the container health check off.
+const healthCheckCommand = config.getObject<string[]>('healthCheckCommand') ?? [...STACK_DEFAULTS.healthCheckCommand]
 const redisAuthToken = config.getSecret('redisAuthToken')
 const dbPassword = config.getSecret('dbPassword')
 const cacheEngineVersion = config.get('cacheEngineVersion')
@@ -90,7 +91,7 @@ const stack = deployGavel({
 		},
 		cpuArchitecture:
 			config.get('cpuArchitecture', { allowedValues: ['X86_64', 'ARM64'] }) ?? STACK_DEFAULTS.cpuArchitecture,
-		...(healthCheckCommand ? { healthCheckCommand } : {}),
+		...(healthCheckCommand.length > 0 ? { healthCheckCommand } : {}),
 	},
 })
 

@@ -63,6 +63,9 @@ export const STACK_DEFAULTS = {
 	apiCpuTarget: 60,
 	apiRequestsPerTarget: 1000,
 	cpuArchitecture: 'X86_64',
+	// The image's own binary (Dockerfile) asks /healthz: ECS replaces a task whose check fails, and a
+	// Redis or NATS outage must not restart every task; the ALB's /readyz check handles readiness.
+	healthCheckCommand: ['CMD', '/app/gavel', 'health', '--live'],
 	cacheEngine: 'redis',
 	cacheNodeType: 'cache.t4g.medium',
 	cacheNodeCount: 2,

@@ -106,7 +106,7 @@ export interface GavelServiceArgs {
 	logRetentionDays: number
 	/** `ARM64` (Graviton, about 20 % cheaper) needs an arm64 or multi-arch image. Left out: `X86_64`. */
 	cpuArchitecture?: 'X86_64' | 'ARM64'
-	/** Container health check command, e.g. `["CMD", "/app/gavel", "healthcheck"]`. Left out: none (the ALB checks /readyz). */
+	/** Container health check command, e.g. `["CMD", "/app/gavel", "health", "--live"]`. Left out: none (the ALB checks /readyz). */
 	healthCheckCommand?: string[]
 	tags?: Record<string, string>
 }

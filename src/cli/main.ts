@@ -1,12 +1,13 @@
 #!/usr/bin/env bun
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig } from '../config.ts'
+import { ConfigError, loadConfig, type Config } from '../config.ts'
 import { createLogger } from '../observability/log.ts'
 import { startGavel } from '../server.ts'
 import { signToken } from '../auth/tokens.ts'
 import { devSecret } from '../auth/dev-secret.ts'
 import { createClient, GavelApiError, unwrap } from '../client/index.ts'
 import { parseAmount, parseDuration } from './args.ts'
+import packageJson from '../../package.json' with { type: 'json' }
 
 const USAGE = `gavel — real-time auction bidding
 
@@ -17,6 +18,10 @@ Usage:
   gavel auction create --title T --starting-price CENTS --increment CENTS --ends-in 10m
         [--id ID] [--reserve CENTS] [--buy-now CENTS] [--soft-close 30s] [--currency EUR]
   gavel bid AUCTION AMOUNT [--max CENTS] [--key IDEMPOTENCY_KEY]
+  gavel health [--live] [--url URL] [--timeout 3s]
+                                      exit 0 when the gavel on this host is ready (GET /readyz), else 1;
+                                      --live asks /healthz (the process answers) instead; for container health checks
+  gavel version                       print the version
 
 Client commands talk to --url (default $GAVEL_URL or http://localhost:3000) with --token
 (default $GAVEL_TOKEN). Amounts are integer minor units (cents).`
@@ -33,6 +38,13 @@ async function main(argv: string[]): Promise<number> {
 			break
 		case 'bid':
 			return bid(rest)
+		case 'health':
+			return health(rest)
+		case 'version':
+		case '--version':
+		case '-v':
+			console.log(packageJson.version)
+			return 0
 		case 'help':
 		case '--help':
 		case '-h':
@@ -166,6 +178,39 @@ async function bid(args: string[]): Promise<number> {
 	)
 	console.log(JSON.stringify(placed, null, 2))
 	return 0
+}
+
+/**
+ * health asks the gavel serving on this host (PORT and HOST from the environment, as `serve`
+ * reads them) whether it is ready, and exits 0 or 1: a container health check that needs no curl
+ * in the image. It prints the answer, which `docker inspect` keeps with the health state.
+ */
+async function health(args: string[]): Promise<number> {
+	const { values } = parseArgs({
+		args,
+		options: { url: { type: 'string' }, live: { type: 'boolean', default: false }, timeout: { type: 'string', default: '3s' } },
+	})
+	const base = values.url ?? localUrl(loadConfig())
+	const url = new URL(values.live ? '/healthz' : '/readyz', base)
+	try {
+		const res = await fetch(url, { signal: AbortSignal.timeout(parseDuration(values.timeout)) })
+		const body = (await res.text()).trim()
+		if (res.ok) {
+			console.log(body)
+			return 0
+		}
+		console.error(`gavel: ${url} answered ${res.status}: ${body}`)
+	} catch (err) {
+		console.error(`gavel: ${url} did not answer: ${(err as Error).message}`)
+	}
+	return 1
+}
+
+/** localUrl is where `serve` listens, seen from the same host: a wildcard HOST is reached on loopback. */
+function localUrl(config: Config): string {
+	if (config.PORT === 0) throw new UsageError('PORT=0 picks a free port at start: pass --url')
+	const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST
+	return `http://${host.includes(':') ? `[${host}]` : host}:${config.PORT}`
 }
 
 class UsageError extends Error {}

@@ -101,3 +101,52 @@ describe('lifecycle', () => {
 		}
 	})
 })
+
+describe('gavel health', () => {
+	test('exits 0 and prints the answer when /readyz is 200; --live asks /healthz', async () => {
+		const asked: string[] = []
+		const server = Bun.serve({
+			port: 0,
+			hostname: '127.0.0.1',
+			fetch: (req) => {
+				asked.push(new URL(req.url).pathname)
+				return Response.json({ status: 'ready' })
+			},
+		})
+		try {
+			const ready = await runCli(['health'], { PORT: String(server.port), HOST: '0.0.0.0', DATA_DIR: dataDir })
+			expect(ready).toMatchObject({ code: 0, stderr: '' })
+			expect(JSON.parse(ready.stdout)).toEqual({ status: 'ready' })
+			expect((await runCli(['health', '--live', '--url', server.url.href], { DATA_DIR: dataDir })).code).toBe(0)
+			expect(asked).toEqual(['/readyz', '/healthz'])
+		} finally {
+			server.stop(true)
+		}
+	})
+
+	test('exits 1 naming the URL when gavel is not ready or nothing answers', async () => {
+		const server = Bun.serve({
+			port: 0,
+			hostname: '127.0.0.1',
+			fetch: () => Response.json({ status: 'unavailable', checks: { redis: 'no answer in 2000 ms' } }, { status: 503 }),
+		})
+		const port = String(server.port)
+		try {
+			const unready = await runCli(['health'], { PORT: port, HOST: '127.0.0.1', DATA_DIR: dataDir })
+			expect(unready.code).toBe(1)
+			expect(unready.stderr).toContain(`http://127.0.0.1:${port}/readyz answered 503`)
+			expect(unready.stderr).toContain('no answer in 2000 ms')
+		} finally {
+			server.stop(true)
+		}
+		const nobody = await runCli(['health', '--timeout', '2s'], { PORT: port, HOST: '127.0.0.1', DATA_DIR: dataDir })
+		expect(nobody.code).toBe(1)
+		expect(nobody.stderr).toContain(`http://127.0.0.1:${port}/readyz did not answer`)
+	})
+
+	test('refuses PORT=0, which only the server itself can resolve', async () => {
+		const r = await runCli(['health'], { PORT: '0', DATA_DIR: dataDir })
+		expect(r.code).toBe(1)
+		expect(r.stderr).toContain('pass --url')
+	})
+})

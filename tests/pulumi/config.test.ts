@@ -82,6 +82,20 @@ describe('index.ts with stack configuration', () => {
 		}
 	})
 
+	test('checks each gavel container with the binary the Dockerfile installs, asking liveness by default', async () => {
+		const dockerfile = await Bun.file(new URL('../../Dockerfile', import.meta.url)).text()
+		const entrypoint = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(dockerfile)?.[1] ?? '[]') as string[]
+		expect(entrypoint).toHaveLength(1)
+		for (const s of services())
+			expect(containerOf(s).healthCheck).toEqual({
+				command: ['CMD', entrypoint[0], 'health', '--live'],
+				interval: 15,
+				timeout: 5,
+				retries: 3,
+				startPeriod: 20,
+			})
+	})
+
 	test('exports the public URLs on the configured host name, and the names operators need', () => {
 		const { outputs } = program
 		expect(outputs.url).toBe('https://bids.example.com')
