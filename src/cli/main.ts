@@ -7,6 +7,7 @@ import { signToken } from '../auth/tokens.ts'
 import { devSecret } from '../auth/dev-secret.ts'
 import { createClient, GavelApiError, unwrap } from '../client/index.ts'
 import { parseAmount, parseDuration } from './args.ts'
+import { openArchive, SQLITE_ARCHIVE_FILE } from '../adapters/open-archive.ts'
 
 const USAGE = `gavel — real-time auction bidding
 
@@ -17,6 +18,8 @@ Usage:
   gavel auction create --title T --starting-price CENTS --increment CENTS --ends-in 10m
         [--id ID] [--reserve CENTS] [--buy-now CENTS] [--soft-close 30s] [--currency EUR]
   gavel bid AUCTION AMOUNT [--max CENTS] [--key IDEMPOTENCY_KEY]
+  gavel migrate                       apply the archive's migrations (DATABASE_URL, else the SQLite file
+                                      in DATA_DIR); \`serve\` with the archiver role also applies them
 
 Client commands talk to --url (default $GAVEL_URL or http://localhost:3000) with --token
 (default $GAVEL_TOKEN). Amounts are integer minor units (cents).`
@@ -33,6 +36,8 @@ async function main(argv: string[]): Promise<number> {
 			break
 		case 'bid':
 			return bid(rest)
+		case 'migrate':
+			return migrateArchive()
 		case 'help':
 		case '--help':
 		case '-h':
@@ -82,6 +87,22 @@ async function serve(): Promise<number> {
 		process.once('SIGINT', () => onSignal('SIGINT'))
 	})
 	return 0
+}
+
+async function migrateArchive(): Promise<number> {
+	const config = loadConfig()
+	const archive = openArchive({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR }, { max: 1 })
+	const where = config.DATABASE_URL ? `postgres at ${new URL(config.DATABASE_URL).host}` : `${config.DATA_DIR}/${SQLITE_ARCHIVE_FILE}`
+	try {
+		const applied = await archive.migrate()
+		console.log(applied.length > 0 ? `applied migrations ${applied.join(', ')} to ${where}` : `${where} is up to date`)
+		return 0
+	} catch (err) {
+		console.error(`gavel: could not migrate ${where}: ${(err as Error).message}`)
+		return 1
+	} finally {
+		await archive.close()
+	}
 }
 
 async function token(args: string[]): Promise<number> {
