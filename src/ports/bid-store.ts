@@ -20,6 +20,12 @@ export interface BidStore {
 	placeBid(request: PlaceBidRequest): Promise<PlacedBid>
 	/** Events after `since`, oldest first, from the kept window; null for an unknown auction. */
 	eventsSince(id: string, since: number): Promise<EventsSince | null>
+	/**
+	 * The current seq of each auction (null for an unknown id), in the order asked. Crash repair
+	 * compares it with the archive's; single-key reads, so it costs the bid path nothing and
+	 * works on Redis Cluster.
+	 */
+	seqs(ids: readonly string[]): Promise<Array<number | null>>
 	/** Resolves when the store answers; throws otherwise (readiness). */
 	ping(): Promise<void>
 	close(): Promise<void>

@@ -110,6 +110,10 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 			return { reset: false, items: kept.events.slice(Math.max(0, since + 1 - kept.firstSeq)), seq }
 		},
 
+		async seqs(ids) {
+			return ids.map((id) => auctions.get(id)?.record.seq ?? null)
+		},
+
 		async ping() {},
 
 		async close() {

@@ -141,6 +141,13 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			return { reset: false, items: range.map(([, fields]) => fields[1]!), seq: record.seq }
 		},
 
+		async seqs(ids) {
+			// One HGET per auction rather than a pipeline: each goes to its own slot's node on a
+			// Cluster, and auto-pipelining still sends them together.
+			const seqs = await Promise.all(ids.map((id) => redis.hget(auctionKeys(prefix, id).state, 'seq')))
+			return seqs.map((s) => (s === null ? null : Number(s)))
+		},
+
 		async ping() {
 			await redis.ping()
 		},
