@@ -6,13 +6,16 @@ import type { Logger } from './observability/log.ts'
 import type { Metrics } from './observability/metrics.ts'
 import type { AuctionService } from './modules/auctions/service.ts'
 import type { BidService } from './modules/bids/service.ts'
+import type { HistoryService } from './modules/history/service.ts'
 import { auctionsModule } from './modules/auctions/index.ts'
 import { bidsModule } from './modules/bids/index.ts'
+import { historyModule } from './modules/history/index.ts'
 import { opsModule, type Dependency } from './modules/ops/index.ts'
 
 export interface AppDeps {
 	auctions: AuctionService
 	bids: BidService
+	history: HistoryService
 	auth: Auth
 	metrics: Metrics
 	log: Logger
@@ -91,6 +94,7 @@ export function createApp(deps: AppDeps) {
 		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies }))
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
+		.use(historyModule({ history: deps.history }))
 }
 
 /** The app's type, for the Eden treaty client. */

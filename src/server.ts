@@ -11,6 +11,10 @@ import { createAuctionService } from './modules/auctions/service.ts'
 import { createBidService } from './modules/bids/service.ts'
 import { createPublisher } from './modules/events/publisher.ts'
 import { createMetrics } from './observability/metrics.ts'
+import { openArchive } from './adapters/open-archive.ts'
+import { startArchiver, type ArchiverHost } from './archive/host.ts'
+import { createRepairer } from './archive/repair.ts'
+import { createHistoryService } from './modules/history/service.ts'
 import type { Logger } from './observability/log.ts'
 import type { BidStore } from './ports/bid-store.ts'
 import type { EventBus } from './ports/event-bus.ts'
@@ -20,7 +24,9 @@ export interface Gavel {
 	/** Where the HTTP API listens, e.g. http://localhost:3000 */
 	url: string
 	port: number
-	adapters: { store: 'redis' | 'memory'; bus: 'nats' | 'local' }
+	adapters: { store: 'redis' | 'memory'; bus: 'nats' | 'local'; archive: 'postgres' | 'sqlite' }
+	/** Where the archiver runs in this process, or null without the archiver role. */
+	archiver: ArchiverHost['mode'] | null
 	/** Whether the HS256 secret is the generated development one (`gavel token` knows it). */
 	devSecret: boolean
 	/** Graceful stop: no new requests, finish bids in flight, flush the bus, close connections. */
@@ -72,25 +78,66 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		}
 		cleanup.unshift(() => bus.close())
 
+		// Read side of the archive (history pages, crash repair); the archiver writes through its own.
+		const archive = openArchive({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR }, { max: 4 })
+		cleanup.unshift(() => archive.close())
+
+		// The archiver: a Worker beside the other roles, this thread when it is the only role.
+		let archiver: ArchiverHost | null = null
+		if (config.roles.has('archiver')) {
+			const alone = config.roles.size === 1
+			archiver = startArchiver({ config, log, metrics, bus, inWorker: !alone })
+			const host = archiver
+			cleanup.unshift(() => host.stop())
+			const repairer = createRepairer({
+				store,
+				bus,
+				archive,
+				log,
+				metrics,
+				graceMs: config.REPAIR_GRACE_MS,
+				intervalMs: config.REPAIR_INTERVAL_MS,
+			})
+			repairer.start()
+			cleanup.unshift(() => repairer.stop())
+		}
+
 		const publish = createPublisher({ bus, log, metrics })
 		const auctions = createAuctionService({ store, publish, metrics })
 		const bids = createBidService({ store, publish, metrics })
+		const history = createHistoryService({ archive, store })
+		// A process that takes bids stays ready while the archive is down (bids do not need it);
+		// one that only archives is not.
+		const archiveOptional = config.roles.size > 1 || !config.roles.has('archiver')
 		const app = createApp({
 			auctions,
 			bids,
+			history,
 			auth,
 			metrics,
 			log,
 			dependencies: [
 				{ name: config.REDIS_URL ? 'redis' : 'memory', ping: () => store.ping() },
 				{ name: config.NATS_URL ? 'nats' : 'local-bus', ping: () => bus.ping() },
+				{ name: config.DATABASE_URL ? 'postgres' : 'sqlite', ping: () => archive.ping(), optional: archiveOptional },
+				...(archiver
+					? [
+							{
+								name: 'archiver',
+								optional: archiveOptional,
+								ping: async () => {
+									const { healthy, problem } = archiver!.health()
+									if (!healthy) throw new Error(problem ?? 'not healthy')
+								},
+							},
+						]
+					: []),
 			],
 			maxBodyBytes: config.MAX_BODY_BYTES,
 			production: config.production,
 			version: packageJson.version,
 		})
-		for (const role of config.roles)
-			if (role === 'archiver' || role === 'closer') log.warn({ role }, 'role not available in this version yet; skipped')
+		if (config.roles.has('closer')) log.warn({ role: 'closer' }, 'role not available in this version yet; skipped')
 
 		app.listen({ port: config.PORT, hostname: config.HOST })
 		const server = app.server!
@@ -99,13 +146,19 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		return {
 			url: `http://${host}:${server.port}`,
 			port: server.port!,
-			adapters: { store: config.REDIS_URL ? 'redis' : 'memory', bus: config.NATS_URL ? 'nats' : 'local' },
+			adapters: {
+				store: config.REDIS_URL ? 'redis' : 'memory',
+				bus: config.NATS_URL ? 'nats' : 'local',
+				archive: config.DATABASE_URL ? 'postgres' : 'sqlite',
+			},
+			archiver: archiver?.mode ?? null,
 			devSecret: !config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL,
 			stop() {
 				stopping ??= (async () => {
 					const stopped = server.stop() // stops accepting; requests in flight finish
 					await bids.drain()
 					await stopped
+					await bus.flush() // every accepted event is on the bus before the archiver flushes
 					for (const step of cleanup) await step()
 				})()
 				return stopping

@@ -12,7 +12,8 @@ import { openArchive, SQLITE_ARCHIVE_FILE } from '../adapters/open-archive.ts'
 const USAGE = `gavel — real-time auction bidding
 
 Usage:
-  gavel serve                         start gavel (roles from ROLES, adapters from REDIS_URL / NATS_URL)
+  gavel serve                         start gavel (roles from ROLES, adapters from REDIS_URL / NATS_URL /
+                                      DATABASE_URL)
   gavel token --sub ID [--role seller] [--ttl 1h]
                                       mint a token with the configured (or development) HS256 secret
   gavel auction create --title T --starting-price CENTS --increment CENTS --ends-in 10m
@@ -54,14 +55,14 @@ async function serve(): Promise<number> {
 	const started = performance.now()
 	const gavel = await startGavel(config, log)
 	log.info(
-		{ url: gavel.url, roles: [...config.roles], adapters: gavel.adapters, startupMs: Math.round(performance.now() - started) },
+		{ url: gavel.url, roles: [...config.roles], adapters: gavel.adapters, archiver: gavel.archiver, startupMs: Math.round(performance.now() - started) },
 		'gavel is ready',
 	)
 	if (process.stderr.isTTY || !config.production) {
 		const tokenHint = gavel.devSecret
 			? `  get a token:  bun run gavel token --sub alice --role seller   (development secret in ${config.DATA_DIR})`
 			: '  tokens come from your identity provider (AUTH_JWT_SECRET / AUTH_JWKS_URL)'
-		console.error(`\n  gavel listening on ${gavel.url}  (store: ${gavel.adapters.store}, bus: ${gavel.adapters.bus})\n${tokenHint}\n  API docs:     ${gavel.url}/openapi\n`)
+		console.error(`\n  gavel listening on ${gavel.url}  (store: ${gavel.adapters.store}, bus: ${gavel.adapters.bus}, archive: ${gavel.adapters.archive})\n${tokenHint}\n  API docs:     ${gavel.url}/openapi\n`)
 	}
 	const deadline = config.SHUTDOWN_TIMEOUT_MS
 	await new Promise<void>((resolve) => {
