@@ -296,7 +296,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 			h.set('Gavel-Source-Seq', String(m.info.streamSequence))
 			// The source position as the message id: dead-lettering again after a crash stores it once.
 			await js.publish(dlqSubject, m.data, { msgID: `${settings.stream}:${m.info.streamSequence}`, headers: h })
-			m.term(reason)
+			m.term() // no reason text: servers before 2.10 ignore "+TERM <reason>"; it is in the headers
 			countDeadLetter(reason)
 			log.error(
 				{ reason, error, subject: m.subject, streamSeq: m.info.streamSequence, dlq: settings.dlqStream },
