@@ -18,10 +18,6 @@ export interface PostgresArchiveOptions {
 	max?: number
 }
 
-// postgres.js sends arrays typed by their element's oid.
-const TEXT = 25
-const INT8 = 20
-const BOOL = 16
 const NO_SEQ = Number.MAX_SAFE_INTEGER
 
 /**
@@ -161,21 +157,21 @@ export function createPostgresArchive(options: PostgresArchiveOptions) {
 			}
 			try {
 				const rows = await sql.unsafe<{ written: string }[]>(WRITE, [
-					sql.array(cols.id, TEXT),
-					sql.array(cols.auction, TEXT),
-					sql.array(cols.seq, INT8),
-					sql.array(cols.type, TEXT),
-					sql.array(cols.at, INT8),
-					sql.array(cols.bidder, TEXT),
-					sql.array(cols.amount, INT8),
-					sql.array(cols.price, INT8),
-					sql.array(cols.leader, TEXT),
-					sql.array(cols.proxy, BOOL),
-					sql.array(cols.endsAt, INT8),
-					sql.array(cols.reserveMet, BOOL),
-					sql.array(cols.winner, TEXT),
-					sql.array(cols.payload, TEXT),
-				] as never[], { prepare: true })
+					arrayLiteral(cols.id),
+					arrayLiteral(cols.auction),
+					arrayLiteral(cols.seq),
+					arrayLiteral(cols.type),
+					arrayLiteral(cols.at),
+					arrayLiteral(cols.bidder),
+					arrayLiteral(cols.amount),
+					arrayLiteral(cols.price),
+					arrayLiteral(cols.leader),
+					arrayLiteral(cols.proxy),
+					arrayLiteral(cols.endsAt),
+					arrayLiteral(cols.reserveMet),
+					arrayLiteral(cols.winner),
+					arrayLiteral(cols.payload),
+				], { prepare: true })
 				return rows.length === 0 ? 0 : Number(rows[0]!.written)
 			} catch (err) {
 				throw dataError(err)
@@ -242,7 +238,7 @@ export function createPostgresArchive(options: PostgresArchiveOptions) {
 			if (ids.length === 0) return []
 			const rows = await sql<ProgressRow[]>`
 				select id, last_seq, event_count, status = 'closed' as closed from auctions
-				where id = any(${sql.array([...ids], TEXT)}::text[])`
+				where id = any(${arrayLiteral(ids)}::text[])`
 			return rows.map(toProgress)
 		},
 
@@ -292,6 +288,23 @@ interface ProgressRow {
 	last_seq: string
 	event_count: string
 	closed: boolean
+}
+
+/**
+ * arrayLiteral writes a Postgres array literal (`{"a","b",NULL}`), cast to its type in the SQL.
+ * postgres.js's own sql.array needs the array types it fetches on a connection's first query,
+ * so it mis-sends an array in that very first query; a literal has no such dependency.
+ */
+function arrayLiteral(values: ReadonlyArray<string | number | boolean | null>): string {
+	let out = '{'
+	for (let i = 0; i < values.length; i++) {
+		const v = values[i]
+		if (i > 0) out += ','
+		if (v === null || v === undefined) out += 'NULL'
+		else if (typeof v === 'string') out += `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`
+		else out += String(v)
+	}
+	return `${out}}`
 }
 
 const toEvent = (r: { seq: string; json: string }): ArchivedEvent => ({ seq: Number(r.seq), json: r.json })
