@@ -13,7 +13,6 @@ import {
 } from '@nats-io/jetstream'
 import { openArchive } from '../../src/adapters/open-archive.ts'
 import { ensureStream } from '../../src/adapters/nats/event-bus.ts'
-import { allAuctionsSubject } from '../../src/adapters/nats/subjects.ts'
 import { backoffDelay } from '../../src/lib/backoff.ts'
 import type { GavelEvent } from '../../src/events.ts'
 import type { Logger } from '../../src/observability/log.ts'
@@ -255,7 +254,10 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		let lagTimer: ReturnType<typeof setInterval> | null = null
 
 		const ensureConsumer = async (jsm: JetStreamManager) => {
-			const limits = { ack_wait: settings.ackWaitMs * NS_PER_MS, max_ack_pending: Math.max(1_000, settings.batchMax * 4) }
+			// One instance holds at most ~4 batches unacked (client buffer, the filling batch, the one
+			// being written). The headroom is for the events a crashed instance still holds until
+			// their ack wait runs out: they must not block deliveries to its replacement.
+			const limits = { ack_wait: settings.ackWaitMs * NS_PER_MS, max_ack_pending: Math.max(10_000, settings.batchMax * 16) }
 			try {
 				await jsm.consumers.info(settings.stream, settings.consumer)
 				await jsm.consumers.update(settings.stream, settings.consumer, limits)
@@ -265,7 +267,8 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 					durable_name: settings.consumer,
 					ack_policy: AckPolicy.Explicit,
 					deliver_policy: DeliverPolicy.All, // a new archive starts from everything the stream kept
-					filter_subject: allAuctionsSubject(settings.subjectPrefix),
+					// No filter_subject: the stream holds only auction events, and on NATS 2.9 a
+					// wildcard filter makes redeliveries crawl (one every few ms) after a crash.
 					max_deliver: -1, // the archiver decides when to give up (dead letter), never the server
 					...limits,
 				})
