@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts'
 import { backoffDelay } from '../lib/backoff.ts'
+import { workerUrl } from '../lib/worker-url.ts'
 import type { Logger } from '../observability/log.ts'
 import type { ArchiverReport, Metrics } from '../observability/metrics.ts'
 import { payloadText, type EventBus } from '../ports/event-bus.ts'
@@ -58,12 +59,17 @@ interface Target {
 export function startArchiver({ config, log, metrics, bus, inWorker }: ArchiverHostOptions): ArchiverHost {
 	const settings = archiverSettings(config)
 	let health: { healthy: boolean; problem: string | null } = { healthy: true, problem: null }
+	let last: ArchiverReport | null = null
 	const record = (report: ArchiverReport) => {
 		metrics.recordArchiverReport(report)
 		health = { healthy: report.healthy, problem: report.problem }
+		last = report
 	}
+	/** The archiver is gone (a crashed Worker): unhealthy until a new one reports; lag as last seen. */
+	const down = (problem: string) =>
+		record({ batches: [], deadLetters: {}, writeFailures: 0, lagEvents: last?.lagEvents ?? 0, lagSeconds: last?.lagSeconds ?? 0, healthy: false, problem })
 	const target: Target = inWorker
-		? workerTarget(settings, log, record)
+		? workerTarget(settings, log, record, down)
 		: (() => {
 				const running = runArchiver(settings, { log, report: record })
 				return { push: running.push, stop: running.stop }
@@ -104,7 +110,7 @@ export function startArchiver({ config, log, metrics, bus, inWorker }: ArchiverH
 	}
 }
 
-function workerTarget(settings: ArchiverSettings, log: Logger, record: (r: ArchiverReport) => void): Target {
+function workerTarget(settings: ArchiverSettings, log: Logger, record: (r: ArchiverReport) => void, down: (problem: string) => void): Target {
 	const send = (worker: Worker, message: ToArchiver) => worker.postMessage(message)
 	let worker: Worker | null = null
 	let stopping = false
@@ -114,9 +120,9 @@ function workerTarget(settings: ArchiverSettings, log: Logger, record: (r: Archi
 
 	const spawn = () => {
 		if (stopping) return
-		// A literal URL next to `new Worker`, so `bun build --compile` with the worker as an extra
-		// entrypoint resolves it inside the binary.
-		const w = new Worker(new URL('../../workers/archiver/index.ts', import.meta.url))
+		// workerUrl, not new URL(…, import.meta.url): inside the compiled binary the Worker entry
+		// lives at its path from the build root, not next to this (bundled) module.
+		const w = new Worker(workerUrl('workers/archiver/index.ts'))
 		worker = w
 		w.onmessage = (e: MessageEvent<FromArchiver>) => {
 			const message = e.data
@@ -132,6 +138,7 @@ function workerTarget(settings: ArchiverSettings, log: Logger, record: (r: Archi
 			worker = null
 			onStopped?.(0)
 			if (stopping) return
+			down('the archiver worker exited')
 			const delayMs = Math.round(backoffDelay(restarts++, { baseMs: 200, maxMs: 10_000 }))
 			log.error({ delayMs }, 'the archiver worker exited; starting it again')
 			setTimeout(spawn, delayMs)
