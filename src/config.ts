@@ -12,6 +12,7 @@ export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
 export const DEFAULT_ARCHIVE_BATCH_MAX = 1_000 // events per INSERT; ~14 arrays of this length, far from any limit
 export const DEFAULT_ARCHIVE_BATCH_WAIT_MS = 5 // a partial batch waits at most this long
+export const DEFAULT_ARCHIVE_WRITERS = 2 // Postgres batch statements in flight (SQLite always 1)
 export const DEFAULT_ARCHIVE_ACK_WAIT_MS = 30_000 // JetStream redelivers an unacked event after this
 export const DEFAULT_ARCHIVE_MAX_DELIVERIES = 20 // an event delivered this often without an ack is dead-lettered
 export const DEFAULT_REPAIR_GRACE_MS = 5_000 // a seq gap younger than this is events still in flight
@@ -41,6 +42,7 @@ const EnvSchema = T.Object({
 	ARCHIVE_CONSUMER: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'gavel-archiver' }),
 	ARCHIVE_BATCH_MAX: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_ARCHIVE_BATCH_MAX }),
 	ARCHIVE_BATCH_WAIT_MS: T.Integer({ minimum: 0, maximum: 10_000, default: DEFAULT_ARCHIVE_BATCH_WAIT_MS }),
+	ARCHIVE_WRITERS: T.Integer({ minimum: 1, maximum: 8, default: DEFAULT_ARCHIVE_WRITERS }),
 	ARCHIVE_ACK_WAIT_MS: T.Integer({ minimum: 1_000, maximum: 600_000, default: DEFAULT_ARCHIVE_ACK_WAIT_MS }),
 	ARCHIVE_MAX_DELIVERIES: T.Integer({ minimum: 2, maximum: 1_000, default: DEFAULT_ARCHIVE_MAX_DELIVERIES }),
 	REPAIR_GRACE_MS: T.Integer({ minimum: 0, maximum: 3_600_000, default: DEFAULT_REPAIR_GRACE_MS }),

@@ -39,6 +39,7 @@ export function archiverSettings(config: Config): ArchiverSettings {
 		consumer: config.ARCHIVE_CONSUMER,
 		batchMax: config.ARCHIVE_BATCH_MAX,
 		batchWaitMs: config.ARCHIVE_BATCH_WAIT_MS,
+		writers: config.ARCHIVE_WRITERS,
 		ackWaitMs: config.ARCHIVE_ACK_WAIT_MS,
 		maxDeliveries: config.ARCHIVE_MAX_DELIVERIES,
 		logLevel: config.LOG_LEVEL,

@@ -147,6 +147,36 @@ describe('createBatcher', () => {
 		await b.drain()
 	})
 
+	test('with concurrency 2, two batches flush at once and the caller waits only when a third is full', async () => {
+		const clock = fakeTimers()
+		const f = manualFlush()
+		const b = createBatcher({ maxSize: 2, maxWaitMs: 5, concurrency: 2, flush: f.flush, timers: clock.timers })
+		for (const i of [1, 2, 3, 4]) expect(b.add(i)).toBeUndefined()
+		expect(f.batches).toEqual([[1, 2], [3, 4]])
+		expect(b.add(5)).toBeUndefined()
+		let released = false
+		b.add(6)!.then(() => (released = true))
+		await tick()
+		expect(released).toBe(false)
+		await f.finish() // one slot frees: [5, 6] goes out
+		expect(f.batches).toEqual([[1, 2], [3, 4], [5, 6]])
+		await tick()
+		expect(released).toBe(true)
+		b.add(7)
+		clock.advance(5)
+		expect(f.batches).toHaveLength(3) // [7] is due, but both slots are busy
+		await f.finish()
+		expect(f.batches).toEqual([[1, 2], [3, 4], [5, 6], [7]])
+		let drained = false
+		const draining = b.drain().then(() => (drained = true))
+		await f.finish()
+		await tick()
+		expect(drained).toBe(false) // [7] still flushing
+		await f.finish()
+		await draining
+		expect(drained).toBe(true)
+	})
+
 	test('a failing flush is reported and the next batches still go out', async () => {
 		const clock = fakeTimers()
 		const errors: unknown[] = []

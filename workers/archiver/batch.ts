@@ -15,8 +15,13 @@ export interface BatcherOptions<T> {
 	/** …or when its first item has waited this long. */
 	maxWaitMs: number
 	/**
-	 * Writes one batch. Batches are flushed one at a time, in order. It should deal with its own
-	 * failures (retry, dead-letter); a rejection is handed to `onError` and the batch is dropped.
+	 * How many batches may be flushing at once (default 1). Batches start in order; with more
+	 * than one they may finish out of order.
+	 */
+	concurrency?: number
+	/**
+	 * Writes one batch. It should deal with its own failures (retry, dead-letter); a rejection
+	 * is handed to `onError` and the batch is dropped.
 	 */
 	flush(items: T[]): Promise<void>
 	onError?(err: unknown): void
@@ -26,29 +31,30 @@ export interface BatcherOptions<T> {
 export interface Batcher<T> {
 	/**
 	 * add queues an item. It returns a promise when the caller should wait before adding more
-	 * (a full batch is queued behind the one being flushed), otherwise undefined: one batch
-	 * fills while the previous one is written, and never more than that.
+	 * (a full batch is queued behind `concurrency` flushes), otherwise undefined: one batch
+	 * fills while the previous ones are written, and never more than that.
 	 */
 	add(item: T): Promise<void> | undefined
 	/** Cuts what is pending now and resolves when everything added so far is flushed. */
 	drain(): Promise<void>
 	/** Items added and not yet handed to `flush`. */
 	readonly pending: number
-	/** Whether a flush is running. */
+	/** Whether any flush is running. */
 	readonly flushing: boolean
 }
 
 /**
  * createBatcher groups items into batches of at most `maxSize`, cut when full or `maxWaitMs`
- * after the first item arrived, and hands them to `flush` one at a time. Pure: no I/O of its
- * own, time comes from `timers`.
+ * after the first item arrived, and hands them to `flush`, at most `concurrency` at a time.
+ * Pure: no I/O of its own, time comes from `timers`.
  */
 export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
 	const { maxSize, maxWaitMs, flush } = options
+	const concurrency = Math.max(1, options.concurrency ?? 1)
 	const timers = options.timers ?? realTimers
 	const onError = options.onError ?? (() => {})
 	let pending: T[] = []
-	let running: Promise<void> | null = null
+	let running = 0 // flushes in progress
 	let timer: unknown = null
 	let due = false // the oldest pending item has waited maxWaitMs
 	let roomWaiters: Array<() => void> = []
@@ -59,7 +65,7 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
 		timer = timers.set(() => {
 			timer = null
 			due = true
-			if (!running) cut()
+			if (running < concurrency) cut()
 		}, maxWaitMs)
 	}
 
@@ -69,7 +75,9 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
 		due = false
 		const items = pending.length <= maxSize ? pending : pending.slice(0, maxSize)
 		pending = pending.length <= maxSize ? [] : pending.slice(maxSize)
-		running = flush(items).then(undefined, onError).then(afterFlush)
+		running++
+		void flush(items).then(undefined, onError).then(afterFlush)
+		if (pending.length >= maxSize && running < concurrency) return cut()
 		if (pending.length < maxSize) {
 			const waiters = roomWaiters
 			roomWaiters = []
@@ -79,9 +87,9 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
 	}
 
 	const afterFlush = () => {
-		running = null
+		running--
 		if (pending.length >= maxSize || (due && pending.length > 0)) cut()
-		else if (pending.length === 0) {
+		else if (pending.length === 0 && running === 0) {
 			const waiters = idleWaiters
 			idleWaiters = []
 			for (const resolve of waiters) resolve()
@@ -95,24 +103,24 @@ export function createBatcher<T>(options: BatcherOptions<T>): Batcher<T> {
 				arm()
 				return undefined
 			}
-			if (!running) {
+			if (running < concurrency) {
 				cut()
 				return undefined
 			}
 			return new Promise<void>((resolve) => roomWaiters.push(resolve))
 		},
 		drain() {
-			if (!running && pending.length === 0) return Promise.resolve()
+			if (running === 0 && pending.length === 0) return Promise.resolve()
 			const idle = new Promise<void>((resolve) => idleWaiters.push(resolve))
 			due = true
-			if (!running) cut()
+			if (running < concurrency && pending.length > 0) cut()
 			return idle
 		},
 		get pending() {
 			return pending.length
 		},
 		get flushing() {
-			return running !== null
+			return running > 0
 		},
 	}
 }

@@ -16,6 +16,8 @@ export interface ArchiverSettings {
 	consumer: string
 	batchMax: number
 	batchWaitMs: number
+	/** Batch writes in flight at once on Postgres (SQLite has one writer: always 1). */
+	writers?: number
 	ackWaitMs: number
 	maxDeliveries: number
 	logLevel: string
