@@ -97,6 +97,8 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 				metrics,
 				graceMs: config.REPAIR_GRACE_MS,
 				intervalMs: config.REPAIR_INTERVAL_MS,
+				// More than a batch behind is a backlog being worked off, not lost events.
+				paused: () => !host.health().healthy || host.lag().events > config.ARCHIVE_BATCH_MAX,
 			})
 			repairer.start()
 			cleanup.unshift(() => repairer.stop())

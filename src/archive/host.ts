@@ -21,6 +21,8 @@ export interface ArchiverHost {
 	mode: 'worker' | 'in-process'
 	/** From the archiver's latest report: can it write? */
 	health(): { healthy: boolean; problem: string | null }
+	/** From the archiver's latest report: events not archived yet, and the oldest one's age. */
+	lag(): { events: number; seconds: number }
 	/** Stops feeding it, lets it flush, and resolves with how many events that wrote. */
 	stop(deadlineMs?: number): Promise<{ flushed: number }>
 }
@@ -100,6 +102,7 @@ export function startArchiver({ config, log, metrics, bus, inWorker }: ArchiverH
 	return {
 		mode: inWorker ? 'worker' : 'in-process',
 		health: () => health,
+		lag: () => ({ events: last?.lagEvents ?? 0, seconds: last?.lagSeconds ?? 0 }),
 		stop(deadlineMs = config.SHUTDOWN_TIMEOUT_MS / 2) {
 			stopping ??= (async () => {
 				unsubscribe()

@@ -17,6 +17,11 @@ export interface RepairerOptions {
 	scanLimit?: number
 	/** The store's newest auctions checked every tick (catches an auction.created that never left). */
 	newestLimit?: number
+	/**
+	 * True while the archiver cannot keep up (unhealthy, or working through a backlog): gaps are
+	 * then queued events, not losses, so repair waits and the grace period starts again after.
+	 */
+	paused?: () => boolean
 	now?: () => number
 }
 
@@ -113,6 +118,10 @@ export function createRepairer(options: RepairerOptions) {
 
 	/** One pass; returns what it looked at and re-published (tests call it directly). */
 	const tick = async (): Promise<{ checked: number; republished: number }> => {
+		if (options.paused?.()) {
+			suspects.clear()
+			return { checked: 0, republished: 0 }
+		}
 		const t = now()
 		const progress = await candidates()
 		const ids = [...progress.keys()]

@@ -73,3 +73,30 @@ test('events that already left the store window are counted as unrepairable once
 		await h.cleanup()
 	}
 })
+
+test('waits while the archiver is behind (paused), and the grace period starts again after', async () => {
+	const h = await embedded()
+	try {
+		let t = 0
+		let paused = false
+		const metrics = createMetrics()
+		const repairer = createRepairer({ ...h, log: silentLogger(), metrics, graceMs: 1_000, intervalMs: 1_000, now: () => t, paused: () => paused })
+		const record = newAuction({ id: 'paused', title: 'Lamp', startingPrice: 1000, increment: 10, endsAt: Date.now() + 600_000 }, 'sam', Date.now())
+		const created = JSON.stringify(auctionCreated(record))
+		await h.store.createAuction(record, created)
+		await h.bus.publish(record.id, eventIdOf(created), created)
+		await h.store.placeBid({ auction: record.id, bidder: 'bob', amount: 1000 }) // never published
+		await until(async () => (await h.archive.progress([record.id]))[0]?.eventCount === 1, 'auction.created archived')
+
+		await repairer.tick() // suspected at t = 0
+		paused = true
+		t = 5_000
+		expect(await repairer.tick()).toEqual({ checked: 0, republished: 0 })
+		paused = false
+		expect(await repairer.tick()).toMatchObject({ republished: 0 }) // suspected again at t = 5,000
+		t = 6_000
+		expect(await repairer.tick()).toMatchObject({ republished: 1 })
+	} finally {
+		await h.cleanup()
+	}
+})

@@ -324,7 +324,16 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 				await deadLetter(decoded.reason, decoded.error)
 				return null
 			}
-			return { event: decoded.event, json, ack: () => m.ack(), working: () => m.working(), deadLetter }
+			// An ack that cannot be sent (connection closing) is a lost ack: JetStream redelivers and
+			// the insert skips it. It must not fail the commit, or the batch would be retried forever.
+			const quietly = (send: () => void) => () => {
+				try {
+					send()
+				} catch (err) {
+					log.debug({ err }, 'ack not sent; the event will be redelivered')
+				}
+			}
+			return { event: decoded.event, json, ack: quietly(() => m.ack()), working: quietly(() => m.working()), deadLetter }
 		}
 
 		const checkLag = async (jsm: JetStreamManager) => {

@@ -34,9 +34,9 @@ export function createSqliteArchive(options: SqliteArchiveOptions) {
 	const now = options.now ?? Date.now
 	if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true })
 	const db = new Database(options.path, { create: true, strict: true })
+	db.run('pragma busy_timeout = 5000') // the archiver Worker and the history reader share the file
 	db.run('pragma journal_mode = wal')
 	db.run('pragma synchronous = normal') // WAL + normal: a commit survives a process crash
-	db.run('pragma busy_timeout = 5000') // the archiver Worker and the history reader share the file
 	const applied = migrateSqlite(db)
 
 	const insertEvent = db.prepare(`
