@@ -6,8 +6,10 @@ import type { Logger } from './observability/log.ts'
 import type { Metrics } from './observability/metrics.ts'
 import type { AuctionService } from './modules/auctions/service.ts'
 import type { BidService } from './modules/bids/service.ts'
+import type { HistoryService } from './modules/history/service.ts'
 import { auctionsModule } from './modules/auctions/index.ts'
 import { bidsModule } from './modules/bids/index.ts'
+import { historyModule } from './modules/history/index.ts'
 import { opsModule, type Dependency } from './modules/ops/index.ts'
 import type { RateLimiter } from './modules/limits/rate-limiter.ts'
 
@@ -17,6 +19,7 @@ const UNLIMITED_PATHS = new Set(['/healthz', '/readyz', '/metrics'])
 export interface AppDeps {
 	auctions: AuctionService
 	bids: BidService
+	history: HistoryService
 	auth: Auth
 	metrics: Metrics
 	log: Logger
@@ -106,6 +109,7 @@ export function createApp(deps: AppDeps) {
 		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies }))
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
+		.use(historyModule({ history: deps.history }))
 }
 
 function clientAddress(request: Request, server: { requestIP(r: Request): { address: string } | null } | null, trustProxy: boolean) {

@@ -10,6 +10,13 @@ export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 // a bid is ~40 bytes, an auctio
 export const DEFAULT_EVENTS_KEPT = 1_000 // DESIGN §3: at least the last 1,000 per auction
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
+export const DEFAULT_ARCHIVE_BATCH_MAX = 1_000 // events per INSERT; ~14 arrays of this length, far from any limit
+export const DEFAULT_ARCHIVE_BATCH_WAIT_MS = 5 // a partial batch waits at most this long
+export const DEFAULT_ARCHIVE_WRITERS = 2 // Postgres batch statements in flight (SQLite always 1)
+export const DEFAULT_ARCHIVE_ACK_WAIT_MS = 30_000 // JetStream redelivers an unacked event after this
+export const DEFAULT_ARCHIVE_MAX_DELIVERIES = 20 // an event delivered this often without an ack is dead-lettered
+export const DEFAULT_REPAIR_GRACE_MS = 5_000 // a seq gap younger than this is events still in flight
+export const DEFAULT_REPAIR_INTERVAL_MS = 1_000
 
 const Url = (protocols: string) =>
 	T.Optional(T.String({ pattern: `^(${protocols})://`, description: `a ${protocols.replaceAll('|', ' or ')} URL` }))
@@ -31,6 +38,15 @@ const EnvSchema = T.Object({
 	NATS_STREAM: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'GAVEL_EVENTS' }),
 	NATS_SUBJECT_PREFIX: T.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'gavel.auction' }),
 	DATABASE_URL: Url('postgres|postgresql'),
+	NATS_DLQ_STREAM: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'GAVEL_DLQ' }),
+	ARCHIVE_CONSUMER: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'gavel-archiver' }),
+	ARCHIVE_BATCH_MAX: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_ARCHIVE_BATCH_MAX }),
+	ARCHIVE_BATCH_WAIT_MS: T.Integer({ minimum: 0, maximum: 10_000, default: DEFAULT_ARCHIVE_BATCH_WAIT_MS }),
+	ARCHIVE_WRITERS: T.Integer({ minimum: 1, maximum: 8, default: DEFAULT_ARCHIVE_WRITERS }),
+	ARCHIVE_ACK_WAIT_MS: T.Integer({ minimum: 1_000, maximum: 600_000, default: DEFAULT_ARCHIVE_ACK_WAIT_MS }),
+	ARCHIVE_MAX_DELIVERIES: T.Integer({ minimum: 2, maximum: 1_000, default: DEFAULT_ARCHIVE_MAX_DELIVERIES }),
+	REPAIR_GRACE_MS: T.Integer({ minimum: 0, maximum: 3_600_000, default: DEFAULT_REPAIR_GRACE_MS }),
+	REPAIR_INTERVAL_MS: T.Integer({ minimum: 10, maximum: 3_600_000, default: DEFAULT_REPAIR_INTERVAL_MS }),
 	AUTH_JWT_SECRET: T.Optional(T.String({ minLength: 32, description: 'at least 32 characters' })),
 	AUTH_JWKS_URL: Url('https|http'),
 	AUTH_ISSUER: T.Optional(T.String({ minLength: 1 })),

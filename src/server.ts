@@ -13,6 +13,10 @@ import { createPublisher } from './modules/events/publisher.ts'
 import { createCloser } from './modules/closer/closer.ts'
 import { createRateLimiter } from './modules/limits/rate-limiter.ts'
 import { createMetrics } from './observability/metrics.ts'
+import { openArchive } from './adapters/open-archive.ts'
+import { startArchiver, type ArchiverHost } from './archive/host.ts'
+import { createRepairer } from './archive/repair.ts'
+import { createHistoryService } from './modules/history/service.ts'
 import type { Logger } from './observability/log.ts'
 import type { BidStore } from './ports/bid-store.ts'
 import type { EventBus } from './ports/event-bus.ts'
@@ -22,7 +26,9 @@ export interface Gavel {
 	/** Where the HTTP API listens, e.g. http://localhost:3000 */
 	url: string
 	port: number
-	adapters: { store: 'redis' | 'memory'; bus: 'nats' | 'local' }
+	adapters: { store: 'redis' | 'memory'; bus: 'nats' | 'local'; archive: 'postgres' | 'sqlite' }
+	/** Where the archiver runs in this process, or null without the archiver role. */
+	archiver: ArchiverHost['mode'] | null
 	/** Whether the HS256 secret is the generated development one (`gavel token` knows it). */
 	devSecret: boolean
 	/** Graceful stop: no new requests, finish bids in flight, flush the bus, close connections. */
@@ -74,6 +80,32 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		}
 		cleanup.unshift(() => bus.close())
 
+		// Read side of the archive (history pages, crash repair); the archiver writes through its own.
+		const archive = openArchive({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR }, { max: 4 })
+		cleanup.unshift(() => archive.close())
+
+		// The archiver: a Worker beside the other roles, this thread when it is the only role.
+		let archiver: ArchiverHost | null = null
+		if (config.roles.has('archiver')) {
+			const alone = config.roles.size === 1
+			archiver = startArchiver({ config, log, metrics, bus, inWorker: !alone })
+			const host = archiver
+			cleanup.unshift(() => host.stop())
+			const repairer = createRepairer({
+				store,
+				bus,
+				archive,
+				log,
+				metrics,
+				graceMs: config.REPAIR_GRACE_MS,
+				intervalMs: config.REPAIR_INTERVAL_MS,
+				// More than a batch behind is a backlog being worked off, not lost events.
+				paused: () => !host.health().healthy || host.lag().events > config.ARCHIVE_BATCH_MAX,
+			})
+			repairer.start()
+			cleanup.unshift(() => repairer.stop())
+		}
+
 		const publish = createPublisher({ bus, log, metrics })
 		const auctions = createAuctionService({ store, publish, metrics })
 		const bidLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_BIDS_PER_SEC, burst: config.RATE_LIMIT_BURST })
@@ -83,15 +115,33 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			ipLimiter.close()
 		})
 		const bids = createBidService({ store, publish, metrics, limiter: bidLimiter })
+		const history = createHistoryService({ archive, store })
+		// A process that takes bids stays ready while the archive is down (bids do not need it);
+		// one that only archives is not.
+		const archiveOptional = config.roles.size > 1 || !config.roles.has('archiver')
 		const app = createApp({
 			auctions,
 			bids,
+			history,
 			auth,
 			metrics,
 			log,
 			dependencies: [
 				{ name: config.REDIS_URL ? 'redis' : 'memory', ping: () => store.ping() },
 				{ name: config.NATS_URL ? 'nats' : 'local-bus', ping: () => bus.ping() },
+				{ name: config.DATABASE_URL ? 'postgres' : 'sqlite', ping: () => archive.ping(), optional: archiveOptional },
+				...(archiver
+					? [
+							{
+								name: 'archiver',
+								optional: archiveOptional,
+								ping: async () => {
+									const { healthy, problem } = archiver!.health()
+									if (!healthy) throw new Error(problem ?? 'not healthy')
+								},
+							},
+						]
+					: []),
 			],
 			maxBodyBytes: config.MAX_BODY_BYTES,
 			ipLimiter,
@@ -99,8 +149,6 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			production: config.production,
 			version: packageJson.version,
 		})
-		for (const role of config.roles)
-			if (role === 'archiver') log.warn({ role }, 'role not available in this version yet; skipped')
 		if (config.roles.has('closer')) {
 			const closer = createCloser({ store, publish, log, metrics })
 			closer.start()
@@ -114,13 +162,19 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		return {
 			url: `http://${host}:${server.port}`,
 			port: server.port!,
-			adapters: { store: config.REDIS_URL ? 'redis' : 'memory', bus: config.NATS_URL ? 'nats' : 'local' },
+			adapters: {
+				store: config.REDIS_URL ? 'redis' : 'memory',
+				bus: config.NATS_URL ? 'nats' : 'local',
+				archive: config.DATABASE_URL ? 'postgres' : 'sqlite',
+			},
+			archiver: archiver?.mode ?? null,
 			devSecret: !config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL,
 			stop() {
 				stopping ??= (async () => {
 					const stopped = server.stop() // stops accepting; requests in flight finish
 					await bids.drain()
 					await stopped
+					await bus.flush() // every accepted event is on the bus before the archiver flushes
 					for (const step of cleanup) await step()
 				})()
 				return stopping

@@ -8,11 +8,13 @@ import { devSecret } from '../auth/dev-secret.ts'
 import { createClient, GavelApiError, unwrap } from '../client/index.ts'
 import { parseAmount, parseDuration } from './args.ts'
 import packageJson from '../../package.json' with { type: 'json' }
+import { openArchive, SQLITE_ARCHIVE_FILE } from '../adapters/open-archive.ts'
 
 const USAGE = `gavel — real-time auction bidding
 
 Usage:
-  gavel serve                         start gavel (roles from ROLES, adapters from REDIS_URL / NATS_URL)
+  gavel serve                         start gavel (roles from ROLES, adapters from REDIS_URL / NATS_URL /
+                                      DATABASE_URL)
   gavel token --sub ID [--role seller] [--ttl 1h]
                                       mint a token with the configured (or development) HS256 secret
   gavel auction create --title T --starting-price CENTS --increment CENTS --ends-in 10m
@@ -22,6 +24,8 @@ Usage:
                                       exit 0 when the gavel on this host is ready (GET /readyz), else 1;
                                       --live asks /healthz (the process answers) instead; for container health checks
   gavel version                       print the version
+  gavel migrate                       apply the archive's migrations (DATABASE_URL, else the SQLite file
+                                      in DATA_DIR); \`serve\` with the archiver role also applies them
 
 Client commands talk to --url (default $GAVEL_URL or http://localhost:3000) with --token
 (default $GAVEL_TOKEN). Amounts are integer minor units (cents).`
@@ -45,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
 		case '-v':
 			console.log(packageJson.version)
 			return 0
+		case 'migrate':
+			return migrateArchive()
 		case 'help':
 		case '--help':
 		case '-h':
@@ -61,14 +67,14 @@ async function serve(): Promise<number> {
 	const started = performance.now()
 	const gavel = await startGavel(config, log)
 	log.info(
-		{ url: gavel.url, roles: [...config.roles], adapters: gavel.adapters, startupMs: Math.round(performance.now() - started) },
+		{ url: gavel.url, roles: [...config.roles], adapters: gavel.adapters, archiver: gavel.archiver, startupMs: Math.round(performance.now() - started) },
 		'gavel is ready',
 	)
 	if (process.stderr.isTTY || !config.production) {
 		const tokenHint = gavel.devSecret
 			? `  get a token:  bun run gavel token --sub alice --role seller   (development secret in ${config.DATA_DIR})`
 			: '  tokens come from your identity provider (AUTH_JWT_SECRET / AUTH_JWKS_URL)'
-		console.error(`\n  gavel listening on ${gavel.url}  (store: ${gavel.adapters.store}, bus: ${gavel.adapters.bus})\n${tokenHint}\n  API docs:     ${gavel.url}/openapi\n`)
+		console.error(`\n  gavel listening on ${gavel.url}  (store: ${gavel.adapters.store}, bus: ${gavel.adapters.bus}, archive: ${gavel.adapters.archive})\n${tokenHint}\n  API docs:     ${gavel.url}/openapi\n`)
 	}
 	const deadline = config.SHUTDOWN_TIMEOUT_MS
 	await new Promise<void>((resolve) => {
@@ -94,6 +100,22 @@ async function serve(): Promise<number> {
 		process.once('SIGINT', () => onSignal('SIGINT'))
 	})
 	return 0
+}
+
+async function migrateArchive(): Promise<number> {
+	const config = loadConfig()
+	const archive = openArchive({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR }, { max: 1 })
+	const where = config.DATABASE_URL ? `postgres at ${new URL(config.DATABASE_URL).host}` : `${config.DATA_DIR}/${SQLITE_ARCHIVE_FILE}`
+	try {
+		const applied = await archive.migrate()
+		console.log(applied.length > 0 ? `applied migrations ${applied.join(', ')} to ${where}` : `${where} is up to date`)
+		return 0
+	} catch (err) {
+		console.error(`gavel: could not migrate ${where}: ${(err as Error).message}`)
+		return 1
+	} finally {
+		await archive.close()
+	}
 }
 
 async function token(args: string[]): Promise<number> {

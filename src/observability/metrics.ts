@@ -1,6 +1,23 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /**
+ * What the archiver tells the process that exposes /metrics, once a second: from a Worker it
+ * arrives as a message, in-process as a call. Counts are since the previous report.
+ */
+export interface ArchiverReport {
+	/** Committed batches: [events in it, events new to the archive, seconds the write took]. */
+	batches: Array<[size: number, written: number, seconds: number]>
+	deadLetters: Record<string, number>
+	writeFailures: number
+	/** Events published and not archived yet, and the age of the oldest of them. */
+	lagEvents: number
+	lagSeconds: number
+	/** Whether the last write (or connection attempt) worked, and what failed if not. */
+	healthy: boolean
+	problem: string | null
+}
+
+/**
  * createMetrics builds one Prometheus registry per process (not prom-client's global one, so
  * tests can run several apps side by side). Label children on the hot path are cached.
  */
@@ -37,6 +54,44 @@ export function createMetrics() {
 	const auctionsCreated = new Counter({ name: 'gavel_auctions_created_total', help: 'Auctions created', registers })
 	const auctionsClosed = new Counter({ name: 'gavel_auctions_closed_total', help: 'Auctions this process closed', registers })
 
+	const archived = new Counter({ name: 'gavel_archive_events_total', help: 'Events newly written to the archive', registers })
+	const batchSize = new Histogram({
+		name: 'gavel_archive_batch_size',
+		help: 'Events per archive write (one statement each)',
+		buckets: [1, 10, 50, 100, 250, 500, 1_000, 2_000, 5_000],
+		registers,
+	})
+	const insertDuration = new Histogram({
+		name: 'gavel_archive_insert_duration_seconds',
+		help: 'Time to write and commit one batch',
+		buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+		registers,
+	})
+	const lagEvents = new Gauge({ name: 'gavel_archive_lag_events', help: 'Events on the bus not archived yet', registers })
+	const lagSeconds = new Gauge({ name: 'gavel_archive_lag_seconds', help: 'Age of the oldest event not archived yet', registers })
+	const deadLetters = new Counter({
+		name: 'gavel_archive_dead_letters_total',
+		help: 'Events sent to the dead-letter stream, by reason (undecodable, invalid, rejected, max-deliveries)',
+		labelNames: ['reason'] as const,
+		registers,
+	})
+	const writeFailures = new Counter({
+		name: 'gavel_archive_write_failures_total',
+		help: 'Archive writes that failed and will be retried (database unavailable)',
+		registers,
+	})
+	const archiveUp = new Gauge({ name: 'gavel_archive_up', help: '1 while the archiver can write, 0 while it retries', registers })
+	const repaired = new Counter({
+		name: 'gavel_archive_repaired_events_total',
+		help: 'Events crash repair re-published from the store because the archive lacked them',
+		registers,
+	})
+	const unrepairable = new Counter({
+		name: 'gavel_archive_unrepairable_events_total',
+		help: 'Missing events crash repair could not find in the store any more (older than its kept window)',
+		registers,
+	})
+
 	const bidChildren = new Map<string, { inc(): void }>()
 	return {
 		registry,
@@ -45,6 +100,21 @@ export function createMetrics() {
 		publishesInFlight,
 		auctionsCreated,
 		auctionsClosed,
+		repaired,
+		unrepairable,
+		/** recordArchiverReport applies one archiver report (see ArchiverReport). */
+		recordArchiverReport(report: ArchiverReport) {
+			for (const [size, written, seconds] of report.batches) {
+				batchSize.observe(size)
+				insertDuration.observe(seconds)
+				archived.inc(written)
+			}
+			for (const [reason, n] of Object.entries(report.deadLetters)) deadLetters.labels(reason).inc(n)
+			if (report.writeFailures > 0) writeFailures.inc(report.writeFailures)
+			lagEvents.set(report.lagEvents)
+			lagSeconds.set(report.lagSeconds)
+			archiveUp.set(report.healthy ? 1 : 0)
+		},
 		countBid(outcome: 'accepted' | 'replayed' | 'rejected', reason = '') {
 			const key = `${outcome}\0${reason}`
 			let child = bidChildren.get(key)

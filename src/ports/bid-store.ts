@@ -31,6 +31,12 @@ export interface BidStore {
 	 * `not-due` (and rescheduled by the store).
 	 */
 	closeAuction(id: string): Promise<CloseResult>
+	/**
+	 * The current seq of each auction (null for an unknown id), in the order asked. Crash repair
+	 * compares it with the archive's; single-key reads, so it costs the bid path nothing and
+	 * works on Redis Cluster.
+	 */
+	seqs(ids: readonly string[]): Promise<Array<number | null>>
 	/** Resolves when the store answers; throws otherwise (readiness). */
 	ping(): Promise<void>
 	close(): Promise<void>

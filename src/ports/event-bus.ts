@@ -12,6 +12,12 @@ export interface EventBus {
 	publish(auction: string, eventId: string, payload: string): Promise<void>
 	/** Live delivery of one auction's events from now on; returns the way to stop. */
 	subscribe(auction: string, onEvent: (payload: EventPayload) => void): () => void
+	/**
+	 * Live delivery of every auction's events from now on (each auction's in publish order);
+	 * returns the way to stop. The embedded archive feeds on this; with NATS the archiver uses
+	 * a durable JetStream consumer instead, which also replays what it missed.
+	 */
+	subscribeAll(onEvent: (payload: EventPayload) => void): () => void
 	/** Resolves when every publish started so far has settled. */
 	flush(): Promise<void>
 	ping(): Promise<void>

@@ -325,6 +325,17 @@ export function bidStoreContract(name: string, make: MakeStore) {
 			expect((await store.getAuction(view.id))!.status).toBe('closed')
 		})
 
+		test("seqs tells each auction's current seq, null for an unknown one", async () => {
+			clock.set(T0)
+			const quiet = await d.create()
+			const busy = await d.create()
+			clock.set(T0 + 1_000)
+			await d.bid(busy.id, 'bob', 1000)
+			await d.bid(busy.id, 'carol', 1100)
+			expect(await store.seqs([busy.id, 'no-such-auction', quiet.id])).toEqual([2, null, 0])
+			expect(await store.seqs([])).toEqual([])
+		})
+
 		test('a bid on an unknown auction is NOT_FOUND', async () => {
 			const err = await d.refusal(d.bid('no-such-auction', 'bob', 1000))
 			expect(err.code).toBe('NOT_FOUND')

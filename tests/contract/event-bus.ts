@@ -40,6 +40,25 @@ export function busContract(name: string, make: () => Promise<BusHarness>) {
 			stopOther()
 		})
 
+		test("a catch-all subscriber gets every auction's events, each auction's in publish order", async () => {
+			const { bus } = harness
+			const got: string[] = []
+			const stop = bus.subscribeAll((p) => got.push(payloadText(p)))
+			const sent = Array.from({ length: 300 }, (_, i) => event(`all-${i % 3}`, Math.floor(i / 3) + 1))
+			await Promise.all(sent.map((e) => bus.publish(JSON.parse(e.json).auction, e.id, e.json)))
+			await eventually(() => got.length === sent.length, 'all events')
+			for (const auction of ['all-0', 'all-1', 'all-2']) {
+				const mine = (list: string[]) => list.filter((j) => JSON.parse(j).auction === auction)
+				expect(mine(got)).toEqual(mine(sent.map((e) => e.json)))
+			}
+			stop()
+			const late = event('all-0', 999)
+			await bus.publish('all-0', late.id, late.json)
+			await bus.flush()
+			await Bun.sleep(50)
+			expect(got).not.toContain(late.json)
+		})
+
 		test('unsubscribing stops delivery', async () => {
 			const { bus } = harness
 			const got: string[] = []

@@ -7,7 +7,7 @@ import { startGavel, type Gavel } from '../../src/server.ts'
 import { signToken } from '../../src/auth/tokens.ts'
 import { createClient } from '../../src/client/index.ts'
 import { silentLogger } from '../../src/observability/log.ts'
-import { connectNats, connectRedis, deleteKeys, NATS_URL, REDIS_URL, uniqueName } from './services.ts'
+import { connectNats, connectRedis, createTestSchema, deleteKeys, NATS_URL, REDIS_URL, uniqueName, type TestSchema } from './services.ts'
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789'
 
@@ -20,12 +20,23 @@ export interface TestGavel {
 	stop(): Promise<void>
 }
 
+export interface TestGavelOptions {
+	/** Redis and NATS, with a key prefix and streams of its own. */
+	real?: boolean
+	/** Postgres as the archive, in a schema of its own. */
+	postgres?: boolean
+	/** Reuse a data dir (it is then kept at stop), e.g. to restart on the same embedded archive. */
+	dataDir?: string
+	env?: Record<string, string>
+}
+
 /**
- * startTestGavel runs a real, listening gavel on a free port. `real: true` uses Redis and NATS
- * with a key prefix and stream of its own, removed again by `stop()`.
+ * startTestGavel runs a real, listening gavel on a free port. `real: true` uses Redis and NATS,
+ * `postgres: true` a Postgres archive; whatever it creates there is removed again by `stop()`.
  */
-export async function startTestGavel({ real = false, env = {} }: { real?: boolean; env?: Record<string, string> } = {}): Promise<TestGavel> {
-	const dataDir = await mkdtemp(join(tmpdir(), 'gavel-test-'))
+export async function startTestGavel({ real = false, postgres = false, dataDir: keptDir, env = {} }: TestGavelOptions = {}): Promise<TestGavel> {
+	const dataDir = keptDir ?? (await mkdtemp(join(tmpdir(), 'gavel-test-')))
+	const schema: TestSchema | null = postgres ? await createTestSchema() : null
 	const full: Record<string, string> = {
 		PORT: '0',
 		HOST: '127.0.0.1',
@@ -40,8 +51,10 @@ export async function startTestGavel({ real = false, env = {} }: { real?: boolea
 					NATS_URL,
 					NATS_STREAM: uniqueName('GTEST').toUpperCase(),
 					NATS_SUBJECT_PREFIX: uniqueName('gtest'),
+					NATS_DLQ_STREAM: uniqueName('GTESTDLQ').toUpperCase(),
 				}
 			: {}),
+		...(schema ? { DATABASE_URL: schema.url } : {}),
 		...env,
 	}
 	const gavel = await startGavel(loadConfig(full), silentLogger())
@@ -53,7 +66,8 @@ export async function startTestGavel({ real = false, env = {} }: { real?: boolea
 		client: (token) => createClient(gavel.url, { token }),
 		async stop() {
 			await gavel.stop()
-			await rm(dataDir, { recursive: true, force: true })
+			if (!keptDir) await rm(dataDir, { recursive: true, force: true })
+			await schema?.drop()
 			if (full.REDIS_URL) {
 				const redis = await connectRedis()
 				await deleteKeys(redis, full.REDIS_PREFIX!)
@@ -61,7 +75,9 @@ export async function startTestGavel({ real = false, env = {} }: { real?: boolea
 			}
 			if (full.NATS_URL) {
 				const nc = await connectNats()
-				await (await jetstreamManager(nc)).streams.delete(full.NATS_STREAM!).catch(() => {})
+				const jsm = await jetstreamManager(nc)
+				await jsm.streams.delete(full.NATS_STREAM!).catch(() => {})
+				if (full.NATS_DLQ_STREAM) await jsm.streams.delete(full.NATS_DLQ_STREAM).catch(() => {})
 				await nc.close()
 			}
 		},

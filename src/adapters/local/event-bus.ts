@@ -6,14 +6,16 @@ import type { EventBus, EventPayload } from '../../ports/event-bus.ts'
  */
 export function createLocalEventBus() {
 	const handlers = new Map<string, Set<(payload: EventPayload) => void>>()
+	const everything = new Set<(payload: EventPayload) => void>()
 	let closed = false
 	const bus = {
 		async publish(auction, _eventId, payload) {
 			if (closed) throw new Error('event bus is closed')
 			const set = handlers.get(auction)
-			if (!set) return
+			if (!set && everything.size === 0) return
 			await Promise.resolve()
-			for (const handler of set) handler(payload)
+			if (set) for (const handler of set) handler(payload)
+			for (const handler of everything) handler(payload)
 		},
 		subscribe(auction, onEvent) {
 			let set = handlers.get(auction)
@@ -24,6 +26,12 @@ export function createLocalEventBus() {
 				if (set.size === 0 && handlers.get(auction) === set) handlers.delete(auction)
 			}
 		},
+		subscribeAll(onEvent) {
+			everything.add(onEvent)
+			return () => {
+				everything.delete(onEvent)
+			}
+		},
 		async flush() {},
 		async ping() {
 			if (closed) throw new Error('event bus is closed')
@@ -31,6 +39,7 @@ export function createLocalEventBus() {
 		async close() {
 			closed = true
 			handlers.clear()
+			everything.clear()
 		},
 	} satisfies EventBus
 	return bus

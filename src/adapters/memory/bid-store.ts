@@ -132,6 +132,10 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 			return { outcome: 'closed', event }
 		},
 
+		async seqs(ids) {
+			return ids.map((id) => auctions.get(id)?.record.seq ?? null)
+		},
+
 		async ping() {},
 
 		async close() {

@@ -117,6 +117,14 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 			})
 			return () => sub.unsubscribe()
 		},
+		subscribeAll(onEvent) {
+			const sub = nc.subscribe(allAuctionsSubject(prefix), {
+				callback: (err, msg) => {
+					if (!err) onEvent(msg.data)
+				},
+			})
+			return () => sub.unsubscribe()
+		},
 		async flush() {
 			while (inFlight.size > 0) await Promise.allSettled([...inFlight])
 		},

@@ -165,6 +165,13 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			throw new Error(`close-auction.lua answered ${JSON.stringify(reply)}`)
 		},
 
+		async seqs(ids) {
+			// One HGET per auction rather than a pipeline: each goes to its own slot's node on a
+			// Cluster, and auto-pipelining still sends them together.
+			const seqs = await Promise.all(ids.map((id) => redis.hget(auctionKeys(prefix, id).state, 'seq')))
+			return seqs.map((s) => (s === null ? null : Number(s)))
+		},
+
 		async ping() {
 			await redis.ping()
 		},

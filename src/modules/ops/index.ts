@@ -4,6 +4,8 @@ import type { Metrics } from '../../observability/metrics.ts'
 export interface Dependency {
 	name: string
 	ping(): Promise<void>
+	/** Shown in /readyz but not failing it: e.g. the archive for a process that takes bids. */
+	optional?: boolean
 }
 
 const READY_TIMEOUT_MS = 2_000
@@ -22,15 +24,18 @@ export function opsModule({ metrics, dependencies }: { metrics: Metrics; depende
 								d.ping(),
 								Bun.sleep(READY_TIMEOUT_MS).then(() => Promise.reject(new Error(`no answer in ${READY_TIMEOUT_MS} ms`))),
 							])
-							return [d.name, 'ok'] as const
+							return [d.name, 'ok', d.optional] as const
 						} catch (err) {
-							return [d.name, (err as Error).message || 'unreachable'] as const
+							return [d.name, (err as Error).message || 'unreachable', d.optional] as const
 						}
 					}),
 				)
-				const ready = checks.every(([, s]) => s === 'ok')
+				const ready = checks.every(([, s, optional]) => s === 'ok' || optional)
 				if (!ready) set.status = 503
-				return { status: ready ? ('ready' as const) : ('unavailable' as const), checks: Object.fromEntries(checks) }
+				return {
+					status: ready ? ('ready' as const) : ('unavailable' as const),
+					checks: Object.fromEntries(checks.map(([name, s]) => [name, s])),
+				}
 			},
 			{ detail: { summary: 'Readiness: every dependency answers' } },
 		)

@@ -1,0 +1,183 @@
+import type { Config } from '../config.ts'
+import { backoffDelay } from '../lib/backoff.ts'
+import { workerUrl } from '../lib/worker-url.ts'
+import type { Logger } from '../observability/log.ts'
+import type { ArchiverReport, Metrics } from '../observability/metrics.ts'
+import { payloadText, type EventBus } from '../ports/event-bus.ts'
+import type { ArchiverSettings, FromArchiver, ToArchiver } from '../../workers/archiver/protocol.ts'
+import { runArchiver } from '../../workers/archiver/run.ts'
+
+export interface ArchiverHostOptions {
+	config: Config
+	log: Logger
+	metrics: Metrics
+	/** The process's bus: without NATS the archiver is fed from it (subscribeAll). */
+	bus: EventBus
+	/** A Bun Worker (default with other roles), or this thread (`ROLES=archiver` alone). */
+	inWorker: boolean
+}
+
+export interface ArchiverHost {
+	mode: 'worker' | 'in-process'
+	/** From the archiver's latest report: can it write? */
+	health(): { healthy: boolean; problem: string | null }
+	/** From the archiver's latest report: events not archived yet, and the oldest one's age. */
+	lag(): { events: number; seconds: number }
+	/** Stops feeding it, lets it flush, and resolves with how many events that wrote. */
+	stop(deadlineMs?: number): Promise<{ flushed: number }>
+}
+
+const STOP_GRACE_MS = 2_000 // beyond the archiver's own deadline, before the Worker is terminated
+
+/** archiverSettings cuts the archiver's slice out of the configuration (it crosses into the Worker). */
+export function archiverSettings(config: Config): ArchiverSettings {
+	return {
+		databaseUrl: config.DATABASE_URL,
+		dataDir: config.DATA_DIR,
+		natsUrl: config.NATS_URL,
+		stream: config.NATS_STREAM,
+		subjectPrefix: config.NATS_SUBJECT_PREFIX,
+		dlqStream: config.NATS_DLQ_STREAM,
+		consumer: config.ARCHIVE_CONSUMER,
+		batchMax: config.ARCHIVE_BATCH_MAX,
+		batchWaitMs: config.ARCHIVE_BATCH_WAIT_MS,
+		writers: config.ARCHIVE_WRITERS,
+		ackWaitMs: config.ARCHIVE_ACK_WAIT_MS,
+		maxDeliveries: config.ARCHIVE_MAX_DELIVERIES,
+		logLevel: config.LOG_LEVEL,
+	}
+}
+
+interface Target {
+	push(payloads: string[]): void
+	stop(deadlineMs: number): Promise<{ flushed: number }>
+}
+
+/**
+ * startArchiver runs the archiver beside the other roles. In a Worker (the default) its
+ * decoding and writing never hold up bids or fan-out; a Worker that dies is started again. Its
+ * reports land in this process's metrics, so /metrics shows the archive wherever it runs.
+ * Without NATS this also subscribes to the in-process bus and forwards each turn's events.
+ */
+export function startArchiver({ config, log, metrics, bus, inWorker }: ArchiverHostOptions): ArchiverHost {
+	const settings = archiverSettings(config)
+	let health: { healthy: boolean; problem: string | null } = { healthy: true, problem: null }
+	let last: ArchiverReport | null = null
+	const record = (report: ArchiverReport) => {
+		metrics.recordArchiverReport(report)
+		health = { healthy: report.healthy, problem: report.problem }
+		last = report
+	}
+	/** The archiver is gone (a crashed Worker): unhealthy until a new one reports; lag as last seen. */
+	const down = (problem: string) =>
+		record({ batches: [], deadLetters: {}, writeFailures: 0, lagEvents: last?.lagEvents ?? 0, lagSeconds: last?.lagSeconds ?? 0, healthy: false, problem })
+	const target: Target = inWorker
+		? workerTarget(settings, log, record, down)
+		: (() => {
+				const running = runArchiver(settings, { log, report: record })
+				return { push: running.push, stop: running.stop }
+			})()
+
+	let queue: string[] = []
+	let scheduled = false
+	const forward = () => {
+		scheduled = false
+		if (queue.length === 0) return
+		const payloads = queue
+		queue = []
+		target.push(payloads)
+	}
+	// One message per event-loop turn, however many bids it carried.
+	const unsubscribe = config.NATS_URL
+		? () => {}
+		: bus.subscribeAll((payload) => {
+				queue.push(payloadText(payload))
+				if (!scheduled) {
+					scheduled = true
+					setImmediate(forward)
+				}
+			})
+
+	let stopping: Promise<{ flushed: number }> | null = null
+	return {
+		mode: inWorker ? 'worker' : 'in-process',
+		health: () => health,
+		lag: () => ({ events: last?.lagEvents ?? 0, seconds: last?.lagSeconds ?? 0 }),
+		stop(deadlineMs = config.SHUTDOWN_TIMEOUT_MS / 2) {
+			stopping ??= (async () => {
+				unsubscribe()
+				forward()
+				return target.stop(deadlineMs)
+			})()
+			return stopping
+		},
+	}
+}
+
+function workerTarget(settings: ArchiverSettings, log: Logger, record: (r: ArchiverReport) => void, down: (problem: string) => void): Target {
+	const send = (worker: Worker, message: ToArchiver) => worker.postMessage(message)
+	let worker: Worker | null = null
+	let stopping = false
+	let restarts = 0
+	let backlog: string[] = [] // events that came while the Worker was being restarted
+	let onStopped: ((flushed: number) => void) | null = null
+
+	const spawn = () => {
+		if (stopping) return
+		// workerUrl, not new URL(…, import.meta.url): inside the compiled binary the Worker entry
+		// lives at its path from the build root, not next to this (bundled) module.
+		const w = new Worker(workerUrl('workers/archiver/index.ts'))
+		worker = w
+		w.onmessage = (e: MessageEvent<FromArchiver>) => {
+			const message = e.data
+			if (message.type === 'report') {
+				record(message.report)
+				if (message.report.healthy) restarts = 0
+			} else if (message.type === 'stopped') onStopped?.(message.flushed)
+			else if (message.type === 'failed') log.error({ error: message.error }, 'archiver failed')
+		}
+		w.addEventListener('error', (e) => log.error({ error: (e as ErrorEvent).message }, 'archiver worker error'))
+		w.addEventListener('close', () => {
+			if (worker !== w) return
+			worker = null
+			onStopped?.(0)
+			if (stopping) return
+			down('the archiver worker exited')
+			const delayMs = Math.round(backoffDelay(restarts++, { baseMs: 200, maxMs: 10_000 }))
+			log.error({ delayMs }, 'the archiver worker exited; starting it again')
+			setTimeout(spawn, delayMs)
+		})
+		send(w, { type: 'start', config: settings })
+		if (backlog.length > 0) {
+			send(w, { type: 'events', payloads: backlog })
+			backlog = []
+		}
+	}
+	spawn()
+
+	return {
+		push(payloads) {
+			if (worker) send(worker, { type: 'events', payloads })
+			else backlog.push(...payloads)
+		},
+		async stop(deadlineMs) {
+			stopping = true
+			const w = worker
+			if (!w) return { flushed: 0 }
+			const flushed = await new Promise<number>((resolve) => {
+				const timer = setTimeout(() => {
+					log.error({ deadlineMs }, 'the archiver worker did not stop in time; terminating it')
+					resolve(0)
+				}, deadlineMs + STOP_GRACE_MS)
+				onStopped = (n) => {
+					clearTimeout(timer)
+					resolve(n)
+				}
+				send(w, { type: 'stop', deadlineMs })
+			})
+			worker = null
+			w.terminate()
+			return { flushed }
+		},
+	}
+}

@@ -1,0 +1,29 @@
+import { Elysia } from 'elysia'
+import type { BidPlaced } from '../../events.ts'
+import { AuctionModel, queryInt } from '../auctions/model.ts'
+import { rawJson } from '../raw-json.ts'
+import { HistoryModel } from './model.ts'
+import type { HistoryService } from './service.ts'
+
+/** GET /auctions/:id/bids: the bid history, from the archive. */
+export function historyModule({ history }: { history: HistoryService }) {
+	return new Elysia({ name: 'history' }).get(
+		'/auctions/:id/bids',
+		async ({ params, query }) => {
+			const page = await history.bids(params.id, {
+				order: query.order ?? 'desc',
+				cursor: query.cursor,
+				limit: queryInt('limit', query.limit, { min: 1, max: 200, fallback: 50 }),
+			})
+			// Stored events are JSON already; splice them in rather than parse and re-serialise.
+			const nextCursor = page.nextCursor === null ? 'null' : JSON.stringify(page.nextCursor)
+			return rawJson<{ items: BidPlaced[]; nextCursor: string | null }>(`{"items":[${page.items.join(',')}],"nextCursor":${nextCursor}}`)
+		},
+		{
+			params: AuctionModel.id,
+			query: HistoryModel.query,
+			response: { 200: HistoryModel.page },
+			detail: { summary: 'Bid history from the archive, by seq (newest first; ?order=asc for oldest first), cursor pages' },
+		},
+	)
+}

@@ -1,0 +1,98 @@
+import type { GavelEvent } from '../events.ts'
+
+/**
+ * Archive keeps every event forever (DESIGN §6) and answers the bid history.
+ * Adapters: Postgres via postgres.js (`adapters/postgres`) and a `bun:sqlite` file
+ * (`adapters/sqlite`), proven equal by `tests/contract/archive.ts`.
+ */
+export interface Archive {
+	/**
+	 * write stores a batch atomically and resolves after the commit with how many events were
+	 * new. An event already archived (same id, or same auction and seq) is skipped, so writing a
+	 * batch again is harmless: the archiver acks only after this resolves (at-least-once in,
+	 * exactly-once stored). It rejects with ArchiveDataError when the batch's own content is
+	 * refused (writing it again fails again: isolate the culprit); any other rejection means the
+	 * archive is unavailable and the same batch should be retried later.
+	 */
+	write(events: readonly ArchiveEvent[]): Promise<number>
+	/**
+	 * A page of one auction's `bid.placed` events (their JSON as received), by seq in `order`,
+	 * starting after seq `after` when given; null when the archive has no such auction.
+	 */
+	bids(auction: string, query: HistoryQuery): Promise<ArchivedEvent[] | null>
+	/** Every archived event of an auction after seq `after`, oldest first (audit and tests). */
+	events(auction: string, after: number, limit: number): Promise<ArchivedEvent[]>
+	/** The auction as the archive knows it, or null. */
+	auction(id: string): Promise<ArchivedAuction | null>
+	/**
+	 * Auctions that may still gain or lack events (not closed yet, or with a hole in their seqs),
+	 * ordered by id after `after`: the crash-repair sweep.
+	 */
+	unsettled(after: string, limit: number): Promise<ArchiveProgress[]>
+	/** How far the archive got for these auctions; ids it has never seen are left out. */
+	progress(ids: readonly string[]): Promise<ArchiveProgress[]>
+	/** The seqs from 0 to `upTo` the archive lacks for an auction, ascending, at most `limit`. */
+	missingSeqs(auction: string, upTo: number, limit: number): Promise<number[]>
+	ping(): Promise<void>
+	close(): Promise<void>
+}
+
+/** A decoded, schema-checked event and the exact JSON it arrived as (stored verbatim). */
+export interface ArchiveEvent {
+	event: GavelEvent
+	json: string
+}
+
+export interface ArchivedEvent {
+	seq: number
+	json: string
+}
+
+export interface HistoryQuery {
+	order: 'asc' | 'desc'
+	/** Continue after this seq (exclusive), in `order`. */
+	after?: number
+	limit: number
+}
+
+export interface ArchiveProgress {
+	id: string
+	/** Highest archived seq (-1: none yet). */
+	lastSeq: number
+	/** Archived events; `lastSeq + 1` when there is no hole. */
+	eventCount: number
+	closed: boolean
+}
+
+/** An auction row, kept current from its events (settings from auction.created, state from the rest). */
+export interface ArchivedAuction {
+	id: string
+	title: string | null
+	sellerId: string | null
+	currency: string | null
+	startingPrice: number | null
+	status: 'open' | 'closed'
+	price: number | null
+	leader: string | null
+	reserveMet: boolean | null
+	endsAt: number | null
+	winner: string | null
+	bidCount: number
+	eventCount: number
+	lastSeq: number
+}
+
+/**
+ * ArchiveDataError: the archive refused what a batch contains (a value out of range, a
+ * character the database cannot store, a broken constraint). Retrying the same batch cannot
+ * help; splitting it finds the event at fault, which goes to the dead-letter stream.
+ */
+export class ArchiveDataError extends Error {
+	override name = 'ArchiveDataError'
+	constructor(message: string, options?: ErrorOptions) {
+		super(message, options)
+	}
+}
+
+/** isDense: the archive holds every seq from 0 to its last one. */
+export const isDense = (p: Pick<ArchiveProgress, 'lastSeq' | 'eventCount'>): boolean => p.eventCount === p.lastSeq + 1

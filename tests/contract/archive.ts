@@ -1,0 +1,230 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { newEventId, type AuctionClosed, type AuctionCreated, type BidPlaced, type GavelEvent } from '../../src/events.ts'
+import { ArchiveDataError, type Archive, type ArchiveEvent } from '../../src/ports/archive.ts'
+
+export interface ArchiveHarness {
+	archive: Archive
+	cleanup(): Promise<void>
+}
+
+const T0 = Date.UTC(2030, 0, 1)
+let nextAuction = 0
+const uniqueAuction = () => `arch${Date.now().toString(36)}${(nextAuction++).toString(36)}`
+
+/** Builds one auction's events with dense seqs, as a store would. */
+export function auctionEvents(auction = uniqueAuction()) {
+	let seq = 0
+	let price: number | null = null
+	let leader: string | null = null
+	const wrap = <E extends GavelEvent>(event: E): ArchiveEvent & { event: E } => ({ event, json: JSON.stringify(event) })
+	return {
+		auction,
+		created(overrides: Partial<AuctionCreated> = {}) {
+			return wrap<AuctionCreated>({
+				id: newEventId(),
+				type: 'auction.created',
+				auction,
+				seq: 0,
+				at: T0,
+				title: 'Brass lamp',
+				sellerId: 'sam',
+				currency: 'EUR',
+				startingPrice: 1000,
+				increment: [{ from: 0, step: 100 }],
+				buyNowPrice: null,
+				softCloseMs: 30_000,
+				startsAt: T0,
+				endsAt: T0 + 600_000,
+				maxEndsAt: T0 + 4_200_000,
+				reserveMet: true,
+				...overrides,
+			})
+		},
+		bid(bidder: string, amount: number, overrides: Partial<BidPlaced> = {}) {
+			seq++
+			price = amount
+			leader = bidder
+			return wrap<BidPlaced>({
+				id: newEventId(),
+				type: 'bid.placed',
+				auction,
+				seq,
+				at: T0 + seq * 1000,
+				bidder,
+				amount,
+				price: amount,
+				leader: bidder,
+				proxy: false,
+				endsAt: T0 + 600_000 + seq,
+				reserveMet: true,
+				...overrides,
+			})
+		},
+		closed() {
+			seq++
+			return wrap<AuctionClosed>({
+				id: newEventId(),
+				type: 'auction.closed',
+				auction,
+				seq,
+				at: T0 + 600_000,
+				winner: leader,
+				price,
+				reserveMet: true,
+			})
+		},
+	}
+}
+
+/** archiveContract is the one suite both Archive adapters must pass. */
+export function archiveContract(name: string, make: () => Promise<ArchiveHarness>) {
+	describe(`Archive contract: ${name}`, () => {
+		let harness: ArchiveHarness
+		let archive: Archive
+		beforeAll(async () => {
+			harness = await make()
+			archive = harness.archive
+		})
+		afterAll(() => harness.cleanup())
+
+		test('stores each event once, verbatim; writing a batch again changes nothing', async () => {
+			const a = auctionEvents()
+			const batch = [a.created(), a.bid('bob', 1000), a.bid('carol', 1100)]
+			expect(await archive.write(batch)).toBe(3)
+			expect(await archive.write(batch)).toBe(0)
+			expect(await archive.write([...batch, a.bid('bob', 1200)])).toBe(1)
+			const stored = await archive.events(a.auction, -1, 100)
+			expect(stored.map((e) => e.seq)).toEqual([0, 1, 2, 3])
+			expect(stored.slice(0, 3).map((e) => e.json)).toEqual(batch.map((e) => e.json))
+			expect(JSON.parse(stored[3]!.json)).toMatchObject({ type: 'bid.placed', bidder: 'bob', amount: 1200 })
+			expect(await archive.auction(a.auction)).toMatchObject({ eventCount: 4, bidCount: 3, lastSeq: 3 })
+		})
+
+		test('keeps the auction row current: settings from created, state from bids, outcome from closed', async () => {
+			const a = auctionEvents()
+			await archive.write([a.created({ reserveMet: false })])
+			expect(await archive.auction(a.auction)).toEqual({
+				id: a.auction,
+				title: 'Brass lamp',
+				sellerId: 'sam',
+				currency: 'EUR',
+				startingPrice: 1000,
+				status: 'open',
+				price: null,
+				leader: null,
+				reserveMet: false,
+				endsAt: T0 + 600_000,
+				winner: null,
+				bidCount: 0,
+				eventCount: 1,
+				lastSeq: 0,
+			})
+			await archive.write([a.bid('bob', 1000, { reserveMet: false }), a.bid('carol', 1500, { endsAt: T0 + 700_000 })])
+			expect(await archive.auction(a.auction)).toMatchObject({ price: 1500, leader: 'carol', reserveMet: true, endsAt: T0 + 700_000, bidCount: 2 })
+			await archive.write([a.closed()])
+			expect(await archive.auction(a.auction)).toMatchObject({ status: 'closed', winner: 'carol', price: 1500, eventCount: 4, lastSeq: 3 })
+		})
+
+		test('events arriving out of order (as crash repair sends them) end in the same row', async () => {
+			const a = auctionEvents()
+			const created = a.created()
+			const first = a.bid('bob', 1000)
+			const second = a.bid('carol', 1100)
+			const closed = a.closed()
+			await archive.write([second])
+			await archive.write([closed])
+			await archive.write([first, created])
+			expect(await archive.auction(a.auction)).toMatchObject({
+				title: 'Brass lamp',
+				status: 'closed',
+				price: 1100,
+				leader: 'carol',
+				winner: 'carol',
+				endsAt: second.event.endsAt,
+				bidCount: 2,
+				eventCount: 4,
+				lastSeq: 3,
+			})
+		})
+
+		test('a second event for a taken (auction, seq) is skipped: the first one stays', async () => {
+			const a = auctionEvents()
+			const created = a.created()
+			const bid = a.bid('bob', 1000)
+			const impostor = { ...bid.event, id: newEventId(), bidder: 'mallory' }
+			await archive.write([created, bid])
+			expect(await archive.write([{ event: impostor, json: JSON.stringify(impostor) }])).toBe(0)
+			expect((await archive.events(a.auction, 0, 10)).map((e) => e.json)).toEqual([bid.json])
+		})
+
+		test('history pages bid.placed only, newest first or oldest first, continuing after a seq', async () => {
+			const a = auctionEvents()
+			const bids = Array.from({ length: 7 }, (_, i) => a.bid(`u${i}`, 1000 + 100 * i))
+			await archive.write([a.created(), ...bids, a.closed()])
+			const seqs = (page: { seq: number }[] | null) => page?.map((e) => e.seq)
+			expect(seqs(await archive.bids(a.auction, { order: 'desc', limit: 3 }))).toEqual([7, 6, 5])
+			expect(seqs(await archive.bids(a.auction, { order: 'desc', after: 5, limit: 3 }))).toEqual([4, 3, 2])
+			expect(seqs(await archive.bids(a.auction, { order: 'desc', after: 2, limit: 3 }))).toEqual([1])
+			expect(seqs(await archive.bids(a.auction, { order: 'asc', limit: 4 }))).toEqual([1, 2, 3, 4])
+			expect(seqs(await archive.bids(a.auction, { order: 'asc', after: 4, limit: 4 }))).toEqual([5, 6, 7])
+			expect(seqs(await archive.bids(a.auction, { order: 'asc', after: 7, limit: 4 }))).toEqual([])
+			const page = await archive.bids(a.auction, { order: 'asc', limit: 1 })
+			expect(page![0]!.json).toBe(bids[0]!.json)
+			expect(await archive.bids('no-such-auction', { order: 'desc', limit: 10 })).toBeNull()
+			const quiet = auctionEvents()
+			await archive.write([quiet.created()])
+			expect(await archive.bids(quiet.auction, { order: 'desc', limit: 10 })).toEqual([])
+		})
+
+		test('finds auctions that may still lack events, and the seqs they lack', async () => {
+			const open = auctionEvents('p-open')
+			const holed = auctionEvents('p-holed')
+			const done = auctionEvents('p-done')
+			await archive.write([open.created(), open.bid('bob', 1000)])
+			const holedEvents = [holed.created(), holed.bid('bob', 1000), holed.bid('carol', 1100), holed.bid('bob', 1200), holed.closed()]
+			await archive.write(holedEvents.filter((_, i) => i !== 2))
+			await archive.write([done.created(), done.bid('bob', 1000), done.closed()])
+
+			const unsettled = (await archive.unsettled('p-', 100)).filter((p) => p.id.startsWith('p-'))
+			expect(unsettled).toEqual([
+				{ id: 'p-holed', lastSeq: 4, eventCount: 4, closed: true },
+				{ id: 'p-open', lastSeq: 1, eventCount: 2, closed: false },
+			])
+			expect((await archive.unsettled('p-holed', 1)).map((p) => p.id)).toEqual(['p-open'])
+			const progress = await archive.progress(['p-done', 'p-open', 'p-unknown'])
+			expect(progress.sort((x, y) => x.id.localeCompare(y.id))).toEqual([
+				{ id: 'p-done', lastSeq: 2, eventCount: 3, closed: true },
+				{ id: 'p-open', lastSeq: 1, eventCount: 2, closed: false },
+			])
+			expect(await archive.missingSeqs('p-holed', 6, 10)).toEqual([2, 5, 6])
+			expect(await archive.missingSeqs('p-holed', 6, 2)).toEqual([2, 5])
+			expect(await archive.missingSeqs('p-open', 1, 10)).toEqual([])
+			expect(await archive.missingSeqs('p-never-seen', 1, 10)).toEqual([0, 1])
+
+			await archive.write([holedEvents[2]!])
+			expect((await archive.unsettled('p-', 100)).map((p) => p.id).filter((id) => id.startsWith('p-'))).toEqual(['p-open'])
+		})
+
+		test('a batch whose content the archive refuses rejects with ArchiveDataError and stores none of it', async () => {
+			const a = auctionEvents()
+			const good = a.bid('bob', 1000)
+			const bad = a.bid('carol', 1100)
+			const broken = { ...bad.event, seq: -1 }
+			const err = await archive.write([good, { event: broken, json: JSON.stringify(broken) }]).catch((e: unknown) => e)
+			expect(err).toBeInstanceOf(ArchiveDataError)
+			expect(await archive.events(a.auction, -1, 10)).toEqual([])
+			expect(await archive.auction(a.auction)).toBeNull()
+		})
+
+		test('writes a batch of 5,000 events over 50 auctions in one call, counts exact', async () => {
+			const auctions = Array.from({ length: 50 }, () => auctionEvents())
+			const batch = auctions.flatMap((a) => [a.created(), ...Array.from({ length: 99 }, (_, i) => a.bid(`u${i % 7}`, 1000 + i * 10))])
+			expect(await archive.write(batch)).toBe(5_000)
+			for (const a of [auctions[0]!, auctions[49]!]) {
+				expect(await archive.auction(a.auction)).toMatchObject({ eventCount: 100, bidCount: 99, lastSeq: 99, price: 1980 })
+				expect((await archive.events(a.auction, -1, 1000)).length).toBe(100)
+			}
+			await archive.ping()
+		})
+	})
+}

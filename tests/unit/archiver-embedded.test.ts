@@ -1,0 +1,68 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, expect, test } from 'bun:test'
+import { createSqliteArchive } from '../../src/adapters/sqlite/archive.ts'
+import { silentLogger } from '../../src/observability/log.ts'
+import { runArchiver } from '../../workers/archiver/run.ts'
+import { auctionEvents } from '../contract/archive.ts'
+import { reports, testArchiverSettings, until } from '../helpers/archive.ts'
+
+// The archiver without NATS: events pushed from the in-process bus into the SQLite archive.
+let dir: string
+beforeEach(async () => {
+	dir = await mkdtemp(join(tmpdir(), 'gavel-embedded-'))
+})
+afterEach(() => rm(dir, { recursive: true, force: true }))
+
+const settings = (overrides = {}) => testArchiverSettings({ natsUrl: undefined, databaseUrl: undefined, dataDir: dir, ...overrides })
+const archived = async (auction: string) => {
+	const reader = createSqliteArchive({ path: join(dir, 'archive.sqlite') })
+	try {
+		return (await reader.events(auction, -1, 10_000)).map((e) => e.json)
+	} finally {
+		await reader.close()
+	}
+}
+
+test('writes full batches at once and the rest at stop, which says how many it flushed', async () => {
+	const r = reports()
+	const archiver = runArchiver(settings({ batchMax: 100, batchWaitMs: 60_000 }), { log: silentLogger(), report: r.add })
+	const a = auctionEvents()
+	const events = [a.created().json, ...Array.from({ length: 249 }, (_, i) => a.bid(`u${i % 3}`, 1000 + i).json)]
+	archiver.push(events)
+	await until(async () => (await archived(a.auction)).length === 200, 'the two full batches')
+	expect(await archiver.stop()).toEqual({ flushed: 50 })
+	expect(await archived(a.auction)).toEqual(events)
+	expect(r.all.flatMap((x) => x.batches.map(([size]) => size))).toEqual([100, 100, 50])
+	expect(r.last).toMatchObject({ lagEvents: 0, healthy: true })
+})
+
+test('an undecodable or invalid event is counted as a dead letter and the others are archived', async () => {
+	const r = reports()
+	const archiver = runArchiver(settings(), { log: silentLogger(), report: r.add })
+	const a = auctionEvents()
+	const good = [a.created().json, a.bid('bob', 1000).json, a.bid('carol', 1100).json]
+	archiver.push([good[0]!, '{"id":', good[1]!, JSON.stringify({ type: 'bid.placed', auction: a.auction, seq: 9 }), good[2]!])
+	await until(async () => (await archived(a.auction)).length === 3, 'the good events')
+	await archiver.stop()
+	expect(await archived(a.auction)).toEqual(good)
+	expect([r.deadLetters('undecodable'), r.deadLetters('invalid')]).toEqual([1, 1])
+})
+
+test('a refused event is isolated by halving the batch: it alone is dead-lettered', async () => {
+	const r = reports()
+	const archiver = runArchiver(settings({ batchMax: 64, batchWaitMs: 60_000 }), { log: silentLogger(), report: r.add })
+	const a = auctionEvents()
+	const events = [a.created(), ...Array.from({ length: 63 }, (_, i) => a.bid(`u${i % 3}`, 1000 + i))]
+	// Valid JSON and schema (an integer), but beyond 64 bits: the archive refuses to store it.
+	const broken = { ...events[17]!.event, amount: 2 ** 63 }
+	const pushed = events.map((e) => e.json)
+	pushed[17] = JSON.stringify(broken)
+	archiver.push(pushed)
+	await archiver.stop()
+	const stored = await archived(a.auction)
+	expect(stored.length).toBe(63)
+	expect(stored).not.toContain(pushed[17])
+	expect(r.deadLetters('rejected')).toBe(1)
+})

@@ -1,0 +1,40 @@
+import type { ArchiverReport } from '../../src/observability/metrics.ts'
+
+/**
+ * The archiver's slice of the configuration: plain data, so it crosses into the Worker in the
+ * first message (`{type: 'start', config}`) and the Worker never reads the environment.
+ */
+export interface ArchiverSettings {
+	/** Postgres archive; unset = the SQLite file in dataDir. */
+	databaseUrl?: string
+	dataDir: string
+	/** JetStream source; unset = events are pushed in (`{type: 'events'}`) from the in-process bus. */
+	natsUrl?: string
+	stream: string
+	subjectPrefix: string
+	dlqStream: string
+	consumer: string
+	batchMax: number
+	batchWaitMs: number
+	/** Batch writes in flight at once on Postgres (SQLite has one writer: always 1). */
+	writers?: number
+	ackWaitMs: number
+	maxDeliveries: number
+	logLevel: string
+	/** How often the archiver reports metrics and health (ms). */
+	reportEveryMs?: number
+}
+
+/** Main thread → archiver Worker. */
+export type ToArchiver =
+	| { type: 'start'; config: ArchiverSettings }
+	/** Event JSON from the in-process bus (embedded mode only), in publish order. */
+	| { type: 'events'; payloads: string[] }
+	/** Flush what is held, close, answer `stopped`; give up on writes after `deadlineMs`. */
+	| { type: 'stop'; deadlineMs?: number }
+
+/** Archiver Worker → main thread. */
+export type FromArchiver =
+	| { type: 'report'; report: ArchiverReport }
+	| { type: 'stopped'; flushed: number }
+	| { type: 'failed'; error: string }
