@@ -18,7 +18,11 @@ export interface BidStore {
 	 * IdempotencyKeyReusedError).
 	 */
 	placeBid(request: PlaceBidRequest): Promise<PlacedBid>
-	/** Events after `since`, oldest first, from the kept window; null for an unknown auction. */
+	/**
+	 * eventsSince reads the events after `since`, oldest first, from the kept window, together with
+	 * the state they lead to (one atomic read): `reset` when `since` left the window or lies beyond
+	 * the current seq. Null for an unknown auction.
+	 */
 	eventsSince(id: string, since: number): Promise<EventsSince | null>
 	/** Resolves when the store answers; throws otherwise (readiness). */
 	ping(): Promise<void>
@@ -56,6 +60,7 @@ export interface Page<T> {
 	nextCursor: string | null
 }
 
+/** `items` are event JSON as stored; `seq` is `auction.seq`, the last of them (or `since` itself). */
 export type EventsSince =
-	| { reset: false; items: string[]; seq: number }
+	| { reset: false; items: string[]; seq: number; auction: AuctionView }
 	| { reset: true; auction: AuctionView }
