@@ -10,6 +10,7 @@ import { createNatsEventBus } from './adapters/nats/event-bus.ts'
 import { createAuctionService } from './modules/auctions/service.ts'
 import { createBidService } from './modules/bids/service.ts'
 import { createPublisher } from './modules/events/publisher.ts'
+import { createLiveHub } from './modules/live/hub.ts'
 import { createMetrics } from './observability/metrics.ts'
 import type { Logger } from './observability/log.ts'
 import type { BidStore } from './ports/bid-store.ts'
@@ -75,6 +76,20 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		const publish = createPublisher({ bus, log, metrics })
 		const auctions = createAuctionService({ store, publish, metrics })
 		const bids = createBidService({ store, publish, metrics })
+		const live = config.roles.has('live')
+			? createLiveHub({
+					store,
+					bus,
+					metrics,
+					log,
+					limits: {
+						maxSubscriptions: config.LIVE_MAX_SUBSCRIPTIONS,
+						maxFrameBytes: config.LIVE_MAX_FRAME_BYTES,
+						idleTimeoutS: config.LIVE_IDLE_TIMEOUT_S,
+						sendBufferBytes: config.LIVE_SEND_BUFFER_BYTES,
+					},
+				})
+			: undefined
 		const app = createApp({
 			auctions,
 			bids,
@@ -85,6 +100,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 				{ name: config.REDIS_URL ? 'redis' : 'memory', ping: () => store.ping() },
 				{ name: config.NATS_URL ? 'nats' : 'local-bus', ping: () => bus.ping() },
 			],
+			live,
 			maxBodyBytes: config.MAX_BODY_BYTES,
 			production: config.production,
 			version: packageJson.version,
@@ -104,6 +120,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			stop() {
 				stopping ??= (async () => {
 					const stopped = server.stop() // stops accepting; requests in flight finish
+					live?.close() // watchers get 1001 and reconnect elsewhere with `since`
 					await bids.drain()
 					await stopped
 					for (const step of cleanup) await step()
