@@ -5,8 +5,9 @@ import { createLogger } from '../observability/log.ts'
 import { startGavel } from '../server.ts'
 import { signToken } from '../auth/tokens.ts'
 import { devSecret } from '../auth/dev-secret.ts'
-import { createClient, GavelApiError, unwrap } from '../client/index.ts'
+import { createClient, GavelApiError, unwrap, watch } from '../client/index.ts'
 import { parseAmount, parseDuration } from './args.ts'
+import { describeEvent, describeState, type Known } from './describe.ts'
 
 const USAGE = `gavel — real-time auction bidding
 
@@ -17,6 +18,8 @@ Usage:
   gavel auction create --title T --starting-price CENTS --increment CENTS --ends-in 10m
         [--id ID] [--reserve CENTS] [--buy-now CENTS] [--soft-close 30s] [--currency EUR]
   gavel bid AUCTION AMOUNT [--max CENTS] [--key IDEMPOTENCY_KEY]
+  gavel watch AUCTION [--since SEQ] [--json]
+                                      print the auction's events as they happen (JSON lines with --json)
 
 Client commands talk to --url (default $GAVEL_URL or http://localhost:3000) with --token
 (default $GAVEL_TOKEN). Amounts are integer minor units (cents).`
@@ -33,6 +36,8 @@ async function main(argv: string[]): Promise<number> {
 			break
 		case 'bid':
 			return bid(rest)
+		case 'watch':
+			return watchAuction(rest)
 		case 'help':
 		case '--help':
 		case '-h':
@@ -49,7 +54,7 @@ async function serve(): Promise<number> {
 	const started = performance.now()
 	const gavel = await startGavel(config, log)
 	log.info(
-		{ url: gavel.url, roles: [...config.roles], adapters: gavel.adapters, startupMs: Math.round(performance.now() - started) },
+		{ url: gavel.url, port: gavel.port, roles: [...config.roles], adapters: gavel.adapters, startupMs: Math.round(performance.now() - started) },
 		'gavel is ready',
 	)
 	if (process.stderr.isTTY || !config.production) {
@@ -166,6 +171,52 @@ async function bid(args: string[]): Promise<number> {
 	)
 	console.log(JSON.stringify(placed, null, 2))
 	return 0
+}
+
+async function watchAuction(args: string[]): Promise<number> {
+	const { values, positionals } = parseArgs({
+		args,
+		allowPositionals: true,
+		options: { url: clientOptions.url, since: { type: 'string' }, json: { type: 'boolean', default: false } },
+	})
+	const [auction] = positionals
+	if (!auction) throw new UsageError('watch needs AUCTION')
+	if (values.since !== undefined && !/^\d+$/.test(values.since)) throw new UsageError('--since must be a seq (a whole number)')
+	const known: Known = { currency: 'USD', endsAt: null }
+	return new Promise<number>((resolve) => {
+		const watcher = watch(values.url, auction, {
+			since: values.since === undefined ? undefined : Number(values.since),
+			onState(state) {
+				known.currency = state.currency
+				known.endsAt = state.endsAt
+				if (!values.json) console.error(describeState(state))
+			},
+			onReset(state) {
+				console.error(`reset: the events before #${state.seq} are no longer kept; continuing from the current state`)
+			},
+			onEvent(event) {
+				console.log(values.json ? JSON.stringify(event) : describeEvent(event, known))
+				if (event.type === 'bid.placed') known.endsAt = event.endsAt
+				if (event.type === 'auction.closed') {
+					watcher.close()
+					resolve(0)
+				}
+			},
+			onStatus(status) {
+				if (status === 'reconnecting') console.error('connection lost; reconnecting…')
+			},
+			onError(err) {
+				console.error(`gavel: ${err.code}: ${err.message}`)
+				if (err.code === 'NOT_FOUND') resolve(1)
+			},
+		})
+		const stop = () => {
+			watcher.close()
+			resolve(0)
+		}
+		process.once('SIGINT', stop)
+		process.once('SIGTERM', stop)
+	})
 }
 
 class UsageError extends Error {}
