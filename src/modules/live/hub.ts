@@ -27,6 +27,12 @@ export interface LiveHubDeps {
 
 /** How often, at most, a backpressured fan-out looks for sockets over their send buffer. */
 const SWEEP_INTERVAL_MS = 100
+/**
+ * How long a synced watcher waits for the bus to catch up with the seq it was synced to before
+ * it joins the topic anyway (an event committed before the read may still be on its way here).
+ */
+const CATCH_UP_MS = 1_000
+const BUN_BACKPRESSURE_BACKSTOP = 64 * 1024 * 1024
 /** Client ops per connection: a burst, then a steady rate (each subscribe costs a store read). */
 const OPS_BURST = 200
 const OPS_PER_SECOND = 50
@@ -35,22 +41,38 @@ const OPS_PER_SECOND = 50
 interface Watched {
 	auction: string
 	topic: string
-	/** Local watchers, syncing or live; the bus subscription ends when this reaches 0. */
+	/** Local watchers in any phase; the bus subscription ends when this reaches 0. */
 	count: number
 	/** Resolves once the bus delivers this auction's events (a ping after the subscribe). */
 	ready: Promise<void>
 	stop(): void
-	syncing: Set<Sync>
-	/** Events that arrived while any watcher was syncing; null when none is. */
+	/** The highest seq the bus has delivered here since the subscription (-1: none yet). */
+	seen: number
+	/** Watchers whose store read is in flight. */
+	reading: Set<Sync>
+	/** Events that arrived while any watcher was reading; null when none is. */
 	backlog: string[] | null
+	/** Synced watchers waiting for the bus to reach their seq before they join the topic. */
+	catching: Set<Sync>
+	catchTimer: ReturnType<typeof setTimeout> | null
 }
 
-/** A watcher between its subscribe and its first live event: replay read in flight. */
+/**
+ * A watcher on its way to the topic: `reading` (store read in flight, events pile up in the
+ * backlog), then `catching` (replay sent; events above `seq` go to it directly until the bus
+ * has delivered `target` here, so an event that was still in flight is neither lost nor sent twice).
+ */
 interface Sync {
 	ws: LiveSocket
 	/** Where its share of the backlog begins. */
 	from: number
 	cancelled: boolean
+	/** The seq the watcher has (while catching up). */
+	seq: number
+	/** The seq of the state it was synced to. */
+	target: number
+	/** When it joins the topic even if the bus never reaches `target` (published before we listened). */
+	deadline: number
 }
 
 type LiveSocket = ServerWebSocket<LiveConnection>
@@ -68,8 +90,11 @@ export interface LiveConnection {
 	/** Op rate limit: tokens left and when they were counted. */
 	tokens: number
 	countedAt: number
+	/** Replay bytes still tolerated above the send-buffer limit (a reconnect's catch-up is not slowness). */
+	allowance: number
 	open(ws: LiveSocket): void
 	message(ws: LiveSocket, message: string | Uint8Array): void
+	drain(ws: LiveSocket): void
 	close(ws: LiveSocket, code: number, reason: string): void
 }
 
@@ -82,7 +107,9 @@ const decoder = new TextDecoder()
  * live path. A new watcher is synced without loss or duplicates: the bus subscription is
  * ready first, the store read (state + events after `since`) follows, and events that arrive
  * meanwhile wait in a backlog; the replay, the backlog after the read's seq and the topic
- * subscription then happen in one synchronous step, so no event can slip in between.
+ * subscription then happen in one synchronous step, so no event can slip in between. If the
+ * bus has not yet brought the read's seq here (its event is still in flight), the watcher gets
+ * the newer events one by one until it has, then joins the topic (at most CATCH_UP_MS later).
  */
 export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: LiveHubDeps) {
 	const log = parentLog.child({ component: 'live' })
@@ -103,8 +130,11 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 				count: 0,
 				ready: Promise.resolve(),
 				stop: () => {},
-				syncing: new Set(),
+				seen: -1,
+				reading: new Set(),
 				backlog: null,
+				catching: new Set(),
+				catchTimer: null,
 			}
 			entry.stop = bus.subscribe(auction, (payload) => fanOut(entry, payload))
 			entry.ready = whenDelivering()
@@ -118,6 +148,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 	const release = (w: Watched) => {
 		if (--w.count > 0) return
 		w.stop()
+		if (w.catchTimer !== null) clearTimeout(w.catchTimer)
 		if (watched.get(w.auction) === w) watched.delete(w.auction)
 		metrics.liveAuctions.dec()
 	}
@@ -133,16 +164,53 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 	const fanOut = (w: Watched, payload: EventPayload) => {
 		// One decode per event, not per socket: text frames, because browsers hand binary ones over as Blobs.
 		const json = typeof payload === 'string' ? payload : decoder.decode(payload)
+		const seq = seqOf(json)
+		if (seq > w.seen) w.seen = seq
 		if (w.backlog !== null) w.backlog.push(json)
-		const live = w.count - w.syncing.size
-		if (live <= 0 || server === null) return
-		const at = atOf(json)
-		if (at > 0) metrics.fanoutDelay.observe(Math.max(0, Date.now() - at) / 1000)
-		const sent = server.publish(w.topic, json, false)
-		metrics.wsFramesSent.inc(live)
-		// 0: dropped for someone over Bun's limit (close them now); -1: someone is buffering.
-		if (sent === 0) sweep()
-		else if (sent < 0) scheduleSweep()
+		const live = w.count - w.reading.size - w.catching.size
+		if (live > 0 && server !== null) {
+			const at = atOf(json)
+			if (at > 0) metrics.fanoutDelay.observe(Math.max(0, Date.now() - at) / 1000)
+			const sent = server.publish(w.topic, json, false)
+			metrics.wsFramesSent.inc(live)
+			// 0: dropped for someone over Bun's limit (close them now); -1: someone is buffering.
+			if (sent === 0) sweep()
+			else if (sent < 0) scheduleSweep()
+		}
+		// After the topic publish, so a watcher that joins here does not get this event twice.
+		if (w.catching.size > 0) catchUp(w, json, seq)
+	}
+
+	/** catchUp sends an event to the watchers still catching up, and lets in those the bus has reached. */
+	const catchUp = (w: Watched, json: string, seq: number) => {
+		for (const sync of w.catching) {
+			if (seq > sync.seq) {
+				send(sync.ws, json)
+				sync.seq = seq
+			}
+			if (w.seen >= sync.target) join(w, sync)
+		}
+	}
+
+	const join = (w: Watched, sync: Sync) => {
+		w.catching.delete(sync)
+		if (sync.ws.readyState === 1) sync.ws.subscribe(w.topic)
+	}
+
+	const joinOverdue = (w: Watched) => {
+		w.catchTimer = null
+		const now = Date.now()
+		let next = Infinity
+		for (const sync of w.catching) {
+			if (sync.deadline <= now) join(w, sync)
+			else next = Math.min(next, sync.deadline)
+		}
+		if (next !== Infinity) armCatchTimer(w, next - now)
+	}
+
+	const armCatchTimer = (w: Watched, ms: number) => {
+		w.catchTimer = setTimeout(() => joinOverdue(w), ms)
+		w.catchTimer.unref?.()
 	}
 
 	// ---- slow consumers --------------------------------------------------------------------------
@@ -159,7 +227,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 			clearTimeout(sweepTimer)
 			sweepTimer = null
 		}
-		for (const ws of sockets) if (ws.getBufferedAmount() > limits.sendBufferBytes) closeSlow(ws)
+		for (const ws of sockets) if (ws.getBufferedAmount() > limits.sendBufferBytes + ws.data.allowance) closeSlow(ws)
 	}
 
 	const scheduleSweep = () => {
@@ -182,17 +250,18 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 		send(ws, errorFrame(err, auction))
 	}
 
-	const finishSync = (w: Watched, sync: Sync) => {
-		w.syncing.delete(sync)
-		if (w.syncing.size === 0) w.backlog = null
+	const doneReading = (w: Watched, sync: Sync) => {
+		w.reading.delete(sync)
+		if (w.reading.size === 0) w.backlog = null
 	}
 
 	const cancelSync = (w: Watched, ws: LiveSocket) => {
-		for (const sync of w.syncing)
+		for (const sync of w.reading)
 			if (sync.ws === ws) {
 				sync.cancelled = true
-				finishSync(w, sync)
+				doneReading(w, sync)
 			}
+		for (const sync of w.catching) if (sync.ws === ws) w.catching.delete(sync)
 	}
 
 	/** drop ends one subscription of a socket: topic, sync, count and the bus when it was the last. */
@@ -224,8 +293,8 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 			w = acquire(auction)
 		}
 		w.backlog ??= []
-		const sync: Sync = { ws, from: w.backlog.length, cancelled: false }
-		w.syncing.add(sync)
+		const sync: Sync = { ws, from: w.backlog.length, cancelled: false, seq: -1, target: -1, deadline: 0 }
+		w.reading.add(sync)
 		void runSync(w, sync, since)
 	}
 
@@ -251,27 +320,26 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 		}
 		if (sync.cancelled) return
 		const backlog = w.backlog!.slice(sync.from)
-		finishSync(w, sync)
+		doneReading(w, sync)
 		if (result === null) {
 			drop(ws, w.auction)
 			return sendError(ws, new NotFoundError('auction'), w.auction)
 		}
-		deliver(ws, w, result, backlog)
+		deliver(w, sync, result, backlog)
 	}
 
-	/** deliver is the synchronous step that turns a syncing watcher into a live one. */
-	const deliver = (ws: LiveSocket, w: Watched, result: EventsSince, backlog: string[]) => {
+	/**
+	 * deliver is the synchronous step after the read: head frame, replay, the backlog events
+	 * after the read's seq, then the topic; or, when the bus has not yet delivered that seq here
+	 * (an event committed before the read is still in flight), a short catch-up first.
+	 */
+	const deliver = (w: Watched, sync: Sync, result: EventsSince, backlog: string[]) => {
+		const { ws } = sync
 		const state = result.auction
-		let items = result.reset ? [] : result.items
-		let reset = result.reset
-		// A replay that would fill half the send buffer at once becomes a reset, so a reconnect
-		// never trips the slow-consumer limit (1,000 events of ~300 bytes fit the default easily).
-		if (items.length > 0 && byteLength(items) > limits.sendBufferBytes / 2) {
-			items = []
-			reset = true
-		}
+		const items = result.reset ? [] : result.items
 		const later = newerThan(backlog, state.seq)
-		const head = `{"type":"${reset ? 'reset' : 'subscribed'}","auction":"${w.auction}","seq":${state.seq},"state":${JSON.stringify(state)}}`
+		const head = `{"type":"${result.reset ? 'reset' : 'subscribed'}","auction":"${w.auction}","seq":${state.seq},"state":${JSON.stringify(state)}}`
+		const caughtUp = w.seen >= state.seq
 		let dropped = false
 		let buffering = false
 		ws.cork(() => {
@@ -280,11 +348,21 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 				if (status === 0) dropped = true
 				else if (status < 0) buffering = true
 			}
-			ws.subscribe(w.topic)
+			if (caughtUp) ws.subscribe(w.topic)
 		})
 		metrics.wsFramesSent.inc(1 + items.length + later.length)
-		if (dropped) closeSlow(ws)
-		else if (buffering) scheduleSweep()
+		if (dropped) return closeSlow(ws)
+		// What of the replay the kernel did not take may sit in the send buffer for a while: it is
+		// not slowness until the socket drains (see `drain`), so a reconnect never trips the limit.
+		const buffered = ws.getBufferedAmount()
+		if (buffered > 0) ws.data.allowance += Math.min(byteLength(items) + byteLength(later), buffered)
+		if (buffering) scheduleSweep()
+		if (caughtUp) return
+		sync.seq = state.seq // `later` is empty: anything newer would have moved `seen` past it
+		sync.target = state.seq
+		sync.deadline = Date.now() + CATCH_UP_MS
+		w.catching.add(sync)
+		if (w.catchTimer === null) armCatchTimer(w, CATCH_UP_MS)
 	}
 
 	const unsubscribe = (ws: LiveSocket, auction: string) => {
@@ -307,7 +385,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 		else unsubscribe(ws, op.auction)
 	}
 
-	const connection: Omit<LiveConnection, 'subs' | 'initial' | 'tokens' | 'countedAt'> = {
+	const connection: Omit<LiveConnection, 'subs' | 'initial' | 'tokens' | 'countedAt' | 'allowance'> = {
 		open(ws) {
 			if (closing) return ws.close(CloseCode.GOING_AWAY, 'server shutting down')
 			sockets.add(ws)
@@ -322,6 +400,11 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 			if (op instanceof AppError) return sendError(ws, op)
 			if (!takeToken(ws.data)) return sendError(ws, new RateLimitedError(1), op.auction)
 			handle(ws, op)
+		},
+		drain(ws) {
+			// Reading again: what is still buffered beyond the limit stays tolerated, nothing more.
+			const allowance = ws.data.allowance
+			if (allowance > 0) ws.data.allowance = Math.min(allowance, Math.max(0, ws.getBufferedAmount() - limits.sendBufferBytes))
 		},
 		close(ws) {
 			if (!sockets.delete(ws)) return
@@ -339,9 +422,9 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 			maxPayloadLength: limits.maxFrameBytes,
 			idleTimeout: limits.idleTimeoutS,
 			sendPings: true,
-			// Bun drops frames past its own limit; ours is half of it, so the sweep closes a slow
-			// socket (with a close frame that still fits) before anything is dropped.
-			backpressureLimit: 2 * limits.sendBufferBytes,
+			// Bun's own limit is only a backstop (past it Bun drops frames, and the sweep then closes
+			// that socket at once); ours closes first, with a close frame that still gets queued.
+			backpressureLimit: Math.max(4 * limits.sendBufferBytes, BUN_BACKPRESSURE_BACKSTOP),
 			closeOnBackpressureLimit: false,
 			perMessageDeflate: false,
 			publishToSelf: false,
@@ -358,6 +441,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 			data.initial = parseLiveQuery(query)
 			data.tokens = OPS_BURST
 			data.countedAt = Date.now()
+			data.allowance = 0
 			return bunServer.upgrade(request, { data })
 		},
 
