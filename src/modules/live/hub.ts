@@ -23,6 +23,8 @@ export interface LiveHubDeps {
 	metrics: Metrics
 	log: Logger
 	limits: LiveLimits
+	/** Longest wait for the bus to catch up with a synced watcher's seq (tests shorten it). */
+	catchUpMs?: number
 }
 
 /** How often, at most, a backpressured fan-out looks for sockets over their send buffer. */
@@ -31,7 +33,7 @@ const SWEEP_INTERVAL_MS = 100
  * How long a synced watcher waits for the bus to catch up with the seq it was synced to before
  * it joins the topic anyway (an event committed before the read may still be on its way here).
  */
-const CATCH_UP_MS = 1_000
+const DEFAULT_CATCH_UP_MS = 1_000
 const BUN_BACKPRESSURE_BACKSTOP = 64 * 1024 * 1024
 /** Client ops per connection: a burst, then a steady rate (each subscribe costs a store read). */
 const OPS_BURST = 200
@@ -109,9 +111,9 @@ const decoder = new TextDecoder()
  * meanwhile wait in a backlog; the replay, the backlog after the read's seq and the topic
  * subscription then happen in one synchronous step, so no event can slip in between. If the
  * bus has not yet brought the read's seq here (its event is still in flight), the watcher gets
- * the newer events one by one until it has, then joins the topic (at most CATCH_UP_MS later).
+ * the newer events one by one until it has, then joins the topic (at most `catchUpMs` later).
  */
-export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: LiveHubDeps) {
+export function createLiveHub({ store, bus, metrics, log: parentLog, limits, catchUpMs = DEFAULT_CATCH_UP_MS }: LiveHubDeps) {
 	const log = parentLog.child({ component: 'live' })
 	const watched = new Map<string, Watched>()
 	const sockets = new Set<LiveSocket>()
@@ -360,9 +362,9 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits }: L
 		if (caughtUp) return
 		sync.seq = state.seq // `later` is empty: anything newer would have moved `seen` past it
 		sync.target = state.seq
-		sync.deadline = Date.now() + CATCH_UP_MS
+		sync.deadline = Date.now() + catchUpMs
 		w.catching.add(sync)
-		if (w.catchTimer === null) armCatchTimer(w, CATCH_UP_MS)
+		if (w.catchTimer === null) armCatchTimer(w, catchUpMs)
 	}
 
 	const unsubscribe = (ws: LiveSocket, auction: string) => {
