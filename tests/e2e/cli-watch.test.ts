@@ -1,9 +1,13 @@
-import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
 import { join } from 'node:path'
 import type { GavelEvent } from '../../src/events.ts'
 import { startTestGavel, type TestGavel } from '../helpers/gavel.ts'
 import { bidDriver, type BidDriver } from '../helpers/bids.ts'
 import { describeEvent } from '../../src/cli/describe.ts'
+
+// Real services and many sockets on a shared 2-core machine: give each test room (bunfig's
+// `timeout` is not a bun test setting; the default is 5 s).
+setDefaultTimeout(20_000)
 
 let g: TestGavel
 let d: BidDriver

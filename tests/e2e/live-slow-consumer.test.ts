@@ -1,8 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import type { GavelEvent } from '../../src/events.ts'
 import { startTestGavel, type TestGavel } from '../helpers/gavel.ts'
 import { bidDriver, type BidDriver } from '../helpers/bids.ts'
 import { eventually, liveUrl, openLive, openRawLive, watchLive, type LiveClient } from '../helpers/ws.ts'
+
+// Real services and many sockets on a shared 2-core machine: give each test room (bunfig's
+// `timeout` is not a bun test setting; the default is 5 s).
+setDefaultTimeout(20_000)
 
 const WATCHERS = 100
 const AUCTIONS = 4

@@ -1,10 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { watch, type GavelEvent, type WatchStatus } from '../../src/client/index.ts'
 import type { ErrorFrame, LiveFrame, SubscribedFrame } from '../../src/modules/live/model.ts'
 import { startTestGavel, type TestGavel } from '../helpers/gavel.ts'
 import { bidDriver, type BidDriver } from '../helpers/bids.ts'
 import { eventually, liveUrl, openLive, openRawLive, watchLive, type LiveClient } from '../helpers/ws.ts'
 import { startTcpProxy } from '../helpers/tcp-proxy.ts'
+
+// Real services and many sockets on a shared 2-core machine: give each test room (bunfig's
+// `timeout` is not a bun test setting; the default is 5 s).
+setDefaultTimeout(20_000)
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 const isError = (code: string) => (f: LiveFrame) => f.type === 'error' && f.code === code
@@ -105,13 +109,16 @@ describe.each([
 		await bidding
 		expect(latest).toBe(300)
 		for (const { client, since } of watchers) {
-			await eventually(() => client.events(a).at(-1)?.seq === 300, 'the last bid')
+			const what = () => `the last bid (since ${since}; frames: ${client.raw.slice(0, 2).join(' ').slice(0, 300)} … ${client.seqs(a).slice(-3)})`
+			await eventually(() => client.events(a).at(-1)?.seq === 300, what(), 10_000).catch((err) => {
+				throw new Error(`${(err as Error).message}: ${what()}`)
+			})
 			const subscribed = client.frames[0] as SubscribedFrame
 			expect(subscribed.type).toBe('subscribed')
 			const start = since ?? subscribed.seq
 			expect(client.seqs(a)).toEqual(range(start + 1, 300))
 		}
-	})
+	}, 20_000)
 
 	test('unsubscribe stops delivery for that auction only', async () => {
 		const a = await d.create()
