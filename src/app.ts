@@ -7,10 +7,10 @@ import type { Metrics } from './observability/metrics.ts'
 import type { AuctionService } from './modules/auctions/service.ts'
 import type { BidService } from './modules/bids/service.ts'
 import { auctionsModule } from './modules/auctions/index.ts'
-import { bidsModule } from './modules/bids/index.ts'
-import { opsModule, type Dependency } from './modules/ops/index.ts'
 import { liveModule } from './modules/live/index.ts'
 import type { LiveHub } from './modules/live/hub.ts'
+import { bidsModule } from './modules/bids/index.ts'
+import { opsModule, type Dependency } from './modules/ops/index.ts'
 
 export interface AppDeps {
 	auctions: AuctionService
@@ -97,9 +97,9 @@ export function createApp(deps: AppDeps) {
 			}),
 		)
 		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies }))
+		.use(deps.live ? liveModule({ hub: deps.live }) : new Elysia({ name: 'live-off' }))
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
-		.use(deps.live ? liveModule({ hub: deps.live }) : new Elysia({ name: 'live-off' }))
 }
 
 /** The app's type, for the Eden treaty client. */

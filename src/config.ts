@@ -6,15 +6,15 @@ export const ROLE_NAMES = ['api', 'live', 'archiver', 'closer'] as const
 export type Role = (typeof ROLE_NAMES)[number]
 
 export const DEFAULT_PORT = 3000
+export const DEFAULT_LIVE_MAX_SUBSCRIPTIONS = 100 // auctions one WebSocket may watch at once
+export const DEFAULT_LIVE_MAX_FRAME_BYTES = 4 * 1024 // client frames are ~60-byte ops
+export const DEFAULT_LIVE_IDLE_TIMEOUT_S = 120 // Bun pings shortly before; a live client answers
+// Unsent bytes per socket before it is closed as slow; ~3,000 events, a few seconds of a hot auction.
+export const DEFAULT_LIVE_SEND_BUFFER_BYTES = 1024 * 1024
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 // a bid is ~40 bytes, an auction ~1 KB
 export const DEFAULT_EVENTS_KEPT = 1_000 // DESIGN §3: at least the last 1,000 per auction
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
-export const DEFAULT_LIVE_MAX_SUBSCRIPTIONS = 100 // auctions one WebSocket may watch at once
-export const DEFAULT_LIVE_MAX_FRAME_BYTES = 4 * 1024 // client frames are ~60-byte ops
-export const DEFAULT_LIVE_IDLE_TIMEOUT_S = 120 // Bun pings shortly before; a live client answers
-// ~1,000 kept events of ~300 bytes must fit twice over, so a full replay never trips the limit.
-export const DEFAULT_LIVE_SEND_BUFFER_BYTES = 1024 * 1024
 
 const Url = (protocols: string) =>
 	T.Optional(T.String({ pattern: `^(${protocols})://`, description: `a ${protocols.replaceAll('|', ' or ')} URL` }))

@@ -8,9 +8,9 @@ import { createRedisBidStore } from './adapters/redis/bid-store.ts'
 import { createLocalEventBus } from './adapters/local/event-bus.ts'
 import { createNatsEventBus } from './adapters/nats/event-bus.ts'
 import { createAuctionService } from './modules/auctions/service.ts'
+import { createLiveHub } from './modules/live/hub.ts'
 import { createBidService } from './modules/bids/service.ts'
 import { createPublisher } from './modules/events/publisher.ts'
-import { createLiveHub } from './modules/live/hub.ts'
 import { createMetrics } from './observability/metrics.ts'
 import type { Logger } from './observability/log.ts'
 import type { BidStore } from './ports/bid-store.ts'
@@ -74,8 +74,6 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		cleanup.unshift(() => bus.close())
 
 		const publish = createPublisher({ bus, log, metrics })
-		const auctions = createAuctionService({ store, publish, metrics })
-		const bids = createBidService({ store, publish, metrics })
 		const live = config.roles.has('live')
 			? createLiveHub({
 					store,
@@ -90,6 +88,8 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 					},
 				})
 			: undefined
+		const auctions = createAuctionService({ store, publish, metrics })
+		const bids = createBidService({ store, publish, metrics })
 		const app = createApp({
 			auctions,
 			bids,

@@ -6,8 +6,8 @@ import { startGavel } from '../server.ts'
 import { signToken } from '../auth/tokens.ts'
 import { devSecret } from '../auth/dev-secret.ts'
 import { createClient, GavelApiError, unwrap, watch } from '../client/index.ts'
-import { parseAmount, parseDuration } from './args.ts'
 import { describeEvent, describeState, type Known } from './describe.ts'
+import { parseAmount, parseDuration } from './args.ts'
 
 const USAGE = `gavel — real-time auction bidding
 
@@ -17,9 +17,9 @@ Usage:
                                       mint a token with the configured (or development) HS256 secret
   gavel auction create --title T --starting-price CENTS --increment CENTS --ends-in 10m
         [--id ID] [--reserve CENTS] [--buy-now CENTS] [--soft-close 30s] [--currency EUR]
-  gavel bid AUCTION AMOUNT [--max CENTS] [--key IDEMPOTENCY_KEY]
   gavel watch AUCTION [--since SEQ] [--json]
                                       print the auction's events as they happen (JSON lines with --json)
+  gavel bid AUCTION AMOUNT [--max CENTS] [--key IDEMPOTENCY_KEY]
 
 Client commands talk to --url (default $GAVEL_URL or http://localhost:3000) with --token
 (default $GAVEL_TOKEN). Amounts are integer minor units (cents).`
@@ -34,10 +34,10 @@ async function main(argv: string[]): Promise<number> {
 		case 'auction':
 			if (rest[0] === 'create') return createAuction(rest.slice(1))
 			break
-		case 'bid':
-			return bid(rest)
 		case 'watch':
 			return watchAuction(rest)
+		case 'bid':
+			return bid(rest)
 		case 'help':
 		case '--help':
 		case '-h':
@@ -54,7 +54,7 @@ async function serve(): Promise<number> {
 	const started = performance.now()
 	const gavel = await startGavel(config, log)
 	log.info(
-		{ url: gavel.url, port: gavel.port, roles: [...config.roles], adapters: gavel.adapters, startupMs: Math.round(performance.now() - started) },
+		{ url: gavel.url, roles: [...config.roles], adapters: gavel.adapters, startupMs: Math.round(performance.now() - started) },
 		'gavel is ready',
 	)
 	if (process.stderr.isTTY || !config.production) {
@@ -154,25 +154,6 @@ async function createAuction(args: string[]): Promise<number> {
 	return 0
 }
 
-async function bid(args: string[]): Promise<number> {
-	const { values, positionals } = parseArgs({
-		args,
-		allowPositionals: true,
-		options: { ...clientOptions, max: { type: 'string' }, key: { type: 'string' } },
-	})
-	const [auction, amount] = positionals
-	if (!auction || !amount) throw new UsageError('bid needs AUCTION and AMOUNT')
-	const client = createClient(values.url, { token: values.token })
-	const placed = await unwrap(
-		client.auctions({ id: auction }).bids.post(
-			{ amount: parseAmount('AMOUNT', amount), maxAmount: values.max ? parseAmount('--max', values.max) : undefined },
-			{ headers: values.key ? { 'idempotency-key': values.key } : {} },
-		),
-	)
-	console.log(JSON.stringify(placed, null, 2))
-	return 0
-}
-
 async function watchAuction(args: string[]): Promise<number> {
 	const { values, positionals } = parseArgs({
 		args,
@@ -217,6 +198,25 @@ async function watchAuction(args: string[]): Promise<number> {
 		process.once('SIGINT', stop)
 		process.once('SIGTERM', stop)
 	})
+}
+
+async function bid(args: string[]): Promise<number> {
+	const { values, positionals } = parseArgs({
+		args,
+		allowPositionals: true,
+		options: { ...clientOptions, max: { type: 'string' }, key: { type: 'string' } },
+	})
+	const [auction, amount] = positionals
+	if (!auction || !amount) throw new UsageError('bid needs AUCTION and AMOUNT')
+	const client = createClient(values.url, { token: values.token })
+	const placed = await unwrap(
+		client.auctions({ id: auction }).bids.post(
+			{ amount: parseAmount('AMOUNT', amount), maxAmount: values.max ? parseAmount('--max', values.max) : undefined },
+			{ headers: values.key ? { 'idempotency-key': values.key } : {} },
+		),
+	)
+	console.log(JSON.stringify(placed, null, 2))
+	return 0
 }
 
 class UsageError extends Error {}

@@ -30,7 +30,6 @@ export function createMetrics() {
 		help: 'Events handed to the bus and not yet acknowledged',
 		registers,
 	})
-	const auctionsCreated = new Counter({ name: 'gavel_auctions_created_total', help: 'Auctions created', registers })
 	const wsConnections = new Gauge({ name: 'gavel_ws_connections', help: 'Open WebSocket connections on /live', registers })
 	const wsSubscriptions = new Gauge({
 		name: 'gavel_ws_subscriptions',
@@ -65,13 +64,9 @@ export function createMetrics() {
 		registers,
 	})
 
+	const auctionsCreated = new Counter({ name: 'gavel_auctions_created_total', help: 'Auctions created', registers })
 	const bidChildren = new Map<string, { inc(): void }>()
 	return {
-		registry,
-		bidDuration,
-		publishFailures,
-		publishesInFlight,
-		auctionsCreated,
 		wsConnections,
 		wsSubscriptions,
 		liveAuctions,
@@ -79,6 +74,11 @@ export function createMetrics() {
 		wsSlowConsumerCloses,
 		wsErrorFrames,
 		fanoutDelay,
+		registry,
+		bidDuration,
+		publishFailures,
+		publishesInFlight,
+		auctionsCreated,
 		countBid(outcome: 'accepted' | 'replayed' | 'rejected', reason = '') {
 			const key = `${outcome}\0${reason}`
 			let child = bidChildren.get(key)

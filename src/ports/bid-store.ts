@@ -60,7 +60,7 @@ export interface Page<T> {
 	nextCursor: string | null
 }
 
-/** `items` are event JSON as stored; `seq` is `auction.seq`, the last of them (or `since` itself). */
 export type EventsSince =
+	// `items`: the stored event JSON; `seq` is `auction.seq`, the state the items lead to
 	| { reset: false; items: string[]; seq: number; auction: AuctionView }
 	| { reset: true; auction: AuctionView }

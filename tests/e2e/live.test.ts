@@ -212,11 +212,11 @@ describe.each([
 
 	test('the watch client follows an auction across dropped connections, each event once and in order', async () => {
 		const a = await d.create()
-		const proxy = startTcpProxy(g.gavel.port)
+		const proxy = await startTcpProxy({ host: '127.0.0.1', port: g.gavel.port })
 		const events: GavelEvent[] = []
 		const states: number[] = []
 		const statuses: WatchStatus[] = []
-		const watcher = watch(proxy.url, a, {
+		const watcher = watch(`http://127.0.0.1:${proxy.port}`, a, {
 			since: 0,
 			onEvent: (e) => events.push(e),
 			onState: (s) => states.push(s.seq),
@@ -226,13 +226,13 @@ describe.each([
 		try {
 			await d.bids(a, 10)
 			await eventually(() => events.length === 10, 'the first ten')
-			proxy.refuse(true)
-			proxy.drop()
+			await proxy.close() // the connection drops and reconnects are refused
 			await eventually(() => watcher.status === 'reconnecting', 'the client noticed')
 			await d.bids(a, 10) // while it cannot get through
-			proxy.refuse(false)
+			await proxy.open()
 			await eventually(() => events.length === 20, 'the missed ten')
-			proxy.drop() // once more, while live events flow
+			await proxy.close() // once more, while live events flow
+			await proxy.open()
 			await d.bids(a, 10)
 			await eventually(() => events.length === 30, 'all thirty')
 			expect(events.map((e) => e.seq)).toEqual(range(1, 30))
@@ -241,7 +241,7 @@ describe.each([
 			expect(watcher.seq).toBe(30)
 		} finally {
 			watcher.close()
-			proxy.stop()
+			await proxy.close()
 		}
 		expect(watcher.status).toBe('closed')
 	})

@@ -1,77 +1,49 @@
-import type { Socket, TCPSocketListener } from 'bun'
+import { createServer, connect, type Server, type Socket } from 'node:net'
 
 /**
- * A loopback TCP proxy for network trouble on demand: `drop()` cuts every open connection
- * (the client sees an abnormal close), `refuse(true)` turns new connections away until
- * `refuse(false)`. Bytes pass through unchanged.
+ * A TCP proxy in front of a real service, to take it away and give it back without touching
+ * the service itself: `close()` drops every connection and stops listening (clients get
+ * "connection refused"), `open()` listens again on the same port.
  */
-export interface TcpProxy {
-	url: string
-	drop(): void
-	refuse(on: boolean): void
-	stop(): void
-}
+export async function startTcpProxy(target: { host: string; port: number }) {
+	const sockets = new Set<Socket>()
+	let server: Server | null = null
+	let port = 0
 
-export function startTcpProxy(targetPort: number): TcpProxy {
-	const pairs = new Set<{ client: Socket<Pipe>; upstream?: Socket }>()
-	let refusing = false
-	interface Pipe {
-		upstream?: Socket
-		queued: Uint8Array[]
-		pair?: { client: Socket<Pipe>; upstream?: Socket }
-	}
-	const listener: TCPSocketListener<Pipe> = Bun.listen<Pipe>({
-		hostname: '127.0.0.1',
-		port: 0,
-		socket: {
-			open(client) {
-				client.data = { queued: [] }
-				if (refusing) return void client.end()
-				const pair: { client: Socket<Pipe>; upstream?: Socket } = { client }
-				client.data.pair = pair
-				pairs.add(pair)
-				Bun.connect({
-					hostname: '127.0.0.1',
-					port: targetPort,
-					socket: {
-						data: (_, bytes) => void client.write(bytes),
-						close: () => void client.end(),
-					},
-				}).then(
-					(upstream) => {
-						pair.upstream = upstream
-						client.data.upstream = upstream
-						for (const bytes of client.data.queued) upstream.write(bytes)
-						client.data.queued = []
-					},
-					() => client.end(),
-				)
-			},
-			data(client, bytes) {
-				if (client.data.upstream) client.data.upstream.write(bytes)
-				else client.data.queued.push(new Uint8Array(bytes))
-			},
-			close(client) {
-				client.data.upstream?.end()
-				if (client.data.pair) pairs.delete(client.data.pair)
-			},
-		},
-	})
+	const listen = () =>
+		new Promise<void>((resolve, reject) => {
+			const s = createServer((client) => {
+				const upstream = connect(target.port, target.host)
+				for (const socket of [client, upstream]) {
+					sockets.add(socket)
+					socket.on('close', () => sockets.delete(socket))
+					socket.on('error', () => {
+						client.destroy()
+						upstream.destroy()
+					})
+				}
+				client.pipe(upstream)
+				upstream.pipe(client)
+			})
+			s.once('error', reject)
+			s.listen(port, '127.0.0.1', () => {
+				port = (s.address() as { port: number }).port
+				server = s
+				resolve()
+			})
+		})
+	await listen()
+
 	return {
-		url: `http://127.0.0.1:${listener.port}`,
-		drop() {
-			for (const { client, upstream } of pairs) {
-				client.terminate()
-				upstream?.terminate()
-			}
-			pairs.clear()
+		get port() {
+			return port
 		},
-		refuse(on) {
-			refusing = on
+		async close() {
+			const s = server
+			server = null
+			for (const socket of sockets) socket.destroy()
+			if (s) await new Promise<void>((resolve) => s.close(() => resolve()))
 		},
-		stop() {
-			this.drop()
-			listener.stop(true)
-		},
+		open: listen,
 	}
 }

@@ -56,7 +56,7 @@ async function spawnGavel(roles: string): Promise<Instance> {
 		text += decoder.decode(chunk.value, { stream: true })
 		for (const line of text.split('\n')) {
 			if (!line.includes('"gavel is ready"')) continue
-			instance.url = `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`
+			instance.url = `http://127.0.0.1:${new URL((JSON.parse(line) as { url: string }).url).port}`
 		}
 	}
 	void drain(reader) // keep reading so a chatty log never blocks the child on a full pipe
