@@ -20,16 +20,6 @@ export function createMetrics() {
 		buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
 		registers,
 	})
-	const publishFailures = new Counter({
-		name: 'gavel_bus_publish_failures_total',
-		help: 'Events the bus gave up publishing (left to crash repair)',
-		registers,
-	})
-	const publishesInFlight = new Gauge({
-		name: 'gavel_bus_publishes_in_flight',
-		help: 'Events handed to the bus and not yet acknowledged',
-		registers,
-	})
 	const wsConnections = new Gauge({ name: 'gavel_ws_connections', help: 'Open WebSocket connections on /live', registers })
 	const wsSubscriptions = new Gauge({
 		name: 'gavel_ws_subscriptions',
@@ -63,8 +53,18 @@ export function createMetrics() {
 		buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
 		registers,
 	})
-
+	const publishFailures = new Counter({
+		name: 'gavel_bus_publish_failures_total',
+		help: 'Events the bus gave up publishing (left to crash repair)',
+		registers,
+	})
+	const publishesInFlight = new Gauge({
+		name: 'gavel_bus_publishes_in_flight',
+		help: 'Events handed to the bus and not yet acknowledged',
+		registers,
+	})
 	const auctionsCreated = new Counter({ name: 'gavel_auctions_created_total', help: 'Auctions created', registers })
+
 	const bidChildren = new Map<string, { inc(): void }>()
 	return {
 		wsConnections,
