@@ -129,6 +129,7 @@ async function startGavel(): Promise<Target> {
 		AUTH_JWT_SECRET: SECRET,
 		DATA_DIR: dataDir,
 		RATE_LIMIT_BIDS_PER_SEC: '0',
+		RATE_LIMIT_IP_PER_SEC: '0', // thousands of watchers from one address
 	}
 	if (!values.embedded) {
 		Object.assign(env, {

@@ -28,6 +28,7 @@ const shared = {
 	NATS_SUBJECT_PREFIX: uniqueName('gtest'),
 	AUTH_JWT_SECRET: TEST_SECRET,
 	RATE_LIMIT_BIDS_PER_SEC: '0',
+	RATE_LIMIT_IP_PER_SEC: '0', // all watchers come from one address
 	HOST: '127.0.0.1',
 	PORT: '0',
 	LOG_LEVEL: 'info',
@@ -63,7 +64,7 @@ async function spawnGavel(roles: string): Promise<Instance> {
 	return instance
 }
 
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>) {
+async function drain(reader: { read(): Promise<{ done: boolean }> }) {
 	try {
 		while (!(await reader.read()).done);
 	} catch {}

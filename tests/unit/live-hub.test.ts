@@ -18,16 +18,17 @@ import { eventually, liveUrl, openLive, type LiveClient } from '../helpers/ws.ts
 function fakeBus() {
 	const handlers = new Map<string, (payload: EventPayload) => void>()
 	// Only what the hub uses; the cast keeps this fake valid when the port grows.
-	const bus = {
+	const used: Pick<EventBus, 'publish' | 'subscribe' | 'flush' | 'ping' | 'close'> = {
 		publish: async () => {},
 		subscribe(auction, onEvent) {
 			handlers.set(auction, onEvent)
-			return () => handlers.delete(auction)
+			return () => void handlers.delete(auction)
 		},
 		flush: async () => {},
 		ping: async () => {},
 		close: async () => {},
-	} satisfies Partial<EventBus> as EventBus
+	}
+	const bus = used as EventBus
 	return { bus, deliver: (auction: string, json: string) => handlers.get(auction)?.(new TextEncoder().encode(json)), handlers }
 }
 
