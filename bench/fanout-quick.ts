@@ -155,7 +155,8 @@ async function startGavel(): Promise<Target> {
 	}
 	const proc = Bun.spawn(['bun', join(root, 'src/cli/main.ts'), 'serve'], { env, stdin: 'ignore', stdout: 'pipe', stderr: 'inherit' })
 	children.push(proc)
-	const { port } = JSON.parse(await readLine(proc, (l) => l.includes('"gavel is ready"'))) as { port: number }
+	const ready = JSON.parse(await readLine(proc, (l) => l.includes('"gavel is ready"'))) as { url: string }
+	const port = Number(new URL(ready.url).port)
 	const url = `http://127.0.0.1:${port}`
 	const token = (sub: string, roles: string[] = []) => signToken(SECRET, { sub, roles, ttlSeconds: 3600 })
 	const seller = await token('sam', ['seller'])
