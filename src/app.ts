@@ -8,6 +8,8 @@ import type { AuctionService } from './modules/auctions/service.ts'
 import type { BidService } from './modules/bids/service.ts'
 import type { HistoryService } from './modules/history/service.ts'
 import { auctionsModule } from './modules/auctions/index.ts'
+import { liveModule } from './modules/live/index.ts'
+import type { LiveHub } from './modules/live/hub.ts'
 import { bidsModule } from './modules/bids/index.ts'
 import { historyModule } from './modules/history/index.ts'
 import { opsModule, type Dependency } from './modules/ops/index.ts'
@@ -24,6 +26,8 @@ export interface AppDeps {
 	metrics: Metrics
 	log: Logger
 	dependencies: Dependency[]
+	/** The live role's hub; without it (ROLES without `live`) there is no `/live`. */
+	live?: LiveHub
 	maxBodyBytes: number
 	/** Per-IP limiter for requests without a token (the bid route limits per bidder instead). */
 	ipLimiter: RateLimiter
@@ -45,7 +49,11 @@ export function createApp(deps: AppDeps) {
 	const { log, maxBodyBytes } = deps
 	// Bun's own cap is only the backstop (it answers 413 with no body); the JSON 413 comes from
 	// the Content-Length check, or from reading a chunked body ourselves.
-	return new Elysia({ normalize: false, serve: { maxRequestBodySize: Math.max(1 << 20, 4 * maxBodyBytes) } })
+	return new Elysia({
+		normalize: false,
+		serve: { maxRequestBodySize: Math.max(1 << 20, 4 * maxBodyBytes) },
+		websocket: deps.live?.websocket,
+	})
 		.onRequest(({ request, server }) => {
 			const length = request.headers.get('content-length')
 			if (length !== null && Number(length) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes)
@@ -107,6 +115,7 @@ export function createApp(deps: AppDeps) {
 			}),
 		)
 		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies }))
+		.use(deps.live ? liveModule({ hub: deps.live }) : new Elysia({ name: 'live-off' }))
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
 		.use(historyModule({ history: deps.history }))

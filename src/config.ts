@@ -6,6 +6,11 @@ export const ROLE_NAMES = ['api', 'live', 'archiver', 'closer'] as const
 export type Role = (typeof ROLE_NAMES)[number]
 
 export const DEFAULT_PORT = 3000
+export const DEFAULT_LIVE_MAX_SUBSCRIPTIONS = 100 // auctions one WebSocket may watch at once
+export const DEFAULT_LIVE_MAX_FRAME_BYTES = 4 * 1024 // client frames are ~60-byte ops
+export const DEFAULT_LIVE_IDLE_TIMEOUT_S = 120 // Bun pings shortly before; a live client answers
+// Unsent bytes per socket before it is closed as slow; ~3,000 events, a few seconds of a hot auction.
+export const DEFAULT_LIVE_SEND_BUFFER_BYTES = 1024 * 1024
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 // a bid is ~40 bytes, an auction ~1 KB
 export const DEFAULT_EVENTS_KEPT = 1_000 // DESIGN §3: at least the last 1,000 per auction
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
@@ -59,6 +64,11 @@ const EnvSchema = T.Object({
 	MAX_BODY_BYTES: T.Integer({ minimum: 256, maximum: 1024 * 1024, default: DEFAULT_MAX_BODY_BYTES }),
 	EVENTS_KEPT: T.Integer({ minimum: 100, maximum: 1_000_000, default: DEFAULT_EVENTS_KEPT }),
 	SHUTDOWN_TIMEOUT_MS: T.Integer({ minimum: 100, maximum: 600_000, default: DEFAULT_SHUTDOWN_TIMEOUT_MS }),
+	LIVE_MAX_SUBSCRIPTIONS: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_LIVE_MAX_SUBSCRIPTIONS }),
+	LIVE_MAX_FRAME_BYTES: T.Integer({ minimum: 256, maximum: 1024 * 1024, default: DEFAULT_LIVE_MAX_FRAME_BYTES }),
+	// Bun's own range: 0 would turn idle closing and pings off, and 1–7 round up to 8.
+	LIVE_IDLE_TIMEOUT_S: T.Integer({ minimum: 8, maximum: 960, default: DEFAULT_LIVE_IDLE_TIMEOUT_S }),
+	LIVE_SEND_BUFFER_BYTES: T.Integer({ minimum: 16 * 1024, maximum: 256 * 1024 * 1024, default: DEFAULT_LIVE_SEND_BUFFER_BYTES }),
 })
 type Env = Static<typeof EnvSchema>
 

@@ -102,3 +102,22 @@ export class UnavailableError extends AppError {
 		super('UNAVAILABLE', 503, message, {}, options)
 	}
 }
+
+/** A WebSocket frame that is not a JSON client op of the right shape (DESIGN §5). */
+export class BadFrameError extends AppError {
+	constructor(message: string) {
+		super('BAD_FRAME', 400, message)
+	}
+}
+
+export class UnknownOpError extends AppError {
+	constructor(op: string) {
+		super('UNKNOWN_OP', 400, `unknown op ${JSON.stringify(op.slice(0, 32))}; use "subscribe" or "unsubscribe"`)
+	}
+}
+
+export class TooManySubscriptionsError extends AppError {
+	constructor(limit: number) {
+		super('TOO_MANY_SUBSCRIPTIONS', 429, `a connection may watch at most ${limit} auctions; unsubscribe first`, { limit })
+	}
+}

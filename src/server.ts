@@ -8,6 +8,7 @@ import { createRedisBidStore } from './adapters/redis/bid-store.ts'
 import { createLocalEventBus } from './adapters/local/event-bus.ts'
 import { createNatsEventBus } from './adapters/nats/event-bus.ts'
 import { createAuctionService } from './modules/auctions/service.ts'
+import { createLiveHub } from './modules/live/hub.ts'
 import { createBidService } from './modules/bids/service.ts'
 import { createPublisher } from './modules/events/publisher.ts'
 import { createCloser } from './modules/closer/closer.ts'
@@ -107,6 +108,20 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		}
 
 		const publish = createPublisher({ bus, log, metrics })
+		const live = config.roles.has('live')
+			? createLiveHub({
+					store,
+					bus,
+					metrics,
+					log,
+					limits: {
+						maxSubscriptions: config.LIVE_MAX_SUBSCRIPTIONS,
+						maxFrameBytes: config.LIVE_MAX_FRAME_BYTES,
+						idleTimeoutS: config.LIVE_IDLE_TIMEOUT_S,
+						sendBufferBytes: config.LIVE_SEND_BUFFER_BYTES,
+					},
+				})
+			: undefined
 		const auctions = createAuctionService({ store, publish, metrics })
 		const bidLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_BIDS_PER_SEC, burst: config.RATE_LIMIT_BURST })
 		const ipLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_IP_PER_SEC, burst: config.RATE_LIMIT_IP_BURST })
@@ -143,6 +158,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 						]
 					: []),
 			],
+			live,
 			maxBodyBytes: config.MAX_BODY_BYTES,
 			ipLimiter,
 			trustProxy: config.TRUST_PROXY,
@@ -172,6 +188,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			stop() {
 				stopping ??= (async () => {
 					const stopped = server.stop() // stops accepting; requests in flight finish
+					live?.close() // watchers get 1001 and reconnect elsewhere with `since`
 					await bids.drain()
 					await stopped
 					await bus.flush() // every accepted event is on the bus before the archiver flushes

@@ -5,7 +5,8 @@ import { createLogger } from '../observability/log.ts'
 import { startGavel } from '../server.ts'
 import { signToken } from '../auth/tokens.ts'
 import { devSecret } from '../auth/dev-secret.ts'
-import { createClient, GavelApiError, unwrap } from '../client/index.ts'
+import { createClient, GavelApiError, unwrap, watch } from '../client/index.ts'
+import { describeEvent, describeState, type Known } from './describe.ts'
 import { parseAmount, parseDuration } from './args.ts'
 import packageJson from '../../package.json' with { type: 'json' }
 import { openArchive, SQLITE_ARCHIVE_FILE } from '../adapters/open-archive.ts'
@@ -19,6 +20,8 @@ Usage:
                                       mint a token with the configured (or development) HS256 secret
   gavel auction create --title T --starting-price CENTS --increment CENTS --ends-in 10m
         [--id ID] [--reserve CENTS] [--buy-now CENTS] [--soft-close 30s] [--currency EUR]
+  gavel watch AUCTION [--since SEQ] [--json]
+                                      print the auction's events as they happen (JSON lines with --json)
   gavel bid AUCTION AMOUNT [--max CENTS] [--key IDEMPOTENCY_KEY]
   gavel health [--live] [--url URL] [--timeout 3s]
                                       exit 0 when the gavel on this host is ready (GET /readyz), else 1;
@@ -40,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
 		case 'auction':
 			if (rest[0] === 'create') return createAuction(rest.slice(1))
 			break
+		case 'watch':
+			return watchAuction(rest)
 		case 'bid':
 			return bid(rest)
 		case 'health':
@@ -181,6 +186,52 @@ async function createAuction(args: string[]): Promise<number> {
 	)
 	console.log(JSON.stringify(auction, null, 2))
 	return 0
+}
+
+async function watchAuction(args: string[]): Promise<number> {
+	const { values, positionals } = parseArgs({
+		args,
+		allowPositionals: true,
+		options: { url: clientOptions.url, since: { type: 'string' }, json: { type: 'boolean', default: false } },
+	})
+	const [auction] = positionals
+	if (!auction) throw new UsageError('watch needs AUCTION')
+	if (values.since !== undefined && !/^\d+$/.test(values.since)) throw new UsageError('--since must be a seq (a whole number)')
+	const known: Known = { currency: 'USD', endsAt: null }
+	return new Promise<number>((resolve) => {
+		const watcher = watch(values.url, auction, {
+			since: values.since === undefined ? undefined : Number(values.since),
+			onState(state) {
+				known.currency = state.currency
+				known.endsAt = state.endsAt
+				if (!values.json) console.error(describeState(state))
+			},
+			onReset(state) {
+				console.error(`reset: the events before #${state.seq} are no longer kept; continuing from the current state`)
+			},
+			onEvent(event) {
+				console.log(values.json ? JSON.stringify(event) : describeEvent(event, known))
+				if (event.type === 'bid.placed') known.endsAt = event.endsAt
+				if (event.type === 'auction.closed') {
+					watcher.close()
+					resolve(0)
+				}
+			},
+			onStatus(status) {
+				if (status === 'reconnecting') console.error('connection lost; reconnecting…')
+			},
+			onError(err) {
+				console.error(`gavel: ${err.code}: ${err.message}`)
+				if (err.code === 'NOT_FOUND') resolve(1)
+			},
+		})
+		const stop = () => {
+			watcher.close()
+			resolve(0)
+		}
+		process.once('SIGINT', stop)
+		process.once('SIGTERM', stop)
+	})
 }
 
 async function bid(args: string[]): Promise<number> {

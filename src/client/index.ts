@@ -4,6 +4,8 @@ import type { App } from '../app.ts'
 export type { App }
 export type { AuctionView } from '../domain/auction.ts'
 export type { GavelEvent, BidPlaced, AuctionCreated, AuctionClosed } from '../events.ts'
+export type { LiveFrame, SubscribedFrame, ResetFrame, ErrorFrame, LiveErrorCode } from '../modules/live/model.ts'
+export { watch, liveUrl, WatchError, type WatchOptions, type Watcher, type WatchStatus } from './watch.ts'
 
 export interface ClientOptions {
 	/** Bearer token (JWT); needed to create auctions and to bid. */

@@ -41,6 +41,39 @@ export function createMetrics() {
 		buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
 		registers,
 	})
+	const wsConnections = new Gauge({ name: 'gavel_ws_connections', help: 'Open WebSocket connections on /live', registers })
+	const wsSubscriptions = new Gauge({
+		name: 'gavel_ws_subscriptions',
+		help: 'Auction subscriptions over all open WebSockets (syncing or live)',
+		registers,
+	})
+	const liveAuctions = new Gauge({
+		name: 'gavel_live_auctions',
+		help: 'Auctions this instance takes from the bus because they have local watchers',
+		registers,
+	})
+	const wsFramesSent = new Counter({
+		name: 'gavel_ws_frames_sent_total',
+		help: 'Frames handed to WebSockets: events fanned out (one per live watcher), replays, control and error frames',
+		registers,
+	})
+	const wsSlowConsumerCloses = new Counter({
+		name: 'gavel_ws_slow_consumer_closes_total',
+		help: 'WebSockets closed with 4008 because their send buffer went over LIVE_SEND_BUFFER_BYTES',
+		registers,
+	})
+	const wsErrorFrames = new Counter({
+		name: 'gavel_ws_error_frames_total',
+		help: 'Error frames sent to WebSocket clients, by code',
+		labelNames: ['code'] as const,
+		registers,
+	})
+	const fanoutDelay = new Histogram({
+		name: 'gavel_live_fanout_delay_seconds',
+		help: "From an event's `at` (its commit on the api instance) to its hand-over to the WebSocket topic here",
+		buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+		registers,
+	})
 	const publishFailures = new Counter({
 		name: 'gavel_bus_publish_failures_total',
 		help: 'Events the bus gave up publishing (left to crash repair)',
@@ -94,6 +127,13 @@ export function createMetrics() {
 
 	const bidChildren = new Map<string, { inc(): void }>()
 	return {
+		wsConnections,
+		wsSubscriptions,
+		liveAuctions,
+		wsFramesSent,
+		wsSlowConsumerCloses,
+		wsErrorFrames,
+		fanoutDelay,
 		registry,
 		bidDuration,
 		publishFailures,

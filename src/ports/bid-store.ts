@@ -18,7 +18,11 @@ export interface BidStore {
 	 * IdempotencyKeyReusedError).
 	 */
 	placeBid(request: PlaceBidRequest): Promise<PlacedBid>
-	/** Events after `since`, oldest first, from the kept window; null for an unknown auction. */
+	/**
+	 * eventsSince reads the events after `since`, oldest first, from the kept window, together with
+	 * the state they lead to (one atomic read): `reset` when `since` left the window or lies beyond
+	 * the current seq. Null for an unknown auction.
+	 */
 	eventsSince(id: string, since: number): Promise<EventsSince | null>
 	/**
 	 * Ids of auctions whose end has passed and that are not closed yet, earliest first. A hint:
@@ -79,5 +83,6 @@ export type CloseResult =
 	| { outcome: 'not-due'; endsAt: number }
 
 export type EventsSince =
-	| { reset: false; items: string[]; seq: number }
+	// `items`: the stored event JSON; `seq` is `auction.seq`, the state the items lead to
+	| { reset: false; items: string[]; seq: number; auction: AuctionView }
 	| { reset: true; auction: AuctionView }

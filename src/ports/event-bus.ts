@@ -38,3 +38,29 @@ export function eventIdOf(json: string): string {
 	if (json.startsWith('{"id":"') && json.charCodeAt(43) === 34) return json.slice(7, 43)
 	return (JSON.parse(json) as { id: string }).id
 }
+
+/**
+ * seqOf reads an event's `seq` without parsing it: both stores write `id`, `type`, `auction`
+ * (an id without quotes or escapes), `seq`, `at` first, so the first `"seq":` is the field.
+ */
+export function seqOf(json: string): number {
+	const n = intAfter(json, ',"seq":')
+	return n >= 0 ? n : (JSON.parse(json) as { seq: number }).seq
+}
+
+/** atOf reads an event's `at` (epoch ms) the same way; -1 when it is not where the stores put it. */
+export const atOf = (json: string): number => intAfter(json, ',"at":')
+
+function intAfter(json: string, key: string): number {
+	const start = json.indexOf(key)
+	if (start < 0) return -1
+	let i = start + key.length
+	let c = json.charCodeAt(i)
+	if (c < 48 || c > 57) return -1
+	let n = 0
+	while (c >= 48 && c <= 57) {
+		n = n * 10 + (c - 48)
+		c = json.charCodeAt(++i)
+	}
+	return n
+}

@@ -106,8 +106,10 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 			const kept = auctions.get(id)
 			if (!kept) return null
 			const seq = kept.record.seq
-			if (since < kept.firstSeq - 1) return { reset: true, auction: toView(kept.record, now()) }
-			return { reset: false, items: kept.events.slice(Math.max(0, since + 1 - kept.firstSeq)), seq }
+			const auction = toView(kept.record, now())
+			// A seq beyond the current one was never handed out here: the caller's view is stale.
+			if (since < kept.firstSeq - 1 || since > seq) return { reset: true, auction }
+			return { reset: false, items: kept.events.slice(since + 1 - kept.firstSeq), seq, auction }
 		},
 
 		async dueAuctions(limit) {

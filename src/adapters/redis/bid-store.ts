@@ -141,8 +141,10 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			const record = fromHash(hash)
 			const first = range[0]
 			const firstSeq = first ? Number.parseInt(first[0], 10) : record.seq + 1
-			if (since < record.seq && firstSeq !== since + 1) return { reset: true, auction: toView(record, now()) }
-			return { reset: false, items: range.map(([, fields]) => fields[1]!), seq: record.seq }
+			const auction = toView(record, now())
+			// A seq beyond the current one was never handed out here: the caller's view is stale.
+			if (since > record.seq || (since < record.seq && firstSeq !== since + 1)) return { reset: true, auction }
+			return { reset: false, items: range.map(([, fields]) => fields[1]!), seq: record.seq, auction }
 		},
 
 		async dueAuctions(limit) {

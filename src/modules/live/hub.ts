@@ -1,0 +1,481 @@
+import type { Server, ServerWebSocket, WebSocketHandler } from 'bun'
+import { AppError, NotFoundError, RateLimitedError, TooManySubscriptionsError, UnavailableError } from '../../errors.ts'
+import type { BidStore, EventsSince } from '../../ports/bid-store.ts'
+import { atOf, seqOf, type EventBus, type EventPayload } from '../../ports/event-bus.ts'
+import type { Logger } from '../../observability/log.ts'
+import type { Metrics } from '../../observability/metrics.ts'
+import { auctionTopic, CloseCode, errorFrame, parseClientOp, parseLiveQuery, type SubscribeOp } from './model.ts'
+
+export interface LiveLimits {
+	/** Auctions one connection may watch at once. */
+	maxSubscriptions: number
+	/** Largest client frame; Bun closes the socket with 1009 above it. */
+	maxFrameBytes: number
+	/** Seconds without traffic before Bun closes a socket; it pings shortly before. */
+	idleTimeoutS: number
+	/** A socket whose unsent bytes go over this is closed with 4008 (slow consumer). */
+	sendBufferBytes: number
+}
+
+export interface LiveHubDeps {
+	store: BidStore
+	bus: EventBus
+	metrics: Metrics
+	log: Logger
+	limits: LiveLimits
+	/** Longest wait for the bus to catch up with a synced watcher's seq (tests shorten it). */
+	catchUpMs?: number
+}
+
+/** How often, at most, a backpressured fan-out looks for sockets over their send buffer. */
+const SWEEP_INTERVAL_MS = 100
+/**
+ * How long a synced watcher waits for the bus to catch up with the seq it was synced to before
+ * it joins the topic anyway (an event committed before the read may still be on its way here).
+ */
+const DEFAULT_CATCH_UP_MS = 1_000
+const BUN_BACKPRESSURE_BACKSTOP = 64 * 1024 * 1024
+/** Client ops per connection: a burst, then a steady rate (each subscribe costs a store read). */
+const OPS_BURST = 200
+const OPS_PER_SECOND = 50
+
+/** One auction this instance takes from the bus because it has local watchers. */
+interface Watched {
+	auction: string
+	topic: string
+	/** Local watchers in any phase; the bus subscription ends when this reaches 0. */
+	count: number
+	/** Resolves once the bus delivers this auction's events (a ping after the subscribe). */
+	ready: Promise<void>
+	stop(): void
+	/** The highest seq the bus has delivered here since the subscription (-1: none yet). */
+	seen: number
+	/** Watchers whose store read is in flight. */
+	reading: Set<Sync>
+	/** Events that arrived while any watcher was reading; null when none is. */
+	backlog: string[] | null
+	/** Synced watchers waiting for the bus to reach their seq before they join the topic. */
+	catching: Set<Sync>
+	catchTimer: ReturnType<typeof setTimeout> | null
+}
+
+/**
+ * A watcher on its way to the topic: `reading` (store read in flight, events pile up in the
+ * backlog), then `catching` (replay sent; events above `seq` go to it directly until the bus
+ * has delivered `target` here, so an event that was still in flight is neither lost nor sent twice).
+ */
+interface Sync {
+	ws: LiveSocket
+	/** Where its share of the backlog begins. */
+	from: number
+	cancelled: boolean
+	/** The seq the watcher has (while catching up). */
+	seq: number
+	/** The seq of the state it was synced to. */
+	target: number
+	/** When it joins the topic even if the bus never reaches `target` (published before we listened). */
+	deadline: number
+}
+
+type LiveSocket = ServerWebSocket<LiveConnection>
+
+/**
+ * LiveConnection is the per-socket state, kept as small as possible (DESIGN §9: ≤ 4 KB per idle
+ * socket at 10k). It is the socket's `data`; Elysia's Bun websocket handler calls its
+ * open/message/close for every socket it did not upgrade itself.
+ */
+export interface LiveConnection {
+	/** Auctions this socket watches (syncing or live), null until the first subscribe. */
+	subs: string[] | null
+	/** The `?auction=&since=` shortcut, taken on open. */
+	initial: SubscribeOp | AppError | null
+	/** Op rate limit: tokens left and when they were counted. */
+	tokens: number
+	countedAt: number
+	/** Replay bytes still tolerated above the send-buffer limit (a reconnect's catch-up is not slowness). */
+	allowance: number
+	open(ws: LiveSocket): void
+	message(ws: LiveSocket, message: string | Uint8Array): void
+	drain(ws: LiveSocket): void
+	close(ws: LiveSocket, code: number, reason: string): void
+}
+
+const decoder = new TextDecoder()
+
+/**
+ * createLiveHub is the live role: it takes from the bus only the auctions that have watchers
+ * here (subscribe on the first, unsubscribe after the last) and hands each event's bytes,
+ * unchanged, to one Bun topic per auction with `server.publish`: no per-socket work on the
+ * live path. A new watcher is synced without loss or duplicates: the bus subscription is
+ * ready first, the store read (state + events after `since`) follows, and events that arrive
+ * meanwhile wait in a backlog; the replay, the backlog after the read's seq and the topic
+ * subscription then happen in one synchronous step, so no event can slip in between. If the
+ * bus has not yet brought the read's seq here (its event is still in flight), the watcher gets
+ * the newer events one by one until it has, then joins the topic (at most `catchUpMs` later).
+ */
+export function createLiveHub({ store, bus, metrics, log: parentLog, limits, catchUpMs = DEFAULT_CATCH_UP_MS }: LiveHubDeps) {
+	const log = parentLog.child({ component: 'live' })
+	const watched = new Map<string, Watched>()
+	const sockets = new Set<LiveSocket>()
+	let server: Server<LiveConnection> | null = null
+	let sweepTimer: ReturnType<typeof setTimeout> | null = null
+	let closing = false
+
+	// ---- bus side: one subscription per locally watched auction -------------------------------
+
+	const acquire = (auction: string): Watched => {
+		let w = watched.get(auction)
+		if (!w) {
+			const entry: Watched = {
+				auction,
+				topic: auctionTopic(auction),
+				count: 0,
+				ready: Promise.resolve(),
+				stop: () => {},
+				seen: -1,
+				reading: new Set(),
+				backlog: null,
+				catching: new Set(),
+				catchTimer: null,
+			}
+			entry.stop = bus.subscribe(auction, (payload) => fanOut(entry, payload))
+			entry.ready = whenDelivering()
+			watched.set(auction, (w = entry))
+			metrics.liveAuctions.inc()
+		}
+		w.count++
+		return w
+	}
+
+	const release = (w: Watched) => {
+		if (--w.count > 0) return
+		w.stop()
+		if (w.catchTimer !== null) clearTimeout(w.catchTimer)
+		if (watched.get(w.auction) === w) watched.delete(w.auction)
+		metrics.liveAuctions.dec()
+	}
+
+	// A bus ping is a round trip behind the subscribe (NATS: SUB, then PING/PONG), so once it
+	// answers, every event published afterwards reaches us. Failures surface in the sync.
+	const whenDelivering = () => {
+		const ready = bus.ping()
+		ready.catch(() => {})
+		return ready
+	}
+
+	const fanOut = (w: Watched, payload: EventPayload) => {
+		// One decode per event, not per socket: text frames, because browsers hand binary ones over as Blobs.
+		const json = typeof payload === 'string' ? payload : decoder.decode(payload)
+		const seq = seqOf(json)
+		if (seq > w.seen) w.seen = seq
+		if (w.backlog !== null) w.backlog.push(json)
+		const live = w.count - w.reading.size - w.catching.size
+		if (live > 0 && server !== null) {
+			const at = atOf(json)
+			if (at > 0) metrics.fanoutDelay.observe(Math.max(0, Date.now() - at) / 1000)
+			const sent = server.publish(w.topic, json, false)
+			metrics.wsFramesSent.inc(live)
+			// 0: dropped for someone over Bun's limit (close them now); -1: someone is buffering.
+			if (sent === 0) sweep()
+			else if (sent < 0) scheduleSweep()
+		}
+		// After the topic publish, so a watcher that joins here does not get this event twice.
+		if (w.catching.size > 0) catchUp(w, json, seq)
+	}
+
+	/** catchUp sends an event to the watchers still catching up, and lets in those the bus has reached. */
+	const catchUp = (w: Watched, json: string, seq: number) => {
+		for (const sync of w.catching) {
+			if (seq > sync.seq) {
+				send(sync.ws, json)
+				sync.seq = seq
+			}
+			if (w.seen >= sync.target) join(w, sync)
+		}
+	}
+
+	const join = (w: Watched, sync: Sync) => {
+		w.catching.delete(sync)
+		if (sync.ws.readyState === 1) sync.ws.subscribe(w.topic)
+	}
+
+	const joinOverdue = (w: Watched) => {
+		w.catchTimer = null
+		const now = Date.now()
+		let next = Infinity
+		for (const sync of w.catching) {
+			if (sync.deadline <= now) join(w, sync)
+			else next = Math.min(next, sync.deadline)
+		}
+		if (next !== Infinity) armCatchTimer(w, next - now)
+	}
+
+	const armCatchTimer = (w: Watched, ms: number) => {
+		w.catchTimer = setTimeout(() => joinOverdue(w), ms)
+		w.catchTimer.unref?.()
+	}
+
+	// ---- slow consumers --------------------------------------------------------------------------
+
+	const closeSlow = (ws: LiveSocket) => {
+		metrics.wsSlowConsumerCloses.inc()
+		log.debug({ remote: ws.remoteAddress, buffered: ws.getBufferedAmount() }, 'closing a slow consumer')
+		ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer')
+	}
+
+	/** sweep closes every socket over its send-buffer limit; O(sockets), so it runs only under backpressure. */
+	const sweep = () => {
+		if (sweepTimer !== null) {
+			clearTimeout(sweepTimer)
+			sweepTimer = null
+		}
+		for (const ws of sockets) if (ws.getBufferedAmount() > limits.sendBufferBytes + ws.data.allowance) closeSlow(ws)
+	}
+
+	const scheduleSweep = () => {
+		if (sweepTimer !== null) return
+		sweepTimer = setTimeout(sweep, SWEEP_INTERVAL_MS)
+		sweepTimer.unref?.()
+	}
+
+	// ---- watcher side ----------------------------------------------------------------------------
+
+	const send = (ws: LiveSocket, frame: string) => {
+		const status = ws.send(frame)
+		metrics.wsFramesSent.inc()
+		if (status === 0 && ws.readyState === 1) closeSlow(ws)
+		else if (status < 0) scheduleSweep()
+	}
+
+	const sendError = (ws: LiveSocket, err: AppError, auction?: string) => {
+		metrics.wsErrorFrames.labels(err.code).inc()
+		send(ws, errorFrame(err, auction))
+	}
+
+	const doneReading = (w: Watched, sync: Sync) => {
+		w.reading.delete(sync)
+		if (w.reading.size === 0) w.backlog = null
+	}
+
+	const cancelSync = (w: Watched, ws: LiveSocket) => {
+		for (const sync of w.reading)
+			if (sync.ws === ws) {
+				sync.cancelled = true
+				doneReading(w, sync)
+			}
+		for (const sync of w.catching) if (sync.ws === ws) w.catching.delete(sync)
+	}
+
+	/** drop ends one subscription of a socket: topic, sync, count and the bus when it was the last. */
+	const drop = (ws: LiveSocket, auction: string) => {
+		const subs = ws.data.subs
+		const i = subs?.indexOf(auction) ?? -1
+		if (i < 0) return
+		subs!.splice(i, 1)
+		metrics.wsSubscriptions.dec()
+		const w = watched.get(auction)
+		if (!w) return
+		if (ws.readyState === 1) ws.unsubscribe(w.topic)
+		cancelSync(w, ws)
+		release(w)
+	}
+
+	const subscribe = (ws: LiveSocket, { auction, since }: SubscribeOp) => {
+		const subs = (ws.data.subs ??= [])
+		let w: Watched
+		if (subs.includes(auction)) {
+			// Subscribing again re-syncs from the new `since` (the watch client fills gaps this way).
+			w = watched.get(auction)!
+			ws.unsubscribe(w.topic)
+			cancelSync(w, ws)
+		} else {
+			if (subs.length >= limits.maxSubscriptions) return sendError(ws, new TooManySubscriptionsError(limits.maxSubscriptions), auction)
+			subs.push(auction)
+			metrics.wsSubscriptions.inc()
+			w = acquire(auction)
+		}
+		w.backlog ??= []
+		const sync: Sync = { ws, from: w.backlog.length, cancelled: false, seq: -1, target: -1, deadline: 0 }
+		w.reading.add(sync)
+		void runSync(w, sync, since)
+	}
+
+	const read = async (auction: string, since: number | undefined): Promise<EventsSince | null> => {
+		if (since !== undefined) return store.eventsSince(auction, since)
+		const state = await store.getAuction(auction)
+		return state && { reset: false, items: [], seq: state.seq, auction: state }
+	}
+
+	const runSync = async (w: Watched, sync: Sync, since: number | undefined) => {
+		const { ws } = sync
+		let result: EventsSince | null
+		try {
+			await w.ready
+			if (sync.cancelled) return
+			result = await read(w.auction, since)
+		} catch (err) {
+			if (sync.cancelled) return
+			log.warn({ err, auction: w.auction }, 'subscribe failed: store or bus unavailable')
+			w.ready = whenDelivering() // the next subscribe checks the bus again
+			drop(ws, w.auction)
+			return sendError(ws, new UnavailableError('the auction cannot be read right now; subscribe again'), w.auction)
+		}
+		if (sync.cancelled) return
+		const backlog = w.backlog!.slice(sync.from)
+		doneReading(w, sync)
+		if (result === null) {
+			drop(ws, w.auction)
+			return sendError(ws, new NotFoundError('auction'), w.auction)
+		}
+		deliver(w, sync, result, backlog)
+	}
+
+	/**
+	 * deliver is the synchronous step after the read: head frame, replay, the backlog events
+	 * after the read's seq, then the topic; or, when the bus has not yet delivered that seq here
+	 * (an event committed before the read is still in flight), a short catch-up first.
+	 */
+	const deliver = (w: Watched, sync: Sync, result: EventsSince, backlog: string[]) => {
+		const { ws } = sync
+		const state = result.auction
+		const items = result.reset ? [] : result.items
+		const later = newerThan(backlog, state.seq)
+		const head = `{"type":"${result.reset ? 'reset' : 'subscribed'}","auction":"${w.auction}","seq":${state.seq},"state":${JSON.stringify(state)}}`
+		const caughtUp = w.seen >= state.seq
+		let dropped = false
+		let buffering = false
+		ws.cork(() => {
+			for (const frame of [head, ...items, ...later]) {
+				const status = ws.send(frame)
+				if (status === 0) dropped = true
+				else if (status < 0) buffering = true
+			}
+			if (caughtUp) ws.subscribe(w.topic)
+		})
+		metrics.wsFramesSent.inc(1 + items.length + later.length)
+		if (dropped) return closeSlow(ws)
+		// What of the replay the kernel did not take may sit in the send buffer for a while: it is
+		// not slowness until the socket drains (see `drain`), so a reconnect never trips the limit.
+		const buffered = ws.getBufferedAmount()
+		if (buffered > 0) ws.data.allowance += Math.min(byteLength(items) + byteLength(later), buffered)
+		if (buffering) scheduleSweep()
+		if (caughtUp) return
+		sync.seq = state.seq // `later` is empty: anything newer would have moved `seen` past it
+		sync.target = state.seq
+		sync.deadline = Date.now() + catchUpMs
+		w.catching.add(sync)
+		if (w.catchTimer === null) armCatchTimer(w, catchUpMs)
+	}
+
+	const unsubscribe = (ws: LiveSocket, auction: string) => {
+		drop(ws, auction)
+		send(ws, `{"type":"unsubscribed","auction":"${auction}"}`)
+	}
+
+	/** takeToken is a per-connection token bucket: subscribes cost store reads, floods get RATE_LIMITED. */
+	const takeToken = (conn: LiveConnection): boolean => {
+		const now = Date.now()
+		conn.tokens = Math.min(OPS_BURST, conn.tokens + ((now - conn.countedAt) * OPS_PER_SECOND) / 1000)
+		conn.countedAt = now
+		if (conn.tokens < 1) return false
+		conn.tokens--
+		return true
+	}
+
+	const handle = (ws: LiveSocket, op: SubscribeOp | { op: 'unsubscribe'; auction: string }) => {
+		if (op.op === 'subscribe') subscribe(ws, op)
+		else unsubscribe(ws, op.auction)
+	}
+
+	const connection: Omit<LiveConnection, 'subs' | 'initial' | 'tokens' | 'countedAt' | 'allowance'> = {
+		open(ws) {
+			if (closing) return ws.close(CloseCode.GOING_AWAY, 'server shutting down')
+			sockets.add(ws)
+			metrics.wsConnections.inc()
+			const initial = ws.data.initial
+			ws.data.initial = null
+			if (initial instanceof AppError) sendError(ws, initial)
+			else if (initial !== null) handle(ws, initial)
+		},
+		message(ws, message) {
+			const op = parseClientOp(message)
+			if (op instanceof AppError) return sendError(ws, op)
+			if (!takeToken(ws.data)) return sendError(ws, new RateLimitedError(1), op.auction)
+			handle(ws, op)
+		},
+		drain(ws) {
+			// Reading again: what is still buffered beyond the limit stays tolerated, nothing more.
+			const allowance = ws.data.allowance
+			if (allowance > 0) ws.data.allowance = Math.min(allowance, Math.max(0, ws.getBufferedAmount() - limits.sendBufferBytes))
+		},
+		close(ws) {
+			if (!sockets.delete(ws)) return
+			metrics.wsConnections.dec()
+			const subs = ws.data.subs
+			if (subs === null) return
+			for (const auction of [...subs]) drop(ws, auction)
+			ws.data.subs = null
+		},
+	}
+
+	return {
+		/** Bun's WebSocket settings for the limits (given to the Elysia app's `websocket` config). */
+		websocket: {
+			maxPayloadLength: limits.maxFrameBytes,
+			idleTimeout: limits.idleTimeoutS,
+			sendPings: true,
+			// Bun's own limit is only a backstop (past it Bun drops frames, and the sweep then closes
+			// that socket at once); ours closes first, with a close frame that still gets queued.
+			backpressureLimit: Math.max(4 * limits.sendBufferBytes, BUN_BACKPRESSURE_BACKSTOP),
+			closeOnBackpressureLimit: false,
+			perMessageDeflate: false,
+			publishToSelf: false,
+		} satisfies Omit<WebSocketHandler<LiveConnection>, 'message'>,
+
+		/**
+		 * upgrade turns a `/live` request into a watcher socket; false when it is not a WebSocket
+		 * handshake. The per-socket state is one small object whose methods live on a shared prototype.
+		 */
+		upgrade(request: Request, bunServer: Server<LiveConnection>, query: Record<string, string | undefined>): boolean {
+			server ??= bunServer
+			const data: LiveConnection = Object.create(connection)
+			data.subs = null
+			data.initial = parseLiveQuery(query)
+			data.tokens = OPS_BURST
+			data.countedAt = Date.now()
+			data.allowance = 0
+			return bunServer.upgrade(request, { data })
+		},
+
+		/** Watchers and auctions on this instance (tests and diagnostics). */
+		stats: () => ({ sockets: sockets.size, auctions: watched.size }),
+
+		/** close says goodbye to every watcher with 1001 (they reconnect elsewhere with `since`). */
+		close() {
+			closing = true
+			if (sweepTimer !== null) clearTimeout(sweepTimer)
+			for (const ws of sockets) ws.close(CloseCode.GOING_AWAY, 'server shutting down')
+			for (const w of watched.values()) w.stop()
+			watched.clear()
+		},
+	}
+}
+
+export type LiveHub = ReturnType<typeof createLiveHub>
+
+const byteLength = (items: string[]) => {
+	let n = 0
+	for (const item of items) n += item.length
+	return n
+}
+
+/** newerThan returns the backlog events after `seq`, in seq order, each seq once (bus retries may repeat one). */
+function newerThan(backlog: string[], seq: number): string[] {
+	const later: Array<[number, string]> = []
+	for (const json of backlog) {
+		const s = seqOf(json)
+		if (s > seq) later.push([s, json])
+	}
+	later.sort((a, b) => a[0] - b[0])
+	return later.filter(([s], i) => i === 0 || later[i - 1]![0] !== s).map(([, json]) => json)
+}

@@ -1,0 +1,171 @@
+import { afterEach, expect, test } from 'bun:test'
+import type { Server } from 'bun'
+import { createMemoryBidStore } from '../../src/adapters/memory/bid-store.ts'
+import { newAuction } from '../../src/domain/new-auction.ts'
+import { auctionCreated } from '../../src/events.ts'
+import { createMetrics } from '../../src/observability/metrics.ts'
+import { silentLogger } from '../../src/observability/log.ts'
+import { createLiveHub, type LiveConnection } from '../../src/modules/live/hub.ts'
+import type { BidStore } from '../../src/ports/bid-store.ts'
+import type { EventBus, EventPayload } from '../../src/ports/event-bus.ts'
+import { eventually, liveUrl, openLive, type LiveClient } from '../helpers/ws.ts'
+
+/**
+ * The hub against a bus the test delivers by hand, so the races of a real bus can be staged
+ * exactly: an event committed before the replay read but delivered after it, an event
+ * delivered while the read is in flight, an auction that stays quiet.
+ */
+function fakeBus() {
+	const handlers = new Map<string, (payload: EventPayload) => void>()
+	// Only what the hub uses; the cast keeps this fake valid when the port grows.
+	const used: Pick<EventBus, 'publish' | 'subscribe' | 'flush' | 'ping' | 'close'> = {
+		publish: async () => {},
+		subscribe(auction, onEvent) {
+			handlers.set(auction, onEvent)
+			return () => void handlers.delete(auction)
+		},
+		flush: async () => {},
+		ping: async () => {},
+		close: async () => {},
+	}
+	const bus = used as EventBus
+	return { bus, deliver: (auction: string, json: string) => handlers.get(auction)?.(new TextEncoder().encode(json)), handlers }
+}
+
+/** A store whose replay reads can be held until the test lets them go. */
+function gatedStore(store: BidStore) {
+	let gate: Promise<void> | null = null
+	let open = () => {}
+	return {
+		store: {
+			...store,
+			async eventsSince(id: string, since: number) {
+				const result = await store.eventsSince(id, since)
+				if (gate) await gate
+				return result
+			},
+		} satisfies BidStore,
+		hold() {
+			gate = new Promise((resolve) => (open = resolve))
+		},
+		release() {
+			gate = null
+			open()
+		},
+	}
+}
+
+let stops: Array<() => unknown> = []
+afterEach(async () => {
+	for (const stop of stops) await stop()
+	stops = []
+})
+
+async function setup({ catchUpMs = 1_000 } = {}) {
+	const memory = createMemoryBidStore()
+	const gated = gatedStore(memory)
+	const { bus, deliver, handlers } = fakeBus()
+	const hub = createLiveHub({
+		store: gated.store,
+		bus,
+		metrics: createMetrics(),
+		log: silentLogger(),
+		limits: { maxSubscriptions: 10, maxFrameBytes: 4096, idleTimeoutS: 120, sendBufferBytes: 1 << 20 },
+		catchUpMs,
+	})
+	const server: Server<LiveConnection> = Bun.serve<LiveConnection>({
+		hostname: '127.0.0.1',
+		port: 0,
+		fetch: (req, srv) =>
+			hub.upgrade(req, srv, Object.fromEntries(new URL(req.url).searchParams)) ? undefined : new Response('no', { status: 426 }),
+		websocket: {
+			...hub.websocket,
+			open: (ws) => ws.data.open(ws),
+			message: (ws, m) => ws.data.message(ws, m),
+			drain: (ws) => ws.data.drain(ws),
+			close: (ws, code, reason) => ws.data.close(ws, code, reason),
+		},
+	})
+	const clients: LiveClient[] = []
+	stops.push(() => {
+		for (const c of clients) c.close()
+		hub.close()
+		return server.stop(true)
+	})
+	const t0 = Date.now()
+	const record = newAuction({ id: 'a1', title: 'lamp', startingPrice: 100, increment: 10, endsAt: t0 + 600_000 }, 'sam', t0)
+	await memory.createAuction(record, JSON.stringify(auctionCreated(record)))
+	let price = 90
+	/** Commits a bid in the store and returns its event JSON, not yet on the bus. */
+	const commit = async () => {
+		price += 10
+		const placed = await memory.placeBid({ auction: 'a1', bidder: price % 20 ? 'bob' : 'carol', amount: price })
+		return placed.events[0]!
+	}
+	const connect = async (query: Record<string, string | number>) => {
+		const c = await openLive(liveUrl(`http://127.0.0.1:${server.port}`, query))
+		clients.push(c)
+		return c
+	}
+	return { hub, gated, deliver, handlers, commit, connect }
+}
+
+test('an event committed before the replay read but delivered after it reaches the watcher once', async () => {
+	const { commit, deliver, connect, handlers } = await setup()
+	for (let i = 0; i < 3; i++) await commit() // went out before anyone listened here
+	const late = await commit() // seq 4: committed, still on its way over the bus
+	const c = await connect({ auction: 'a1', since: 2 })
+	await eventually(() => c.events().length === 2, 'the replay')
+	expect(c.frames[0]).toMatchObject({ type: 'subscribed', seq: 4 })
+	expect(handlers.has('a1')).toBe(true)
+	deliver('a1', late)
+	deliver('a1', await commit()) // seq 5, live
+	await eventually(() => c.events().length === 3, 'the live event')
+	expect(c.seqs()).toEqual([3, 4, 5])
+})
+
+test('events delivered while the replay read is in flight follow the replay, each once', async () => {
+	const { commit, deliver, connect, gated } = await setup()
+	await commit()
+	gated.hold()
+	const c = await connect({ auction: 'a1', since: 0 })
+	const during = [await commit(), await commit()] // seq 2 and 3: the held read already has 1 only
+	await Bun.sleep(10)
+	for (const json of during) deliver('a1', json)
+	deliver('a1', during[0]!) // a bus retry: the same event again
+	gated.release()
+	await eventually(() => c.events().length === 3, 'replay and backlog')
+	deliver('a1', await commit())
+	await eventually(() => c.events().length === 4, 'the live event')
+	expect(c.seqs()).toEqual([1, 2, 3, 4])
+})
+
+test('on a quiet auction a synced watcher joins the topic after the catch-up wait', async () => {
+	const { commit, deliver, connect, hub } = await setup({ catchUpMs: 20 })
+	await commit()
+	const c = await connect({ auction: 'a1' })
+	await c.next((f) => f.type === 'subscribed', 'subscribed')
+	await Bun.sleep(60) // nothing arrives: the bus will never bring seq 1 here
+	const second = await connect({ auction: 'a1' })
+	await second.next((f) => f.type === 'subscribed', 'subscribed')
+	deliver('a1', await commit())
+	await eventually(() => c.events().length === 1 && second.events().length === 1, 'the next event at both')
+	expect(c.seqs()).toEqual([2])
+	expect(second.seqs()).toEqual([2])
+	expect(hub.stats()).toEqual({ sockets: 2, auctions: 1 })
+})
+
+test('the bus subscription lives exactly as long as the auction has local watchers', async () => {
+	const { connect, handlers, hub } = await setup()
+	const a = await connect({ auction: 'a1' })
+	const b = await connect({ auction: 'a1' })
+	await a.next((f) => f.type === 'subscribed', 'a subscribed')
+	await b.next((f) => f.type === 'subscribed', 'b subscribed')
+	expect(handlers.has('a1')).toBe(true)
+	a.send({ op: 'unsubscribe', auction: 'a1' })
+	await a.next((f) => f.type === 'unsubscribed', 'a unsubscribed')
+	expect(handlers.has('a1')).toBe(true)
+	b.close()
+	await eventually(() => !handlers.has('a1'), 'the bus subscription to end')
+	expect(hub.stats()).toEqual({ sockets: 1, auctions: 0 })
+})
