@@ -2,7 +2,7 @@
 // bench/archive-quick.ts: how fast events go from JetStream into Postgres through the archiver
 // Worker, and how long after the last publish everything is archived (DESIGN §9: within 1 s).
 //
-//   bun bench/archive-quick.ts [--events 200000] [--auctions 200] [--batch 1000] [--wait-ms 5] [--writers 2]
+//   bun bench/archive-quick.ts [--events 200000] [--auctions 200] [--batch 1000] [--wait-ms 5] [--writers 2] [--json]
 //
 // Needs NATS (JetStream) and Postgres on loopback (TEST_NATS_URL / TEST_DATABASE_URL override);
 // uses a stream, consumer and schema of its own and removes them afterwards. Two runs:
@@ -27,6 +27,7 @@ const { values } = parseArgs({
 		batch: { type: 'string', default: '1000' },
 		'wait-ms': { type: 'string', default: '5' },
 		writers: { type: 'string', default: '2' },
+		json: { type: 'boolean', default: false },
 	},
 })
 const EVENTS = Number(values.events)
@@ -157,6 +158,20 @@ try {
 	const [row] = await sql`select count(*) as n, count(distinct event_id) as ids from bid_events`
 	console.log(`check: ${row!.n} rows, ${row!.ids} distinct ids (expected ${EVENTS})`)
 	await sql.end()
+	if (values.json)
+		console.log(
+			JSON.stringify({
+				archive: {
+					events: EVENTS,
+					publishedPerSecond: Math.round(EVENTS / ((published - started) / 1000)),
+					archivedPerSecondLive: Math.round(EVENTS / ((archived - started) / 1000)),
+					lastPublishToArchivedMs: Math.round(Math.max(0, archived - published)),
+					drainPerSecond: Math.round(rate),
+					rows: Number(row!.n),
+					distinctIds: Number(row!.ids),
+				},
+			}),
+		)
 } finally {
 	await jsm.streams.delete(stream).catch(() => {})
 	await jsm.streams.delete(`${stream}_DLQ`).catch(() => {})

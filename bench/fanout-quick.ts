@@ -5,7 +5,7 @@
  * that broadcasts each posted bid to a topic (`bench/fanout-control.ts`), so gavel's overhead is
  * the ratio. Both servers run as child processes; the watchers run here.
  *
- *   bun bench/fanout-quick.ts [--watchers 1000] [--bids 200] [--interval-ms 10] [--rounds 3] [--embedded]
+ *   bun bench/fanout-quick.ts [--watchers 1000] [--bids 200] [--interval-ms 10] [--rounds 3] [--embedded] [--json]
  *
  * The two targets take turns for `--rounds` rounds (the machine is shared, so noise comes and
  * goes); the table shows each one's median round, by p99.
@@ -30,6 +30,7 @@ const { values } = parseArgs({
 		'interval-ms': { type: 'string', default: '10' },
 		embedded: { type: 'boolean', default: false },
 		rounds: { type: 'string', default: '3' },
+		json: { type: 'boolean', default: false },
 	},
 })
 const ROUNDS = Number(values.rounds)
@@ -63,6 +64,8 @@ interface Result {
 	rssPerSocket: number
 	/** Server CPU per measured bid (its fan-out included), in ms. */
 	cpuPerBid: number
+	/** From the first connect to every watcher subscribed, in ms. */
+	openedMs: number
 }
 
 const children: Subprocess[] = []
@@ -201,6 +204,7 @@ async function run(target: Target): Promise<Result> {
 	let subscribed = 0
 	const sockets: WebSocket[] = []
 	const rssBefore = await rssOf(target.proc.pid)
+	const openStarted = performance.now()
 	for (let i = 0; i < WATCHERS; i++) {
 		const ws = new WebSocket(target.liveUrl)
 		ws.onmessage = (m) => {
@@ -216,6 +220,7 @@ async function run(target: Target): Promise<Result> {
 		if (i % 250 === 249) await Bun.sleep(20) // let the handshakes through in waves
 	}
 	await until(() => subscribed === WATCHERS, `${WATCHERS} subscribed`, 60_000)
+	const openedMs = performance.now() - openStarted
 	await Bun.sleep(300)
 	const rssPerSocket = ((await rssOf(target.proc.pid)) - rssBefore) / WATCHERS
 	let cpuBefore = 0
@@ -239,7 +244,7 @@ async function run(target: Target): Promise<Result> {
 	await Bun.sleep(500)
 	latencies.sort((a, b) => a - b)
 	const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN
-	return { name: target.name, delivered: received, expected: WATCHERS * BIDS, p50: at(0.5), p99: at(0.99), max: latencies.at(-1) ?? Number.NaN, rssPerSocket, cpuPerBid }
+	return { name: target.name, delivered: received, expected: WATCHERS * BIDS, p50: at(0.5), p99: at(0.99), max: latencies.at(-1) ?? Number.NaN, rssPerSocket, cpuPerBid, openedMs }
 }
 
 async function until(predicate: () => boolean, what: string, ms: number) {
@@ -269,7 +274,11 @@ try {
 			`${r.name.padEnd(30)} ${((100 * r.delivered) / r.expected).toFixed(2).padStart(7)} %  ${r.p50.toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}  ${r.max.toFixed(2).padStart(7)}   ${r.cpuPerBid.toFixed(2).padStart(7)} ms     ${(r.rssPerSocket / 1024).toFixed(2)} KB`,
 		)
 	const delivered = rounds.flat().every((r) => r.delivered === r.expected)
+	const openMs = { control: Math.round(control.openedMs), gavel: Math.round(gavel.openedMs) }
+	console.log(`time to open and subscribe all ${WATCHERS} watchers: control ${openMs.control} ms, gavel ${openMs.gavel} ms`)
 	console.log(`p99 ratio gavel / control: ${(gavel.p99 / control.p99).toFixed(2)}× (DESIGN §9: ≤ 1.25×); every round 100 % delivered: ${delivered}\n`)
+	if (values.json)
+		console.log(JSON.stringify({ fanout: { watchers: WATCHERS, bids: BIDS, intervalMs: INTERVAL_MS, rounds: ROUNDS, control, gavel, ratio: gavel.p99 / control.p99, delivered, openMs } }))
 	for (const target of targets) {
 		target.proc.kill('SIGTERM')
 		await target.proc.exited

@@ -3,7 +3,7 @@
  * The server runs in this process, so it can collect garbage before each reading; the watchers
  * run in a child process. The control is a bare Bun.serve whose sockets subscribe to one topic.
  *
- *   bun bench/live-memory.ts [--watchers 10000]
+ *   bun bench/live-memory.ts [--watchers 10000] [--json]
  */
 import { parseArgs } from 'node:util'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -14,7 +14,7 @@ import { startGavel } from '../src/server.ts'
 import { silentLogger } from '../src/observability/log.ts'
 import { signToken } from '../src/auth/tokens.ts'
 
-const { values } = parseArgs({ options: { watchers: { type: 'string', default: '10000' } } })
+const { values } = parseArgs({ options: { watchers: { type: 'string', default: '10000' }, json: { type: 'boolean', default: false } } })
 const WATCHERS = Number(values.watchers)
 const SECRET = 'bench-secret-bench-secret-bench-secret-0123'
 
@@ -70,4 +70,5 @@ await rm(dataDir, { recursive: true, force: true })
 console.log(`\nserver RSS per idle subscribed WebSocket at ${WATCHERS} (after a full GC):`)
 console.log(`control (bare Bun.serve): ${(controlPerSocket / 1024).toFixed(2)} KB`)
 console.log(`gavel /live (embedded):   ${(gavelPerSocket / 1024).toFixed(2)} KB   (DESIGN §9: ≤ 4 KB)\n`)
+if (values.json) console.log(JSON.stringify({ memory: { watchers: WATCHERS, controlBytesPerSocket: Math.round(controlPerSocket), gavelBytesPerSocket: Math.round(gavelPerSocket) } }))
 process.exit(0)

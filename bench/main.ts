@@ -7,7 +7,7 @@ import { benchAtomic, type AtomicResult } from './atomic.ts'
 import { benchColdStart } from './cold-start.ts'
 import { machine } from './lib/machine.ts'
 
-const WORKLOADS = ['bids', 'atomic', 'cold-start'] as const
+const WORKLOADS = ['bids', 'fanout', 'memory', 'archive', 'atomic', 'cold-start'] as const
 type Workload = (typeof WORKLOADS)[number]
 
 const USAGE = `bun run bench [${WORKLOADS.join('|')} …] [--url URL --secret S] [--duration 10]
@@ -37,6 +37,35 @@ if (unknown.length) {
 }
 const selected = (positionals.length ? positionals : WORKLOADS) as Workload[]
 const durationSeconds = Number(values.duration)
+
+/**
+ * runScript runs a workload that lives in its own script (fresh processes measure cleaner) with
+ * `--json`, passing its progress through and returning the JSON line it ends with.
+ */
+async function runScript<T>(script: string, args: string[]): Promise<T> {
+	const proc = Bun.spawn(['bun', new URL(script, import.meta.url).pathname, ...args, '--json'], { stdout: 'pipe', stderr: 'inherit' })
+	let last = ''
+	let all = ''
+	for await (const chunk of proc.stdout) {
+		const text = new TextDecoder().decode(chunk)
+		all += text
+		for (const line of text.split('\n')) {
+			if (line.startsWith('{')) last = line
+			else if (line.trim()) console.error(line)
+		}
+	}
+	if ((await proc.exited) !== 0 || !last) throw new Error(`${script} failed:\n${all}`)
+	return JSON.parse(last) as T
+}
+
+interface FanoutSide {
+	delivered: number
+	expected: number
+	p50: number
+	p99: number
+	cpuPerBid: number
+	openedMs: number
+}
 
 interface Row {
 	budget: string
@@ -72,6 +101,46 @@ for (const workload of selected) {
 		const c = r.cpu
 		console.error(`CPU seconds: gavel ${c.gavel}, redis ${c.redis}, nats ${c.nats}, wrk ${c.wrk} of ${c.capacity} available`)
 		rows.push({ budget: 'bids: P99 ≤ 10 ms', measured: `P50 ${r.latencyMs.p50} ms · P99 ${r.latencyMs.p99} ms · max ${r.latencyMs.max} ms`, met: r.latencyMs.p99 <= 10 })
+	} else if (workload === 'fanout') {
+		const sizes = [
+			{ watchers: 100, args: ['--bids', '200', '--interval-ms', '10', '--rounds', '3'] },
+			{ watchers: 1_000, args: ['--bids', '200', '--interval-ms', '10', '--rounds', '3'] },
+			{ watchers: 10_000, args: ['--bids', '100', '--interval-ms', '50', '--rounds', '1'] },
+		]
+		const fanout = []
+		for (const size of sizes) {
+			const { fanout: r } = await runScript<{ fanout: { control: FanoutSide; gavel: FanoutSide; ratio: number; delivered: boolean } }>('./fanout-quick.ts', [
+				'--watchers',
+				String(size.watchers),
+				...size.args,
+			])
+			fanout.push({ watchers: size.watchers, ...r })
+			const pct = (side: FanoutSide) => ((100 * side.delivered) / side.expected).toFixed(2)
+			rows.push({
+				budget: `fan-out ${size.watchers.toLocaleString('en')} watchers: 100 % delivered, P99 ≤ 1.25× control`,
+				measured: `delivered ${pct(r.gavel)} % · P99 ${r.gavel.p99.toFixed(1)} ms vs control ${r.control.p99.toFixed(1)} ms = ${r.ratio.toFixed(2)}× (P50 ${r.gavel.p50.toFixed(1)} / ${r.control.p50.toFixed(1)} ms; all open in ${Math.round(r.gavel.openedMs)} ms)`,
+				met: r.delivered && r.ratio <= 1.25,
+			})
+		}
+		results.fanout = fanout
+	} else if (workload === 'memory') {
+		const { memory } = await runScript<{ memory: { watchers: number; controlBytesPerSocket: number; gavelBytesPerSocket: number } }>('./live-memory.ts', ['--watchers', '10000'])
+		results.memory = memory
+		rows.push({
+			budget: 'memory: ≤ 4 KB server RSS per idle WebSocket at 10,000',
+			measured: `${(memory.gavelBytesPerSocket / 1024).toFixed(2)} KB (bare Bun.serve ${(memory.controlBytesPerSocket / 1024).toFixed(2)} KB)`,
+			met: memory.gavelBytesPerSocket <= 4096,
+		})
+	} else if (workload === 'archive') {
+		const { archive } = await runScript<{
+			archive: { events: number; publishedPerSecond: number; archivedPerSecondLive: number; lastPublishToArchivedMs: number; drainPerSecond: number; rows: number; distinctIds: number }
+		}>('./archive-quick.ts', ['--events', '200000'])
+		results.archive = archive
+		rows.push({
+			budget: 'archive: keeps up; all archived ≤ 1 s after the last event; no duplicates, no losses',
+			measured: `${archive.archivedPerSecondLive.toLocaleString('en')} events/s while publishing at ${archive.publishedPerSecond.toLocaleString('en')}/s (${archive.drainPerSecond.toLocaleString('en')}/s from a backlog); last publish → archived ${archive.lastPublishToArchivedMs} ms; ${archive.rows.toLocaleString('en')} rows, ${archive.distinctIds.toLocaleString('en')} distinct of ${archive.events.toLocaleString('en')}`,
+			met: archive.lastPublishToArchivedMs <= 1000 && archive.rows === archive.events && archive.distinctIds === archive.events,
+		})
 	} else if (workload === 'atomic') {
 		const r: AtomicResult = await useTarget((t) => benchAtomic(t))
 		results.atomic = r
