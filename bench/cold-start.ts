@@ -12,7 +12,10 @@ export async function benchColdStart({ runs = 5 } = {}) {
 	const measure = async (env: Record<string, string>) => {
 		const times: number[] = []
 		for (let i = 0; i < runs; i++) {
-			const port = 20_000 + Math.floor(Math.random() * 20_000)
+			// A port the kernel just handed out is free (a random one may be an ephemeral port in use).
+			const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+			const port = probe.port
+			probe.stop(true)
 			const id = runId()
 			const started = performance.now()
 			const proc = Bun.spawn(['bun', `${ROOT}src/cli/main.ts`, 'serve'], {
@@ -24,6 +27,7 @@ export async function benchColdStart({ runs = 5 } = {}) {
 			try {
 				for (;;) {
 					if (performance.now() - started > 15_000) throw new Error('gavel did not become ready within 15 s')
+					if (proc.exitCode !== null) throw new Error(`gavel exited with ${proc.exitCode} before it was ready`)
 					const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false)
 					if (ok) break
 					await Bun.sleep(2)
