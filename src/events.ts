@@ -1,5 +1,5 @@
 import { Type as T, type Static } from '@sinclair/typebox'
-import type { AuctionRecord } from './domain/auction.ts'
+import { settingsOf, type AuctionRecord } from './domain/auction.ts'
 
 /**
  * Events are the one shape shared by the bus, WebSockets and the archive (DESIGN §3).
@@ -68,22 +68,6 @@ export type GavelEvent = Static<typeof EventSchema>
 export const newEventId = (): string => Bun.randomUUIDv7()
 
 export function auctionCreated(a: AuctionRecord, id: string = newEventId()): AuctionCreated {
-	return {
-		id,
-		type: 'auction.created',
-		auction: a.id,
-		seq: 0,
-		at: a.createdAt,
-		title: a.title,
-		sellerId: a.sellerId,
-		currency: a.currency,
-		startingPrice: a.startingPrice,
-		increment: a.increment,
-		buyNowPrice: a.buyNowPrice,
-		softCloseMs: a.softCloseMs,
-		startsAt: a.startsAt,
-		endsAt: a.endsAt,
-		maxEndsAt: a.maxEndsAt,
-		reserveMet: a.reserveMet,
-	}
+	const { id: auction, createdAt, ...settings } = settingsOf(a)
+	return { id, type: 'auction.created', auction, seq: 0, at: createdAt, ...settings, endsAt: a.endsAt, reserveMet: a.reserveMet }
 }
