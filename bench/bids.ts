@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bidCounts, createAuctions, token, type Target } from './lib/gavel.ts'
-import { cpuSeconds, pidOf, progress, progressDone, redisCpuSeconds } from './lib/proc.ts'
+import { cpuDelta, cpuOfAll, cpuSeconds, pidOf, pidsOf, progress, progressDone, redisCpuSeconds } from './lib/proc.ts'
 
 export interface BidsOptions {
 	connections?: number
@@ -23,7 +23,7 @@ export interface BidsResult {
 	clientCpuSeconds: number
 	serverCpuSeconds: number
 	/** Where the machine's CPU went during the run, in CPU seconds (2 cores × duration is all of it). */
-	cpu: { gavel: number; redis: number; nats: number; wrk: number; capacity: number }
+	cpu: { gavel: number; archiver: number; postgres: number; redis: number; nats: number; wrk: number; capacity: number }
 }
 
 /**
@@ -68,6 +68,8 @@ end
 	const natsPid = pidOf('nats-server')
 	const natsCpu = cpuSeconds(natsPid)
 	const redisCpu = await redisCpuSeconds().catch(() => 0)
+	const archiverCpu = cpuSeconds(target.archiverPid)
+	const postgresCpu = cpuOfAll(pidsOf('postgres'))
 	progress(`bids: wrk -c${connections} -d${durationSeconds}s against ${target.url} …`)
 	const wrk = Bun.spawn(['wrk', '-t2', `-c${connections}`, `-d${durationSeconds}s`, '--latency', '-s', script, target.url], {
 		stdout: 'pipe',
@@ -86,6 +88,8 @@ end
 	const after = await bidCounts(target.url)
 	const redisUsed = (await redisCpuSeconds().catch(() => 0)) - redisCpu
 	const natsUsed = cpuSeconds(natsPid) - natsCpu
+	const archiverUsed = cpuSeconds(target.archiverPid) - archiverCpu
+	const postgresUsed = cpuDelta(postgresCpu)
 	await rm(dir, { recursive: true, force: true })
 
 	const latency = (label: string) => {
@@ -117,6 +121,8 @@ end
 		serverCpuSeconds: Number((cpuSeconds(target.pid) - serverCpu).toFixed(2)),
 		cpu: {
 			gavel: Number((cpuSeconds(target.pid) - serverCpu).toFixed(2)),
+			archiver: Number(archiverUsed.toFixed(2)),
+			postgres: Number(postgresUsed.toFixed(2)),
 			redis: Number(redisUsed.toFixed(2)),
 			nats: Number(natsUsed.toFixed(2)),
 			wrk: usage ? Number((Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6).toFixed(2)) : 0,

@@ -8,6 +8,8 @@ export interface Target {
 	secret: string
 	/** Present when the bench started gavel itself. */
 	pid?: number
+	/** The archiver process, when it runs apart. */
+	archiverPid?: number
 	adapters?: unknown
 	stop(): Promise<void>
 }
@@ -16,43 +18,67 @@ export interface Target {
 export const runId = () => `bench_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
 
 /**
- * startGavel spawns `gavel serve` with the real adapters on loopback (Redis, NATS; Postgres when
- * `database` is set) and its own key prefix and stream, and waits for the ready line.
+ * startGavel runs gavel as it is deployed, on the real services on loopback with a key prefix,
+ * stream and Postgres schema of its own: one process with the api, live and closer roles, and
+ * the archiver as a second process (ROLES=archiver) writing to Postgres. It waits for both to
+ * be ready; `stop` ends both and removes what the run created.
  */
 export async function startGavel(env: Record<string, string> = {}, bunFlags: string[] = [], root = ROOT): Promise<Target> {
 	const id = runId()
-	const proc = Bun.spawn(['bun', ...bunFlags, `${root}src/cli/main.ts`, 'serve'], {
-		cwd: root,
-		env: {
-			PATH: Bun.env.PATH ?? '',
-			HOME: Bun.env.HOME ?? '/tmp',
-			PORT: '0',
-			HOST: '127.0.0.1',
-			NODE_ENV: 'production',
-			LOG_LEVEL: 'info', // no per-request logs; info carries the ready line
-			AUTH_JWT_SECRET: BENCH_SECRET,
-			REDIS_URL: 'redis://127.0.0.1:6379',
-			REDIS_PREFIX: id,
-			NATS_URL: 'nats://127.0.0.1:4222',
-			NATS_STREAM: id.toUpperCase(),
-			NATS_SUBJECT_PREFIX: id,
-			RATE_LIMIT_BIDS_PER_SEC: '0',
-			RATE_LIMIT_IP_PER_SEC: '0',
-			DATA_DIR: `/tmp/gavel-${id}`,
-			...env,
-		},
-		stdout: 'pipe',
-		stderr: 'inherit',
-	})
+	const embedded = env.REDIS_URL === '' && env.NATS_URL === ''
+	const schema = embedded ? null : await createSchema(id)
+	const base: Record<string, string> = {
+		PATH: Bun.env.PATH ?? '',
+		HOME: Bun.env.HOME ?? '/tmp',
+		PORT: '0',
+		HOST: '127.0.0.1',
+		NODE_ENV: 'production',
+		LOG_LEVEL: 'info', // no per-request logs; info carries the ready line
+		AUTH_JWT_SECRET: BENCH_SECRET,
+		REDIS_URL: 'redis://127.0.0.1:6379',
+		REDIS_PREFIX: id,
+		NATS_URL: 'nats://127.0.0.1:4222',
+		NATS_STREAM: id.toUpperCase(),
+		NATS_SUBJECT_PREFIX: id,
+		NATS_DLQ_STREAM: `${id.toUpperCase()}_DLQ`,
+		DATABASE_URL: schema?.url ?? '',
+		RATE_LIMIT_BIDS_PER_SEC: '0',
+		RATE_LIMIT_IP_PER_SEC: '0',
+		DATA_DIR: `/tmp/gavel-${id}`,
+		ROLES: embedded ? 'api,live,archiver,closer' : 'api,live,closer',
+		...env,
+	}
+	const spawn = (extra: Record<string, string>, flags: string[]) =>
+		Bun.spawn(['bun', ...flags, `${root}src/cli/main.ts`, 'serve'], { cwd: root, env: { ...base, ...extra }, stdout: 'pipe', stderr: 'inherit' })
+	const archiver = embedded ? null : spawn({ ROLES: 'archiver' }, [])
+	if (archiver) await readyUrl(archiver.stdout)
+	const proc = spawn({}, bunFlags)
 	const url = await readyUrl(proc.stdout)
 	return {
 		url,
 		secret: BENCH_SECRET,
 		pid: proc.pid,
+		archiverPid: archiver?.pid,
 		async stop() {
-			proc.kill('SIGTERM')
-			await proc.exited
+			for (const p of [proc, archiver]) p?.kill('SIGTERM')
+			await Promise.all([proc.exited, archiver?.exited])
 			await cleanup(id)
+			await schema?.drop()
+		},
+	}
+}
+
+async function createSchema(id: string) {
+	const { default: postgres } = await import('postgres')
+	const url = new URL(Bun.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
+	const sql = postgres(url.toString(), { max: 1, onnotice: () => {} })
+	await sql.unsafe(`create schema ${id}`)
+	url.searchParams.set('search_path', id)
+	return {
+		url: url.toString(),
+		async drop() {
+			await sql.unsafe(`drop schema if exists ${id} cascade`)
+			await sql.end({ timeout: 5 })
 		},
 	}
 }
@@ -93,7 +119,9 @@ async function cleanup(id: string) {
 	const { connect } = await import('@nats-io/transport-node')
 	const { jetstreamManager } = await import('@nats-io/jetstream')
 	const nc = await connect({ servers: 'nats://127.0.0.1:4222' })
-	await (await jetstreamManager(nc)).streams.delete(id.toUpperCase()).catch(() => {})
+	const jsm = await jetstreamManager(nc)
+	await jsm.streams.delete(id.toUpperCase()).catch(() => {})
+	await jsm.streams.delete(`${id.toUpperCase()}_DLQ`).catch(() => {})
 	await nc.close()
 }
 

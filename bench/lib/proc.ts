@@ -43,3 +43,14 @@ export async function redisCpuSeconds(): Promise<number> {
 	const get = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0)
 	return get('used_cpu_user') + get('used_cpu_sys')
 }
+
+/** pidsOf lists every running process of a program (Postgres runs one per connection). */
+export function pidsOf(name: string): number[] {
+	return Bun.spawnSync(['pgrep', '-x', name]).stdout.toString().trim().split('\n').filter(Boolean).map(Number)
+}
+
+/** cpuOfAll sums the CPU seconds of several processes, by pid, so deltas can be taken. */
+export const cpuOfAll = (pids: number[]): Map<number, number> => new Map(pids.map((pid) => [pid, cpuSeconds(pid)]))
+export const cpuDelta = (before: Map<number, number>): number =>
+	[...before].reduce((sum, [pid, then]) => sum + Math.max(0, cpuSeconds(pid) - then), 0) +
+	pidsOf('postgres').filter((pid) => !before.has(pid)).reduce((sum, pid) => sum + cpuSeconds(pid), 0)
