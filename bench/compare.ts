@@ -5,7 +5,8 @@ import { benchBids, type BidsResult } from './bids.ts'
 
 /**
  * compare measures the bids workload for an older revision and for the working tree in the
- * same run, alternating A B A B so drift on a shared machine hits both alike:
+ * same run, alternating A B A B so drift on a shared machine hits both alike. Both run the api
+ * and live roles alone (no archiver, no closer), so only the bid path is compared:
  *   bun bench/compare.ts <rev> [--rounds 2] [--duration 8]
  */
 const { values, positionals } = parseArgs({
@@ -34,7 +35,7 @@ try {
 	for (let round = 0; round < Number(values.rounds); round++)
 		for (const [label, root] of [[sha, base], ['working tree', ROOT]] as const) {
 			console.error(`round ${round + 1}: ${label}`)
-			const target = await startGavel({}, [], root)
+			const target = await startGavel({ ROLES: 'api,live' }, [], root, { archiver: false })
 			try {
 				runs[label]!.push(await benchBids(target, { durationSeconds: Number(values.duration) }))
 			} finally {

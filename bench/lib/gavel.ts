@@ -23,7 +23,7 @@ export const runId = () => `bench_${Date.now().toString(36)}_${Math.random().toS
  * the archiver as a second process (ROLES=archiver) writing to Postgres. It waits for both to
  * be ready; `stop` ends both and removes what the run created.
  */
-export async function startGavel(env: Record<string, string> = {}, bunFlags: string[] = [], root = ROOT): Promise<Target> {
+export async function startGavel(env: Record<string, string> = {}, bunFlags: string[] = [], root = ROOT, { archiver: withArchiver = true } = {}): Promise<Target> {
 	const id = runId()
 	const embedded = env.REDIS_URL === '' && env.NATS_URL === ''
 	const schema = embedded ? null : await createSchema(id)
@@ -50,7 +50,7 @@ export async function startGavel(env: Record<string, string> = {}, bunFlags: str
 	}
 	const spawn = (extra: Record<string, string>, flags: string[]) =>
 		Bun.spawn(['bun', ...flags, `${root}src/cli/main.ts`, 'serve'], { cwd: root, env: { ...base, ...extra }, stdout: 'pipe', stderr: 'inherit' })
-	const archiver = embedded ? null : spawn({ ROLES: 'archiver' }, [])
+	const archiver = embedded || !withArchiver ? null : spawn({ ROLES: 'archiver' }, [])
 	if (archiver) await readyUrl(archiver.stdout)
 	const proc = spawn({}, bunFlags)
 	const url = await readyUrl(proc.stdout)
