@@ -60,7 +60,9 @@ describe('a slow consumer', () => {
 		await eventually(() => slow.close !== null, 'the close frame', 15_000)
 		expect(slow.close).toEqual({ code: 4008, reason: 'slow consumer' })
 		const got = slow.texts.slice(AUCTIONS).map((t) => JSON.parse(t) as GavelEvent)
-		expect(got.length).toBeLessThan([...last.values()].reduce((x, y) => x + y))
+		// What was already queued when it was closed may still arrive (a close is graceful), so it
+		// can hold anything from a prefix to everything; never more, never out of order.
+		expect(got.length).toBeLessThanOrEqual([...last.values()].reduce((x, y) => x + y))
 
 		// Reconnecting with its last seq per auction brings the rest, then live events.
 		for (const a of auctions) {
