@@ -23,17 +23,19 @@ export interface BidsResult {
 	clientCpuSeconds: number
 	serverCpuSeconds: number
 	/** Where the machine's CPU went during the run, in CPU seconds (2 cores × duration is all of it). */
-	cpu: { gavel: number; archiver: number; postgres: number; redis: number; nats: number; wrk: number; capacity: number }
+	/** wrk, or the slower in-Bun fallback when wrk is not installed. */
+	generator: 'wrk' | 'bun-fetch'
+	cpu: { gavel: number; archiver: number; postgres: number; redis: number; nats: number; client: number; capacity: number }
 }
 
 /**
- * The bids workload: wrk (a C load generator, so the client is not the bottleneck) posts bids
+ * The bids workload: wrk (a C load generator, so the client is not the bottleneck; without it,
+ * the slower lib/fetch-load.ts) posts bids
  * from many bidders over `connections` keep-alive connections to `auctions` auctions. Amounts
  * climb per wrk thread with jitter, so the threads overtake each other and a realistic share
  * of bids is refused as TOO_LOW.
  */
 export async function benchBids(target: Target, options: BidsOptions = {}): Promise<BidsResult> {
-	if (!Bun.which('wrk')) throw new Error('the bids workload needs wrk: apt-get install wrk (Debian) or brew install wrk')
 	const connections = options.connections ?? 100
 	const durationSeconds = options.durationSeconds ?? 10
 	const auctions = await createAuctions(target, options.auctions ?? 100, `bids${Date.now().toString(36)}-`)
@@ -63,6 +65,8 @@ request = function()
 end
 `,
 	)
+	const configFile = join(dir, 'load.json')
+	await Bun.write(configFile, JSON.stringify({ tokens, auctions, connections, seconds: durationSeconds }))
 	const before = await bidCounts(target.url)
 	const serverCpu = cpuSeconds(target.pid)
 	const natsPid = pidOf('nats-server')
@@ -70,37 +74,46 @@ end
 	const redisCpu = await redisCpuSeconds().catch(() => 0)
 	const archiverCpu = cpuSeconds(target.archiverPid)
 	const postgresCpu = cpuOfAll(pidsOf('postgres'))
-	progress(`bids: wrk -c${connections} -d${durationSeconds}s against ${target.url} …`)
-	const wrk = Bun.spawn(['wrk', '-t2', `-c${connections}`, `-d${durationSeconds}s`, '--latency', '-s', script, target.url], {
-		stdout: 'pipe',
-		stderr: 'pipe',
-	})
+	const generator = Bun.which('wrk') ? 'wrk' : 'bun-fetch'
+	if (generator === 'bun-fetch') console.error('bids: wrk is not installed (apt-get install wrk); using the slower in-Bun generator')
+	progress(`bids: ${generator} -c${connections} -d${durationSeconds}s against ${target.url} …`)
 	const ticker = setInterval(async () => {
 		const now = await bidCounts(target.url).catch(() => before)
 		progress(`bids: ${now.accepted - before.accepted} accepted, ${now.rejected - before.rejected} rejected so far`)
 	}, 1_000)
-	const output = await new Response(wrk.stdout).text()
-	const code = await wrk.exited
+	const load = Bun.spawn(
+		generator === 'wrk'
+			? ['wrk', '-t2', `-c${connections}`, `-d${durationSeconds}s`, '--latency', '-s', script, target.url]
+			: ['bun', join(import.meta.dir, 'lib/fetch-load.ts'), target.url, configFile],
+		{ stdout: 'pipe', stderr: 'pipe' },
+	)
+	const output = await new Response(load.stdout).text()
+	const code = await load.exited
 	clearInterval(ticker)
 	progressDone()
-	if (code !== 0) throw new Error(`wrk failed (${code}): ${await new Response(wrk.stderr).text()}`)
-	const usage = wrk.resourceUsage()
+	if (code !== 0) throw new Error(`${generator} failed (${code}): ${await new Response(load.stderr).text()}`)
+	const usage = load.resourceUsage()
 	const after = await bidCounts(target.url)
 	const redisUsed = (await redisCpuSeconds().catch(() => 0)) - redisCpu
 	const natsUsed = cpuSeconds(natsPid) - natsCpu
 	const archiverUsed = cpuSeconds(target.archiverPid) - archiverCpu
 	const postgresUsed = cpuDelta(postgresCpu)
 	await rm(dir, { recursive: true, force: true })
+	const fetched = generator === 'bun-fetch' ? (JSON.parse(output) as { requests: number; errors: number; latencyMs: BidsResult['latencyMs'] }) : null
 
-	const latency = (label: string) => {
+	// wrk prints "Latency  avg  stdev  max" and, with --latency, "50%  1.23ms" lines.
+	const toMs = (value: string, unit: string) => Number(value) * { us: 0.001, ms: 1, s: 1000 }[unit as 'ms']
+	const wrkLatency = (label: string) => {
 		const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)`, 'm').exec(output)
-		if (!m) return Number.NaN
-		return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2] as 'ms']
+		return m ? toMs(m[1]!, m[2]!) : Number.NaN
 	}
-	const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0)
+	const wrkMax = /Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(output)
 	const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output)
+	const requests = fetched?.requests ?? Number(/(\d+) requests in/.exec(output)?.[1] ?? 0)
 	const accepted = after.accepted - before.accepted
 	const rejected = after.rejected - before.rejected
+	const clientCpu = usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : 0
+	const gavelCpu = Number((cpuSeconds(target.pid) - serverCpu).toFixed(2))
 	return {
 		connections,
 		durationSeconds,
@@ -108,24 +121,26 @@ end
 		bidsPerSecond: Math.round((accepted + rejected) / durationSeconds),
 		accepted,
 		rejected,
-		errors: (socketErrors ? socketErrors.slice(1).reduce((s, n) => s + Number(n), 0) : 0) + Math.max(0, requests - accepted - rejected),
-		latencyMs: {
-			p50: latency('50%'),
-			p75: latency('75%'),
-			p90: latency('90%'),
-			p99: latency('99%'),
-			max: Number((/Latency\s+[\d.]+\w+\s+[\d.]+\w+\s+([\d.]+)(us|ms|s)/.exec(output) ?? [0, 'NaN', 'ms']).slice(1, 2)[0]) *
-				{ us: 0.001, ms: 1, s: 1000 }[((/Latency\s+[\d.]+\w+\s+[\d.]+\w+\s+[\d.]+(us|ms|s)/.exec(output) ?? [0, 'ms'])[1] as 'ms')],
+		errors:
+			(fetched?.errors ?? (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0)) +
+			Math.max(0, requests - accepted - rejected),
+		latencyMs: fetched?.latencyMs ?? {
+			p50: wrkLatency('50%'),
+			p75: wrkLatency('75%'),
+			p90: wrkLatency('90%'),
+			p99: wrkLatency('99%'),
+			max: wrkMax ? toMs(wrkMax[1]!, wrkMax[2]!) : Number.NaN,
 		},
-		clientCpuSeconds: usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : 0,
-		serverCpuSeconds: Number((cpuSeconds(target.pid) - serverCpu).toFixed(2)),
+		clientCpuSeconds: clientCpu,
+		serverCpuSeconds: gavelCpu,
+		generator,
 		cpu: {
-			gavel: Number((cpuSeconds(target.pid) - serverCpu).toFixed(2)),
+			gavel: gavelCpu,
 			archiver: Number(archiverUsed.toFixed(2)),
 			postgres: Number(postgresUsed.toFixed(2)),
 			redis: Number(redisUsed.toFixed(2)),
 			nats: Number(natsUsed.toFixed(2)),
-			wrk: usage ? Number((Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6).toFixed(2)) : 0,
+			client: Number(clientCpu.toFixed(2)),
 			capacity: navigator.hardwareConcurrency * durationSeconds,
 		},
 	}

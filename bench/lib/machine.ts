@@ -22,8 +22,10 @@ export async function machine() {
 		versions.postgres = (await sql`show server_version`)[0]!.server_version
 		await sql.end()
 	} catch {}
-	const wrk = Bun.spawnSync(['wrk', '--version'])
-	versions.wrk = /wrk \S*?(\d+\.\d+\.\d+)/.exec(wrk.stdout.toString() + wrk.stderr.toString())?.[1] ?? 'missing'
+	if (Bun.which('wrk')) {
+		const wrk = Bun.spawnSync(['wrk', '--version'])
+		versions.wrk = /wrk \S*?(\d+\.\d+\.\d+)/.exec(wrk.stdout.toString() + wrk.stderr.toString())?.[1] ?? '?'
+	} else versions.wrk = 'not installed (bids used the in-Bun generator)'
 	return {
 		cpu: os.cpus()[0]?.model ?? 'unknown',
 		cores: os.cpus().length,
