@@ -107,7 +107,6 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			cleanup.unshift(() => repairer.stop())
 		}
 
-		const publish = createPublisher({ bus, log, metrics })
 		const live = config.roles.has('live')
 			? createLiveHub({
 					store,
@@ -122,6 +121,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 					},
 				})
 			: undefined
+		const publish = createPublisher({ bus, log, metrics, local: live ? (auction, json) => live.local(auction, json) : undefined })
 		const auctions = createAuctionService({ store, publish, metrics })
 		const bidLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_BIDS_PER_SEC, burst: config.RATE_LIMIT_BURST })
 		const ipLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_IP_PER_SEC, burst: config.RATE_LIMIT_IP_BURST })

@@ -169,3 +169,20 @@ test('the bus subscription lives exactly as long as the auction has local watche
 	await eventually(() => !handlers.has('a1'), 'the bus subscription to end')
 	expect(hub.stats()).toEqual({ sockets: 1, auctions: 0 })
 })
+
+test("this process's own events go out at once, and their bus copies (and retries) are dropped", async () => {
+	const { hub, commit, deliver, connect } = await setup()
+	const c = await connect({ auction: 'a1' })
+	await eventually(() => c.frames.length === 1, 'subscribed')
+	const own = [await commit(), await commit()]
+	for (const json of own) hub.local('a1', json) // before the bus round trip
+	await eventually(() => c.events().length === 2, 'the local events')
+	for (const json of own) deliver('a1', json) // the bus brings them back
+	deliver('a1', own[0]!) // and a retry
+	const other = await commit() // committed by another instance: only the bus has it
+	deliver('a1', other)
+	await eventually(() => c.events().length === 3, "the other instance's event")
+	await Bun.sleep(20)
+	expect(c.seqs()).toEqual([1, 2, 3])
+	hub.local('no-watchers', own[0]!) // an auction nobody watches here: nothing happens
+})

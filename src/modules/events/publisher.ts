@@ -8,9 +8,21 @@ import type { Metrics } from '../../observability/metrics.ts'
  * The bus retries by itself; an event it finally gives up on is logged and counted, and stays
  * in the store's event stream for crash repair. Nothing is dropped silently.
  */
-export function createPublisher({ bus, log, metrics }: { bus: EventBus; log: Logger; metrics: Metrics }) {
+export function createPublisher({
+	bus,
+	log,
+	metrics,
+	local,
+}: {
+	bus: EventBus
+	log: Logger
+	metrics: Metrics
+	/** This process's own watchers, served before the bus round trip (the live role's hub). */
+	local?: (auction: string, json: string) => void
+}) {
 	return function publish(auction: string, events: readonly string[]): void {
 		for (const json of events) {
+			local?.(auction, json)
 			const eventId = eventIdOf(json)
 			metrics.publishesInFlight.inc()
 			bus.publish(auction, eventId, json).then(

@@ -57,7 +57,15 @@ interface Watched {
 	/** Synced watchers waiting for the bus to reach their seq before they join the topic. */
 	catching: Set<Sync>
 	catchTimer: ReturnType<typeof setTimeout> | null
+	/** The seqs handed out lately, by `seq % DEDUP_WINDOW`: an event that comes twice goes out once. */
+	delivered: Float64Array
 }
+
+/**
+ * How many recent seqs per auction the hub remembers to drop second copies: an event reaches it
+ * from this process's own publisher (at once) and again from the bus, and bus retries repeat.
+ */
+const DEDUP_WINDOW = 1024
 
 /**
  * A watcher on its way to the topic: `reading` (store read in flight, events pile up in the
@@ -137,6 +145,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 				backlog: null,
 				catching: new Set(),
 				catchTimer: null,
+				delivered: new Float64Array(DEDUP_WINDOW).fill(Number.NaN),
 			}
 			entry.stop = bus.subscribe(auction, (payload) => fanOut(entry, payload))
 			entry.ready = whenDelivering()
@@ -167,6 +176,9 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 		// One decode per event, not per socket: text frames, because browsers hand binary ones over as Blobs.
 		const json = typeof payload === 'string' ? payload : decoder.decode(payload)
 		const seq = seqOf(json)
+		const slot = seq & (DEDUP_WINDOW - 1)
+		if (w.delivered[slot] === seq) return // NaN (never set) equals nothing
+		w.delivered[slot] = seq
 		if (seq > w.seen) w.seen = seq
 		if (w.backlog !== null) w.backlog.push(json)
 		const live = w.count - w.reading.size - w.catching.size
@@ -445,6 +457,16 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 			data.countedAt = Date.now()
 			data.allowance = 0
 			return bunServer.upgrade(request, { data })
+		},
+
+		/**
+		 * local fans out an event this process has just committed, without waiting for the bus to
+		 * bring it back (a JetStream round trip). The bus copy that follows is dropped as a repeat;
+		 * events committed by other instances still come from the bus.
+		 */
+		local(auction: string, json: string): void {
+			const w = watched.get(auction)
+			if (w !== undefined) fanOut(w, json)
 		},
 
 		/** Watchers and auctions on this instance (tests and diagnostics). */
