@@ -68,30 +68,16 @@ export class Firewall extends pulumi.ComponentResource {
 		}
 
 		const allow = (from: Group, to: Group, port: number, why: string) => {
+			// Both ends of the path: `to` lets `from` in, `from` may go out to `to`.
+			const rule = { ipProtocol: 'tcp', fromPort: port, toPort: port, description: why, tags }
 			new aws.vpc.SecurityGroupIngressRule(
 				`${name}-${to}-from-${from}-${port}`,
-				{
-					securityGroupId: sg[to].id,
-					referencedSecurityGroupId: sg[from].id,
-					ipProtocol: 'tcp',
-					fromPort: port,
-					toPort: port,
-					description: why,
-					tags,
-				},
+				{ securityGroupId: sg[to].id, referencedSecurityGroupId: sg[from].id, ...rule },
 				{ parent: this },
 			)
 			new aws.vpc.SecurityGroupEgressRule(
 				`${name}-${from}-to-${to}-${port}`,
-				{
-					securityGroupId: sg[from].id,
-					referencedSecurityGroupId: sg[to].id,
-					ipProtocol: 'tcp',
-					fromPort: port,
-					toPort: port,
-					description: why,
-					tags,
-				},
+				{ securityGroupId: sg[from].id, referencedSecurityGroupId: sg[to].id, ...rule },
 				{ parent: this },
 			)
 		}
