@@ -50,7 +50,7 @@ export async function startGavel(env: Record<string, string> = {}, bunFlags: str
 	}
 	const spawn = (extra: Record<string, string>, flags: string[]) =>
 		Bun.spawn(['bun', ...flags, `${root}src/cli/main.ts`, 'serve'], { cwd: root, env: { ...base, ...extra }, stdout: 'pipe', stderr: 'inherit' })
-	const archiver = embedded || !withArchiver ? null : spawn({ ROLES: 'archiver' }, [])
+	const archiver = embedded || !withArchiver ? null : spawn({ ROLES: 'archiver' }, Bun.env.BENCH_ARCHIVER_FLAGS?.split(' ').filter(Boolean) ?? [])
 	if (archiver) await readyUrl(archiver.stdout)
 	const proc = spawn({}, bunFlags)
 	const url = await readyUrl(proc.stdout)

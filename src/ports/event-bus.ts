@@ -18,6 +18,12 @@ export interface EventBus {
 	 * a durable JetStream consumer instead, which also replays what it missed.
 	 */
 	subscribeAll(onEvent: (payload: EventPayload) => void): () => void
+	/**
+	 * onResume calls `listener` each time the bus had lost its connection and has it back:
+	 * live deliveries in between may be missing, so subscribers re-read what they need from
+	 * the store. Returns the way to stop listening. The in-process bus never loses one.
+	 */
+	onResume(listener: () => void): () => void
 	/** Resolves when every publish started so far has settled. */
 	flush(): Promise<void>
 	ping(): Promise<void>

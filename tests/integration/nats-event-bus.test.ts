@@ -5,6 +5,8 @@ import { silentLogger } from '../../src/observability/log.ts'
 import { newEventId } from '../../src/events.ts'
 import { busContract } from '../contract/event-bus.ts'
 import { connectNats, NATS_URL, uniqueName } from '../helpers/services.ts'
+import { startTcpProxy } from '../helpers/tcp-proxy.ts'
+import { eventually } from '../helpers/wait.ts'
 
 const admin = await connectNats()
 const jsm = await jetstreamManager(admin)
@@ -53,4 +55,23 @@ test('a closed bus refuses to publish', async () => {
 	const bus = await makeBus()
 	await bus.close()
 	expect(bus.publish('a1', newEventId(), '{}')).rejects.toThrow('closed')
+})
+
+test('after the connection drops and comes back, resume listeners are told (deliveries in between may be missing)', async () => {
+	const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(NATS_URL).port || 4222) })
+	const stream = uniqueName('GTEST').toUpperCase()
+	streams.push(stream)
+	const bus = await createNatsEventBus({ url: `nats://127.0.0.1:${proxy.port}`, stream, subjectPrefix: uniqueName('gtest'), log: silentLogger() })
+	let resumed = 0
+	const stop = bus.onResume(() => resumed++)
+	try {
+		await proxy.close()
+		await Bun.sleep(300)
+		await proxy.open()
+		await eventually(() => resumed === 1, 'the resume notice', 10_000)
+		stop()
+	} finally {
+		await bus.close()
+		await proxy.close()
+	}
 })

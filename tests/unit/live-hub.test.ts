@@ -17,19 +17,30 @@ import { eventually, liveUrl, openLive, type LiveClient } from '../helpers/ws.ts
  */
 function fakeBus() {
 	const handlers = new Map<string, (payload: EventPayload) => void>()
+	const resumed = new Set<() => void>()
 	// Only what the hub uses; the cast keeps this fake valid when the port grows.
-	const used: Pick<EventBus, 'publish' | 'subscribe' | 'flush' | 'ping' | 'close'> = {
+	const used: Pick<EventBus, 'publish' | 'subscribe' | 'onResume' | 'flush' | 'ping' | 'close'> = {
 		publish: async () => {},
 		subscribe(auction, onEvent) {
 			handlers.set(auction, onEvent)
 			return () => void handlers.delete(auction)
+		},
+		onResume(listener) {
+			resumed.add(listener)
+			return () => void resumed.delete(listener)
 		},
 		flush: async () => {},
 		ping: async () => {},
 		close: async () => {},
 	}
 	const bus = used as EventBus
-	return { bus, deliver: (auction: string, json: string) => handlers.get(auction)?.(new TextEncoder().encode(json)), handlers }
+	return {
+		bus,
+		deliver: (auction: string, json: string) => handlers.get(auction)?.(new TextEncoder().encode(json)),
+		handlers,
+		/** The bus reconnects after an outage in which `deliver` was never called. */
+		resume: () => resumed.forEach((listener) => listener()),
+	}
 }
 
 /** A store whose replay reads can be held until the test lets them go. */
@@ -64,7 +75,7 @@ afterEach(async () => {
 async function setup({ catchUpMs = 1_000 } = {}) {
 	const memory = createMemoryBidStore()
 	const gated = gatedStore(memory)
-	const { bus, deliver, handlers } = fakeBus()
+	const { bus, deliver, handlers, resume } = fakeBus()
 	const hub = createLiveHub({
 		store: gated.store,
 		bus,
@@ -107,7 +118,7 @@ async function setup({ catchUpMs = 1_000 } = {}) {
 		clients.push(c)
 		return c
 	}
-	return { hub, gated, deliver, handlers, commit, connect }
+	return { hub, gated, deliver, handlers, resume, commit, connect }
 }
 
 test('an event committed before the replay read but delivered after it reaches the watcher once', async () => {
@@ -185,4 +196,20 @@ test("this process's own events go out at once, and their bus copies (and retrie
 	await Bun.sleep(20)
 	expect(c.seqs()).toEqual([1, 2, 3])
 	hub.local('no-watchers', own[0]!) // an auction nobody watches here: nothing happens
+})
+
+test('after a bus outage the hub re-reads what its watchers missed, once each', async () => {
+	const { commit, deliver, resume, connect } = await setup()
+	const c = await connect({ auction: 'a1' })
+	await eventually(() => c.frames.length === 1, 'subscribed')
+	deliver('a1', await commit()) // seq 1 arrives live
+	await eventually(() => c.events().length === 1, 'the live event')
+	const lost = [await commit(), await commit()] // seq 2 and 3 committed while the bus was down
+	resume()
+	await eventually(() => c.events().length === 3, 'the events lost in the outage')
+	for (const json of lost) deliver('a1', json) // a late copy after all: dropped
+	deliver('a1', await commit())
+	await eventually(() => c.events().length === 4, 'the next live event')
+	await Bun.sleep(20)
+	expect(c.seqs()).toEqual([1, 2, 3, 4])
 })

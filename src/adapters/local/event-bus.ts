@@ -32,6 +32,9 @@ export function createLocalEventBus() {
 				everything.delete(onEvent)
 			}
 		},
+		onResume() {
+			return () => {} // nothing to lose in one process
+		},
 		async flush() {},
 		async ping() {
 			if (closed) throw new Error('event bus is closed')

@@ -71,6 +71,15 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 	await ensureStream(nc, stream, prefix, options.maxAgeMs)
 	const js = jetstream(nc)
 	const inFlight = new Set<Promise<void>>()
+	const resumeListeners = new Set<() => void>()
+	// Core subscriptions get nothing while disconnected (JetStream still stores everything).
+	;(async () => {
+		for await (const status of nc.status()) {
+			if (status.type !== 'reconnect') continue
+			log.warn({ server: status.server }, 'NATS connection back; live subscribers re-sync from the store')
+			for (const listener of resumeListeners) listener()
+		}
+	})().catch(() => {})
 	let closing = false
 
 	const publishUntilStored = async (subject: string, eventId: string, payload: string) => {
@@ -124,6 +133,10 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 				},
 			})
 			return () => sub.unsubscribe()
+		},
+		onResume(listener) {
+			resumeListeners.add(listener)
+			return () => void resumeListeners.delete(listener)
 		},
 		async flush() {
 			while (inFlight.size > 0) await Promise.allSettled([...inFlight])

@@ -59,6 +59,8 @@ interface Watched {
 	catchTimer: ReturnType<typeof setTimeout> | null
 	/** The seqs handed out lately, by `seq % DEDUP_WINDOW`: an event that comes twice goes out once. */
 	delivered: Float64Array
+	/** The highest seq this instance's watchers are known to have (delivered here, or read at sync). */
+	known: number
 }
 
 /**
@@ -146,6 +148,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 				catching: new Set(),
 				catchTimer: null,
 				delivered: new Float64Array(DEDUP_WINDOW).fill(Number.NaN),
+				known: -1,
 			}
 			entry.stop = bus.subscribe(auction, (payload) => fanOut(entry, payload))
 			entry.ready = whenDelivering()
@@ -180,6 +183,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 		if (w.delivered[slot] === seq) return // NaN (never set) equals nothing
 		w.delivered[slot] = seq
 		if (seq > w.seen) w.seen = seq
+		if (seq > w.known) w.known = seq
 		if (w.backlog !== null) w.backlog.push(json)
 		const live = w.count - w.reading.size - w.catching.size
 		if (live > 0 && server !== null) {
@@ -194,6 +198,29 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 		// After the topic publish, so a watcher that joins here does not get this event twice.
 		if (w.catching.size > 0) catchUp(w, json, seq)
 	}
+
+	/**
+	 * resync runs when the bus reconnects: live deliveries were lost meanwhile (JetStream kept
+	 * them, core subscriptions did not), so each watched auction re-reads its events after the
+	 * highest seq its watchers have and fans them out; repeats are dropped by seq as ever.
+	 */
+	const resync = async () => {
+		for (const w of [...watched.values()]) {
+			if (w.known < 0) continue
+			try {
+				const missed = await store.eventsSince(w.auction, w.known)
+				if (missed === null || watched.get(w.auction) !== w) continue
+				if (missed.reset) {
+					log.warn({ auction: w.auction, since: w.known }, 'events missed during the bus outage are older than the store keeps; watchers re-sync at the next event')
+					continue
+				}
+				for (const json of missed.items) fanOut(w, json)
+			} catch (err) {
+				log.warn({ err, auction: w.auction }, 're-sync after the bus outage failed; watchers re-sync at the next event')
+			}
+		}
+	}
+	const stopResume = bus.onResume(() => void resync())
 
 	/** catchUp sends an event to the watchers still catching up, and lets in those the bus has reached. */
 	const catchUp = (w: Watched, json: string, seq: number) => {
@@ -354,6 +381,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 		const later = newerThan(backlog, state.seq)
 		const head = `{"type":"${result.reset ? 'reset' : 'subscribed'}","auction":"${w.auction}","seq":${state.seq},"state":${JSON.stringify(state)}}`
 		const caughtUp = w.seen >= state.seq
+		if (state.seq > w.known) w.known = state.seq
 		let dropped = false
 		let buffering = false
 		ws.cork(() => {
@@ -475,6 +503,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 		/** close says goodbye to every watcher with 1001 (they reconnect elsewhere with `since`). */
 		close() {
 			closing = true
+			stopResume()
 			if (sweepTimer !== null) clearTimeout(sweepTimer)
 			for (const ws of sockets) ws.close(CloseCode.GOING_AWAY, 'server shutting down')
 			for (const w of watched.values()) w.stop()
