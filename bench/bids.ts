@@ -4,6 +4,19 @@ import { join } from 'node:path'
 import { bidCounts, createAuctions, token, type Target } from './lib/gavel.ts'
 import { cpuDelta, cpuOfAll, cpuSeconds, pidOf, pidsOf, progress, progressDone, redisCpuSeconds } from './lib/proc.ts'
 
+export interface ArchiveUnderLoad {
+	/** Events the store holds for these auctions (auction.created + every bid.placed). */
+	expected: number
+	archived: number
+	distinct: number
+	lost: number
+	duplicates: number
+	/** Events committed to Postgres per second while the load ran. */
+	perSecondDuringLoad: number
+	/** From the load's end to the last event committed; -1 when it never caught up (30 s). */
+	lastBidToArchivedMs: number
+}
+
 export interface BidsOptions {
 	connections?: number
 	durationSeconds?: number
@@ -23,6 +36,8 @@ export interface BidsResult {
 	clientCpuSeconds: number
 	serverCpuSeconds: number
 	/** Where the machine's CPU went during the run, in CPU seconds (2 cores × duration is all of it). */
+	/** The archive under this load, counted in Postgres (when the bench runs the archiver). */
+	archive?: ArchiveUnderLoad
 	/** wrk, or the slower in-Bun fallback when wrk is not installed. */
 	generator: 'wrk' | 'bun-fetch'
 	cpu: { gavel: number; archiver: number; postgres: number; redis: number; nats: number; client: number; capacity: number }
@@ -67,6 +82,8 @@ end
 	)
 	const configFile = join(dir, 'load.json')
 	await Bun.write(configFile, JSON.stringify({ tokens, auctions, connections, seconds: durationSeconds }))
+	const archiveCheck = target.databaseUrl && target.redisPrefix ? await archiveCounter(target.databaseUrl, target.redisPrefix, auctions) : null
+	const archivedBefore = (await archiveCheck?.count())?.archived ?? 0
 	const before = await bidCounts(target.url)
 	const serverCpu = cpuSeconds(target.pid)
 	const natsPid = pidOf('nats-server')
@@ -89,6 +106,8 @@ end
 	)
 	const output = await new Response(load.stdout).text()
 	const code = await load.exited
+	const loadEnded = performance.now()
+	const archivedAtEnd = (await archiveCheck?.count())?.archived ?? 0
 	clearInterval(ticker)
 	progressDone()
 	if (code !== 0) throw new Error(`${generator} failed (${code}): ${await new Response(load.stderr).text()}`)
@@ -99,6 +118,27 @@ end
 	const archiverUsed = cpuSeconds(target.archiverPid) - archiverCpu
 	const postgresUsed = cpuDelta(postgresCpu)
 	await rm(dir, { recursive: true, force: true })
+	let archive: ArchiveUnderLoad | undefined
+	if (archiveCheck) {
+		progress('bids: waiting for the archive to catch up …')
+		const expected = await archiveCheck.expected()
+		let counts = await archiveCheck.count()
+		while (counts.archived < expected && performance.now() - loadEnded < 30_000) {
+			await Bun.sleep(10)
+			counts = await archiveCheck.count()
+		}
+		progressDone()
+		archive = {
+			expected,
+			archived: counts.archived,
+			distinct: counts.distinct,
+			lost: Math.max(0, expected - counts.distinct),
+			duplicates: counts.archived - counts.distinct,
+			perSecondDuringLoad: Math.round((archivedAtEnd - archivedBefore) / durationSeconds),
+			lastBidToArchivedMs: counts.archived >= expected ? Math.round(performance.now() - loadEnded) : -1,
+		}
+		await archiveCheck.close()
+	}
 	const fetched = generator === 'bun-fetch' ? (JSON.parse(output) as { requests: number; errors: number; latencyMs: BidsResult['latencyMs'] }) : null
 
 	// wrk prints "Latency  avg  stdev  max" and, with --latency, "50%  1.23ms" lines.
@@ -133,6 +173,7 @@ end
 		},
 		clientCpuSeconds: clientCpu,
 		serverCpuSeconds: gavelCpu,
+		archive,
 		generator,
 		cpu: {
 			gavel: gavelCpu,
@@ -142,6 +183,31 @@ end
 			nats: Number(natsUsed.toFixed(2)),
 			client: Number(clientCpu.toFixed(2)),
 			capacity: navigator.hardwareConcurrency * durationSeconds,
+		},
+	}
+}
+
+/**
+ * archiveCounter counts this run's events in Postgres (rows and distinct ids) and what the store
+ * says there should be (seq + 1 per auction: auction.created is seq 0).
+ */
+async function archiveCounter(databaseUrl: string, prefix: string, auctions: string[]) {
+	const { default: postgres } = await import('postgres')
+	const { default: Redis } = await import('ioredis')
+	const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+	const redis = new Redis('redis://127.0.0.1:6379')
+	return {
+		async count() {
+			const [row] = await sql`select count(*)::int as n, count(distinct event_id)::int as ids from bid_events where auction_id = any(${auctions})`
+			return { archived: row?.n ?? 0, distinct: row?.ids ?? 0 }
+		},
+		async expected() {
+			const seqs = await Promise.all(auctions.map((id) => redis.hget(`${prefix}:{${id}}`, 'seq')))
+			return seqs.reduce((sum, seq) => sum + Number(seq ?? -1) + 1, 0)
+		},
+		async close() {
+			await sql.end({ timeout: 5 })
+			await redis.quit()
 		},
 	}
 }

@@ -10,6 +10,9 @@ export interface Target {
 	pid?: number
 	/** The archiver process, when it runs apart. */
 	archiverPid?: number
+	/** Where the run's keys and archive live, when the bench started gavel itself. */
+	redisPrefix?: string
+	databaseUrl?: string
 	adapters?: unknown
 	stop(): Promise<void>
 }
@@ -59,6 +62,8 @@ export async function startGavel(env: Record<string, string> = {}, bunFlags: str
 		secret: BENCH_SECRET,
 		pid: proc.pid,
 		archiverPid: archiver?.pid,
+		redisPrefix: embedded ? undefined : id,
+		databaseUrl: archiver ? schema?.url : undefined,
 		async stop() {
 			for (const p of [proc, archiver]) p?.kill('SIGTERM')
 			await Promise.all([proc.exited, archiver?.exited])
