@@ -5,7 +5,10 @@
  * that broadcasts each posted bid to a topic (`bench/fanout-control.ts`), so gavel's overhead is
  * the ratio. Both servers run as child processes; the watchers run here.
  *
- *   bun bench/fanout-quick.ts [--watchers 1000] [--bids 200] [--interval-ms 10] [--rounds 3] [--embedded] [--json]
+ *   bun bench/fanout-quick.ts [--watchers 1000] [--bids 200] [--interval-ms 10] [--rounds 3] [--clients 2] [--embedded] [--json]
+ *
+ * The watchers live in `--clients` child processes (bench/lib/fanout-watchers.ts), split evenly,
+ * which record receive times on the wall clock; the bids are posted from this process.
  *
  * The two targets take turns for `--rounds` rounds (the machine is shared, so noise comes and
  * goes); the table shows each one's median round, by p99.
@@ -30,6 +33,7 @@ const { values } = parseArgs({
 		'interval-ms': { type: 'string', default: '10' },
 		embedded: { type: 'boolean', default: false },
 		rounds: { type: 'string', default: '3' },
+		clients: { type: 'string', default: '2' },
 		json: { type: 'boolean', default: false },
 	},
 })
@@ -37,6 +41,7 @@ const ROUNDS = Number(values.rounds)
 const WATCHERS = Number(values.watchers)
 const BIDS = Number(values.bids)
 const INTERVAL_MS = Number(values['interval-ms'])
+const CLIENTS = Math.max(1, Math.min(Number(values.clients), WATCHERS))
 const WARMUP_BIDS = 20
 const SECRET = 'bench-secret-bench-secret-bench-secret-0123'
 const REDIS_URL = Bun.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -71,7 +76,7 @@ interface Result {
 const children: Subprocess[] = []
 const cleanups: Array<() => Promise<unknown>> = []
 
-async function readLine(proc: Subprocess<'ignore', 'pipe', 'inherit'>, match: (line: string) => boolean): Promise<string> {
+async function readLine(proc: Subprocess<'ignore' | 'pipe', 'pipe', 'inherit'>, match: (line: string) => boolean): Promise<string> {
 	const reader = proc.stdout.getReader()
 	let text = ''
 	for (;;) {
@@ -189,62 +194,58 @@ async function startGavel(): Promise<Target> {
 	}
 }
 
-/** amountOf slices `"amount":N` out of a frame (the same cheap read for both targets). */
-function amountOf(text: string): number {
-	const i = text.indexOf('"amount":')
-	return i < 0 ? -1 : Number.parseInt(text.slice(i + 9, i + 25), 10)
-}
+const wallClock = () => performance.timeOrigin + performance.now()
 
 async function run(target: Target): Promise<Result> {
 	// Amounts keep rising from round to round (each gavel bid must beat the last).
 	const base = target.posted
 	const sentAt = new Float64Array(WARMUP_BIDS + BIDS + 2)
-	const latencies: number[] = []
-	let received = 0
-	let subscribed = 0
-	const sockets: WebSocket[] = []
 	const rssBefore = await rssOf(target.proc.pid)
+	const dir = await mkdtemp(join(tmpdir(), 'gavel-fanout-'))
 	const openStarted = performance.now()
-	for (let i = 0; i < WATCHERS; i++) {
-		const ws = new WebSocket(target.liveUrl)
-		ws.onmessage = (m) => {
-			const now = performance.now()
-			const amount = amountOf(m.data as string)
-			if (amount < 0) return void subscribed++
-			if (amount - base > WARMUP_BIDS) {
-				latencies.push(now - sentAt[amount - base]!)
-				received++
-			}
-		}
-		sockets.push(ws)
-		if (i % 250 === 249) await Bun.sleep(20) // let the handshakes through in waves
-	}
-	await until(() => subscribed === WATCHERS, `${WATCHERS} subscribed`, 60_000)
+	const clients = Array.from({ length: CLIENTS }, (_, i) => {
+		const count = Math.floor(WATCHERS / CLIENTS) + (i < WATCHERS % CLIENTS ? 1 : 0)
+		const out = join(dir, `receipts-${i}.bin`)
+		const proc = Bun.spawn(['bun', join(root, 'bench/lib/fanout-watchers.ts'), target.liveUrl, String(count), out], {
+			stdin: 'pipe',
+			stdout: 'pipe',
+			stderr: 'inherit',
+		})
+		children.push(proc)
+		return { proc, out, ready: readLine(proc, (l) => l.includes('"ready"')) }
+	})
+	await Promise.all(clients.map((c) => c.ready))
 	const openedMs = performance.now() - openStarted
 	await Bun.sleep(300)
 	const rssPerSocket = ((await rssOf(target.proc.pid)) - rssBefore) / WATCHERS
 	let cpuBefore = 0
 	for (let n = 1; n <= WARMUP_BIDS + BIDS; n++) {
 		if (n === WARMUP_BIDS + 1) cpuBefore = await cpuOf(target.proc.pid)
-		sentAt[n] = performance.now()
+		sentAt[n] = wallClock()
 		await target.post(base + n)
 		if (INTERVAL_MS > 0) await Bun.sleep(INTERVAL_MS)
 	}
 	target.posted = base + WARMUP_BIDS + BIDS
-	await until(() => received === WATCHERS * BIDS, 'every event', 15_000).catch(() => {})
+	// Give the last events time to arrive everywhere, then collect what each client saw.
+	await Bun.sleep(WATCHERS >= 5_000 ? 3_000 : 1_000)
 	const cpuPerBid = ((await cpuOf(target.proc.pid)) - cpuBefore) / BIDS
-	// Close every watcher and wait for it, so the next round starts from a quiet machine.
-	let open = sockets.length
-	for (const ws of sockets) {
-		ws.onclose = () => void open--
-		ws.close()
+	const latencies: number[] = []
+	for (const c of clients) {
+		c.proc.stdin.write('stop\n')
+		c.proc.stdin.flush()
+		await c.proc.exited
+		const receipts = new Float64Array(await Bun.file(c.out).arrayBuffer())
+		for (let i = 0; i < receipts.length; i += 2) {
+			const n = receipts[i]! - base
+			if (n > WARMUP_BIDS && n <= WARMUP_BIDS + BIDS) latencies.push(receipts[i + 1]! - sentAt[n]!)
+		}
 	}
-	await until(() => open === 0, 'the watchers to close', 30_000).catch(() => {})
+	await rm(dir, { recursive: true, force: true })
 	Bun.gc(true)
-	await Bun.sleep(500)
+	await Bun.sleep(500) // the next round starts from a quiet machine
 	latencies.sort((a, b) => a - b)
 	const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN
-	return { name: target.name, delivered: received, expected: WATCHERS * BIDS, p50: at(0.5), p99: at(0.99), max: latencies.at(-1) ?? Number.NaN, rssPerSocket, cpuPerBid, openedMs }
+	return { name: target.name, delivered: latencies.length, expected: WATCHERS * BIDS, p50: at(0.5), p99: at(0.99), max: latencies.at(-1) ?? Number.NaN, rssPerSocket, cpuPerBid, openedMs }
 }
 
 async function until(predicate: () => boolean, what: string, ms: number) {
@@ -266,7 +267,7 @@ try {
 		}
 	const results = rounds.map((rs) => [...rs].sort((a, b) => a.p99 - b.p99)[Math.floor(rs.length / 2)]!)
 	const [control, gavel] = results as [Result, Result]
-	console.log(`\nfan-out: ${WATCHERS} watchers × ${BIDS} bids, one every ${INTERVAL_MS} ms; bid posted → event received, same clock`)
+	console.log(`\nfan-out: ${WATCHERS} watchers in ${CLIENTS} client processes × ${BIDS} bids, one every ${INTERVAL_MS} ms; bid posted → event received, wall clock`)
 	console.log(`median of ${ROUNDS} rounds by p99 (all rounds' p99: ${rounds.map((rs) => rs.map((r) => r.p99.toFixed(1)).join('/')).join(' vs ')} ms)`)
 	console.log('target                         delivered     p50 ms   p99 ms   max ms   server CPU/bid   server RSS/socket')
 	for (const r of results)
