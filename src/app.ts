@@ -28,6 +28,8 @@ export interface AppDeps {
 	dependencies: Dependency[]
 	/** The live role's hub; without it (ROLES without `live`) there is no `/live`. */
 	live?: LiveHub
+	/** Whether this process has the api role; without it only ops routes and `/live` answer. */
+	api: boolean
 	maxBodyBytes: number
 	/** Per-IP limiter for requests without a token (the bid route limits per bidder instead). */
 	ipLimiter: RateLimiter
@@ -65,6 +67,7 @@ export function createApp(deps: AppDeps) {
 			const wait = deps.ipLimiter.take(clientAddress(request, server, deps.trustProxy))
 			if (wait > 0) throw new RateLimitedError(wait)
 		})
+		.use(apiGate(deps.api))
 		.onParse(async ({ request, contentType }) => {
 			if (request.headers.has('content-length') || !contentType.startsWith('application/json')) return
 			const bytes = await request.arrayBuffer()
@@ -119,6 +122,25 @@ export function createApp(deps: AppDeps) {
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
 		.use(historyModule({ history: deps.history }))
+}
+
+/** Paths a process without the api role still serves. */
+const NON_API_PATHS = new Set([...UNLIMITED_PATHS, '/live'])
+
+/**
+ * apiGate answers 404 for the HTTP API in a process without the api role (a closer or archiver,
+ * or a live-only instance), so ROLES means what it says; with the role it adds nothing.
+ */
+function apiGate(api: boolean) {
+	const gate = new Elysia({ name: 'api-gate' })
+	if (api) return gate
+	return gate.onRequest(({ request }) => {
+		const url = request.url
+		const pathStart = url.indexOf('/', url.indexOf('//') + 2)
+		const queryStart = url.indexOf('?', pathStart)
+		if (!NON_API_PATHS.has(url.slice(pathStart, queryStart < 0 ? undefined : queryStart)))
+			throw new AppError('NOT_FOUND', 404, 'this instance does not serve the API (ROLES has no api)')
+	})
 }
 
 function clientAddress(request: Request, server: { requestIP(r: Request): { address: string } | null } | null, trustProxy: boolean) {

@@ -135,6 +135,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		// one that only archives is not.
 		const archiveOptional = config.roles.size > 1 || !config.roles.has('archiver')
 		const app = createApp({
+			api: config.roles.has('api'),
 			auctions,
 			bids,
 			history,
