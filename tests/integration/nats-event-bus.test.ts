@@ -1,6 +1,7 @@
 import { afterAll, expect, test } from 'bun:test'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { createNatsEventBus } from '../../src/adapters/nats/event-bus.ts'
+import { createAckedPublisher } from '../../src/adapters/nats/acked-publisher.ts'
 import { silentLogger } from '../../src/observability/log.ts'
 import { newEventId } from '../../src/events.ts'
 import { busContract } from '../contract/event-bus.ts'
@@ -73,5 +74,24 @@ test('after the connection drops and comes back, resume listeners are told (deli
 	} finally {
 		await bus.close()
 		await proxy.close()
+	}
+})
+
+test('the acked publisher resolves on the PubAck and rejects at once when no stream takes the subject', async () => {
+	const stream = uniqueName('GTEST').toUpperCase()
+	streams.push(stream)
+	const prefix = uniqueName('gtest')
+	await jsm.streams.add({ name: stream, subjects: [`${prefix}.>`] })
+	// A timeout longer than the test's: a refusal must come from the server's answer, not the clock.
+	const publisher = createAckedPublisher(admin, { timeoutMs: 120_000 })
+	try {
+		const id = newEventId()
+		await publisher.publish(`${prefix}.a1`, id, '{"x":1}')
+		await publisher.publish(`${prefix}.a1`, id, '{"x":1}') // a retry: stored once
+		expect((await jsm.streams.info(stream)).state.messages).toBe(1)
+		const refused = await publisher.publish(`${uniqueName('nostream')}.a1`, newEventId(), '{}').then(() => null, (err: Error) => err)
+		expect(refused?.message).toContain('503')
+	} finally {
+		publisher.close()
 	}
 })

