@@ -22,7 +22,14 @@ export function createPublisher({
 }) {
 	return function publish(auction: string, events: readonly string[]): void {
 		for (const json of events) {
-			local?.(auction, json)
+			if (local) {
+				// The bid is committed: a fan-out problem here must never turn its answer into an error.
+				try {
+					local(auction, json)
+				} catch (err) {
+					log.error({ err, auction }, 'local fan-out failed; watchers get the event from the bus')
+				}
+			}
 			const eventId = eventIdOf(json)
 			metrics.publishesInFlight.inc()
 			bus.publish(auction, eventId, json).then(
