@@ -53,7 +53,8 @@ export function createApp(deps: AppDeps) {
 	// the Content-Length check, or from reading a chunked body ourselves.
 	return new Elysia({
 		normalize: false,
-		serve: { maxRequestBodySize: Math.max(1 << 20, 4 * maxBodyBytes) },
+		// reusePort off (Elysia turns it on): a second gavel on the same port must fail, not split the traffic.
+		serve: { maxRequestBodySize: Math.max(1 << 20, 4 * maxBodyBytes), reusePort: false },
 		websocket: deps.live?.websocket,
 	})
 		.onRequest(({ request, server }) => {

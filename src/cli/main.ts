@@ -295,6 +295,8 @@ main(Bun.argv.slice(2)).then(
 		else if (err instanceof GavelApiError) console.error(`gavel: ${err.status} ${err.code}: ${err.message}`)
 		else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
 			console.error(`gavel: ${(err as Error).message}\n\n${USAGE}`)
+		else if ((err as { code?: string }).code === 'EADDRINUSE')
+			console.error(`gavel: port ${Bun.env.PORT ?? 3000} is already in use; stop what listens there or set PORT`)
 		else console.error('gavel:', err)
 		process.exit(1)
 	},

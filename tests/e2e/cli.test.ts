@@ -60,6 +60,18 @@ describe('the gavel command', () => {
 })
 
 describe('lifecycle', () => {
+	test('a second gavel on a port in use fails with a clear message instead of sharing the port', async () => {
+		const first = await spawnServe({ DATA_DIR: dataDir })
+		try {
+			const port = new URL(first.url).port
+			const second = await runCli(['serve'], { DATA_DIR: dataDir, PORT: port, HOST: '127.0.0.1', LOG_LEVEL: 'silent' })
+			expect(second.code).toBe(1)
+			expect(second.stderr).toContain(`port ${port} is already in use`)
+		} finally {
+			first.proc.kill('SIGKILL')
+		}
+	})
+
 	test('production without a token secret refuses to start, naming the variable', async () => {
 		const r = await runCli(['serve'], { NODE_ENV: 'production', DATA_DIR: dataDir, PORT: '0' })
 		expect(r.code).toBe(1)
