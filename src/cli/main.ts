@@ -7,7 +7,7 @@ import { signToken } from '../auth/tokens.ts'
 import { devSecret } from '../auth/dev-secret.ts'
 import { createClient, GavelApiError, unwrap, watch } from '../client/index.ts'
 import { describeEvent, describeState, type Known } from './describe.ts'
-import { parseAmount, parseDuration } from './args.ts'
+import { parseAmount, parseDuration, UsageError } from './args.ts'
 import packageJson from '../../package.json' with { type: 'json' }
 import { openArchive, SQLITE_ARCHIVE_FILE } from '../adapters/open-archive.ts'
 
@@ -286,13 +286,12 @@ function localUrl(config: Config): string {
 	return `http://${host.includes(':') ? `[${host}]` : host}:${config.PORT}`
 }
 
-class UsageError extends Error {}
 
 main(Bun.argv.slice(2)).then(
 	(code) => process.exit(code),
 	(err) => {
 		if (err instanceof ConfigError) console.error(`gavel: ${err.message}`)
-		else if (err instanceof GavelApiError) console.error(`gavel: ${err.status} ${err.code}: ${err.message}`)
+		else if (err instanceof GavelApiError) console.error(`gavel: ${err.status ? `${err.status} ` : ''}${err.code}: ${err.message}`)
 		else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
 			console.error(`gavel: ${(err as Error).message}\n\n${USAGE}`)
 		else if ((err as { code?: string }).code === 'EADDRINUSE')

@@ -50,6 +50,8 @@ interface TreatyResult<T> {
 export async function unwrap<T>(call: Promise<TreatyResult<T>> | TreatyResult<T>): Promise<T> {
 	const { data, error } = await call
 	if (!error) return data as T
+	// Eden hands a failed fetch over as status 503 with the Error as the value.
+	if (error.value instanceof Error) throw new GavelApiError(0, 'UNREACHABLE', `gavel did not answer: ${error.value.message}`, {})
 	const status = typeof error.status === 'number' ? error.status : 0
 	const body = (error.value as { error?: { code?: string; message?: string } } | null)?.error
 	const { code = 'HTTP_ERROR', message = `request failed with status ${status}`, ...details } = body ?? {}

@@ -56,6 +56,13 @@ describe('the gavel command', () => {
 		const noSub = await runCli(['token'], { DATA_DIR: dataDir })
 		expect(noSub.code).toBe(1)
 		expect(noSub.stderr).toContain('--sub')
+		const noPrice = await runCli(['auction', 'create', '--title', 'Lamp'], { DATA_DIR: dataDir })
+		expect(noPrice.code).toBe(1)
+		expect(noPrice.stderr).toContain('--starting-price is required')
+		expect(noPrice.stderr).not.toContain('    at ') // a usage mistake prints no stack
+		const unreachable = await runCli(['bid', 'lamp', '100', '--token', 'x'], { DATA_DIR: dataDir, GAVEL_URL: 'http://127.0.0.1:1' })
+		expect(unreachable.code).toBe(1)
+		expect(unreachable.stderr).toContain('UNREACHABLE')
 	})
 })
 
