@@ -57,3 +57,24 @@ test('three closers on real Redis close 1,000 auctions due in the same second: e
 	expect(published.filter((e) => e.winner === 'bob').map((e) => e.auction).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `close-${i}`).sort())
 	expect(await seeding.dueAuctions(10)).toEqual([])
 })
+
+test('auctions that came due while no closer ran are closed as soon as one starts', async () => {
+	if (connections.length === 0) connections.push(await connectRedis())
+	const store = createRedisBidStore({ redis: connections[0]!, prefix })
+	const now = Date.now()
+	for (let i = 0; i < 20; i++) {
+		const record = newAuction({ id: `down-${i}`, title: 't', startingPrice: 100, increment: 10, endsAt: now + 200 }, 'sam', now)
+		await store.createAuction(record, JSON.stringify(auctionCreated(record)))
+	}
+	await Bun.sleep(400) // due, and no closer is running
+	const published: AuctionClosed[] = []
+	const closer = createCloser({ store, publish: (_a, events) => events.forEach((e) => published.push(JSON.parse(e))), log: silentLogger(), metrics: createMetrics(), intervalMs: 100 })
+	closer.start()
+	try {
+		await eventually(() => published.length >= 20, 'the overdue closes', 10_000)
+	} finally {
+		await closer.stop()
+	}
+	expect(published.map((e) => e.auction).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `down-${i}`).sort())
+	expect((await store.getAuction('down-0'))!.status).toBe('closed')
+})
