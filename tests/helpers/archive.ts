@@ -2,7 +2,8 @@ import { headers, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import type { ArchiverSettings } from '../../workers/archiver/protocol.ts'
 import type { ArchiverReport } from '../../src/observability/metrics.ts'
-import { DATABASE_URL, NATS_URL, uniqueName } from './services.ts'
+import { afterAll, beforeAll } from 'bun:test'
+import { connectNats, DATABASE_URL, NATS_URL, uniqueName, type TestSchema } from './services.ts'
 
 /** Waits until `predicate` holds, polling; fails with `what` after `ms`. Never a timing assertion. */
 export async function until(predicate: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
@@ -99,4 +100,21 @@ export async function untilConsuming(nc: NatsConnection, settings: Pick<Archiver
 			),
 		`the archiver's consumer ${settings.consumer}`,
 	)
+}
+
+/**
+ * archiverSuite gives a suite one NATS connection and removes the streams and schemas it
+ * registers in `streams` / `schemas` afterwards.
+ */
+export function archiverSuite() {
+	const suite = { nc: null as unknown as NatsConnection, schemas: [] as TestSchema[], streams: [] as string[] }
+	beforeAll(async () => {
+		suite.nc = await connectNats()
+	})
+	afterAll(async () => {
+		await deleteStreams(suite.nc, ...suite.streams)
+		await suite.nc.close()
+		for (const s of suite.schemas) await s.drop()
+	})
+	return suite
 }

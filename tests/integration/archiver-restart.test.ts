@@ -1,26 +1,16 @@
-import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { expect, test } from 'bun:test'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { NatsConnection } from '@nats-io/transport-node'
 import type { Sql } from 'postgres'
 import type { FromArchiver, ToArchiver } from '../../workers/archiver/protocol.ts'
 import { auctionEvents } from '../contract/archive.ts'
-import { deleteStreams, publishEvents, testArchiverSettings, until, untilConsuming } from '../helpers/archive.ts'
-import { connectNats, connectPostgres, createTestSchema, type TestSchema } from '../helpers/services.ts'
+import { archiverSuite, publishEvents, testArchiverSettings, until, untilConsuming } from '../helpers/archive.ts'
+import { connectPostgres, createTestSchema } from '../helpers/services.ts'
 import { TEST_SECRET } from '../helpers/gavel.ts'
 
-let nc: NatsConnection
-const schemas: TestSchema[] = []
-const streams: string[] = []
-beforeAll(async () => {
-	nc = await connectNats()
-})
-afterAll(async () => {
-	await deleteStreams(nc, ...streams)
-	await nc.close()
-	for (const s of schemas) await s.drop()
-})
+const suite = archiverSuite()
+const { schemas, streams } = suite
 
 /** Events of `auctions` auctions, `perAuction` each, interleaved as concurrent bidding does. */
 function interleaved(auctions: number, perAuction: number): string[] {
@@ -64,13 +54,13 @@ test('the archiver Worker terminated mid-stream and started again: every event o
 	const events = interleaved(40, 500) // 20,000
 
 	const first = startWorker()
-	await untilConsuming(nc, settings)
-	await publishEvents(nc, settings.subjectPrefix, events.slice(0, 10_000))
+	await untilConsuming(suite.nc, settings)
+	await publishEvents(suite.nc, settings.subjectPrefix, events.slice(0, 10_000))
 	await until(async () => (await count()) >= 2_000, 'the first worker archiving')
 	first.terminate() // mid-stream: batches in flight, messages delivered and not acked
 	const atKill = await count()
 	expect(atKill).toBeLessThan(events.length)
-	await publishEvents(nc, settings.subjectPrefix, events.slice(10_000))
+	await publishEvents(suite.nc, settings.subjectPrefix, events.slice(10_000))
 
 	const second = startWorker()
 	await until(async () => (await count()) === events.length, 'all 20,000 archived by the second worker', 60_000)
@@ -118,12 +108,12 @@ test('an archiver-only process (ROLES=archiver) killed with SIGKILL and started 
 
 	try {
 		const first = spawn()
-		await untilConsuming(nc, settings)
-		await publishEvents(nc, settings.subjectPrefix, events.slice(0, 5_000))
+		await untilConsuming(suite.nc, settings)
+		await publishEvents(suite.nc, settings.subjectPrefix, events.slice(0, 5_000))
 		await until(async () => (await count()) >= 1_000, 'the first process archiving')
 		first.kill('SIGKILL')
 		await first.exited
-		await publishEvents(nc, settings.subjectPrefix, events.slice(5_000))
+		await publishEvents(suite.nc, settings.subjectPrefix, events.slice(5_000))
 
 		const second = spawn()
 		await until(async () => (await count()) === events.length, 'all 10,000 archived by the second process', 60_000)

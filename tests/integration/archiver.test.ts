@@ -1,26 +1,16 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { jetstreamManager } from '@nats-io/jetstream'
-import type { NatsConnection } from '@nats-io/transport-node'
 import type { Sql } from 'postgres'
 import { createPostgresArchive } from '../../src/adapters/postgres/archive.ts'
 import { silentLogger } from '../../src/observability/log.ts'
 import { runArchiver } from '../../workers/archiver/run.ts'
 import { auctionEvents } from '../contract/archive.ts'
-import { consumerState, deleteStreams, publishEvents, publishRaw, reports, testArchiverSettings, until, untilConsuming } from '../helpers/archive.ts'
-import { connectNats, connectPostgres, createTestSchema, type TestSchema } from '../helpers/services.ts'
+import { archiverSuite, consumerState, publishEvents, publishRaw, reports, testArchiverSettings, until, untilConsuming } from '../helpers/archive.ts'
+import { connectPostgres, createTestSchema, type TestSchema } from '../helpers/services.ts'
 import { startTcpProxy } from '../helpers/tcp-proxy.ts'
 
-let nc: NatsConnection
-const schemas: TestSchema[] = []
-const streams: string[] = []
-beforeAll(async () => {
-	nc = await connectNats()
-})
-afterAll(async () => {
-	await deleteStreams(nc, ...streams)
-	await nc.close()
-	for (const s of schemas) await s.drop()
-})
+const suite = archiverSuite()
+const { schemas, streams } = suite
 
 /** A schema, stream and consumer of its own, a direct SQL connection to check what landed. */
 async function setup(overrides: Parameters<typeof testArchiverSettings>[0] = {}, existing?: TestSchema) {
@@ -67,11 +57,11 @@ describe('archiver: JetStream → Postgres', () => {
 		const { settings, sql, count } = await setup()
 		const r = reports()
 		const archiver = runArchiver(settings, { log: silentLogger(), report: r.add })
-		await untilConsuming(nc, settings)
+		await untilConsuming(suite.nc, settings)
 		const lists = manyEvents(100, 500)
 		const all = interleave(lists)
 		expect(all.length).toBe(50_000)
-		await publishEvents(nc, settings.subjectPrefix, all)
+		await publishEvents(suite.nc, settings.subjectPrefix, all)
 		await until(async () => (await count()) === 50_000, '50,000 events archived', 60_000)
 
 		const stored = await sql<{ id: string; payload: string }[]>`select event_id::text as id, payload::text as payload from bid_events`
@@ -83,9 +73,9 @@ describe('archiver: JetStream → Postgres', () => {
 		expect({ ...sums[0] }).toEqual({ events: '50000', bids: '49900' })
 
 		// The same events again under new message ids (as after JetStream's dedup window).
-		await publishEvents(nc, settings.subjectPrefix, all.slice(10_000, 12_000), ':again')
+		await publishEvents(suite.nc, settings.subjectPrefix, all.slice(10_000, 12_000), ':again')
 		await until(async () => {
-			const s = await consumerState(nc, settings.stream, settings.consumer)
+			const s = await consumerState(suite.nc, settings.stream, settings.consumer)
 			return s.pending === 0 && s.ackPending === 0
 		}, 'the redelivered events acked')
 		expect(await count()).toBe(50_000)
@@ -104,18 +94,18 @@ describe('archiver: JetStream → Postgres', () => {
 		const { settings, sql, count } = await setup()
 		const r = reports()
 		const archiver = runArchiver(settings, { log: silentLogger(), report: r.add })
-		await untilConsuming(nc, settings)
+		await untilConsuming(suite.nc, settings)
 		const a = auctionEvents()
 		const before = [a.created(), a.bid('bob', 1000), a.bid('carol', 1100)]
 		const refused = a.bid('nul\u0000bidder', 1200) // valid JSON and schema; Postgres text cannot hold NUL
 		const after = [a.bid('bob', 1300), a.bid('carol', 1400)]
-		await publishEvents(nc, settings.subjectPrefix, before.map((e) => e.json))
-		await publishRaw(nc, `${settings.subjectPrefix}.${a.auction}`, 'not json {')
-		await publishRaw(nc, `${settings.subjectPrefix}.${a.auction}`, JSON.stringify({ id: 'x', type: 'bid.placed', auction: a.auction }))
-		await publishEvents(nc, settings.subjectPrefix, [refused.json, ...after.map((e) => e.json)])
+		await publishEvents(suite.nc, settings.subjectPrefix, before.map((e) => e.json))
+		await publishRaw(suite.nc, `${settings.subjectPrefix}.${a.auction}`, 'not json {')
+		await publishRaw(suite.nc, `${settings.subjectPrefix}.${a.auction}`, JSON.stringify({ id: 'x', type: 'bid.placed', auction: a.auction }))
+		await publishEvents(suite.nc, settings.subjectPrefix, [refused.json, ...after.map((e) => e.json)])
 
 		await until(async () => (await count()) === 5, 'the five good events archived')
-		const jsm = await jetstreamManager(nc)
+		const jsm = await jetstreamManager(suite.nc)
 		await until(async () => (await jsm.streams.info(settings.dlqStream)).state.messages === 3, 'three dead letters')
 		const letters = await Promise.all([1, 2, 3].map((seq) => jsm.streams.getMessage(settings.dlqStream, { seq })))
 		expect(letters.map((m) => m!.header.get('Gavel-Dlq-Reason'))).toEqual(['undecodable', 'invalid', 'rejected'])
@@ -128,7 +118,7 @@ describe('archiver: JetStream → Postgres', () => {
 		const seqs = await sql<{ seq: string }[]>`select seq from bid_events order by seq`
 		expect(seqs.map((s) => Number(s.seq))).toEqual([0, 1, 2, 4, 5])
 		await until(async () => {
-			const s = await consumerState(nc, settings.stream, settings.consumer)
+			const s = await consumerState(suite.nc, settings.stream, settings.consumer)
 			return s.pending === 0 && s.ackPending === 0
 		}, 'every message settled')
 		await until(() => r.deadLetters('undecodable') + r.deadLetters('invalid') + r.deadLetters('rejected') === 3, 'dead letters reported')
@@ -148,19 +138,19 @@ describe('archiver: JetStream → Postgres', () => {
 		const { settings, sql, count: archived } = await setup({ databaseUrl: viaProxy.toString(), ackWaitMs: 1_000 }, schema)
 		const r = reports()
 		const archiver = runArchiver(settings, { log: silentLogger(), report: r.add })
-		await untilConsuming(nc, settings)
+		await untilConsuming(suite.nc, settings)
 		const lists = manyEvents(20, 250)
 		const all = interleave(lists)
-		await publishEvents(nc, settings.subjectPrefix, all.slice(0, 2_000))
+		await publishEvents(suite.nc, settings.subjectPrefix, all.slice(0, 2_000))
 		await until(async () => (await archived()) === 2_000, 'the first 2,000 archived')
 
 		await proxy.close()
-		await publishEvents(nc, settings.subjectPrefix, all.slice(2_000))
+		await publishEvents(suite.nc, settings.subjectPrefix, all.slice(2_000))
 		await until(() => r.writeFailures >= 6, 'the archiver retrying writes (backoff grows past the ack wait)')
 		expect(r.last!.healthy).toBe(false)
 		// Everything JetStream considers acked is in the archive; the rest is held, not lost.
 		const acked = async () => {
-			const s = await consumerState(nc, settings.stream, settings.consumer)
+			const s = await consumerState(suite.nc, settings.stream, settings.consumer)
 			return all.length - s.pending - s.ackPending
 		}
 		const held = await archived()
