@@ -80,10 +80,13 @@ export function createApp(deps: AppDeps) {
 			}
 		})
 		.onError(({ code, error, request }) => {
-			if (error instanceof AppError) {
+			// Elysia wraps what a parse hook throws (our 413 for a chunked body) in a ParseError.
+			const cause = code === 'PARSE' ? error.cause : undefined
+			const appError = error instanceof AppError ? error : cause instanceof AppError ? cause : null
+			if (appError) {
 				const headers: Record<string, string> =
-					error instanceof RateLimitedError ? { 'retry-after': String(error.retryAfterSeconds) } : {}
-				return jsonError(error.status, error.toJSON(), headers)
+					appError instanceof RateLimitedError ? { 'retry-after': String(appError.retryAfterSeconds) } : {}
+				return jsonError(appError.status, appError.toJSON(), headers)
 			}
 			switch (code) {
 				case 'VALIDATION': {

@@ -141,6 +141,28 @@ describe('bids over HTTP', () => {
 		expect((await errorOf(huge)).code).toBe('PAYLOAD_TOO_LARGE')
 	})
 
+	test('a chunked body (no Content-Length) is read, measured and parsed the same way', async () => {
+		const a = await newAuction()
+		const chunked = (text: string) =>
+			fetch(`${g.url}/auctions/${a.id}/bids`, {
+				method: 'POST',
+				headers: { 'content-type': 'application/json', ...bearer(bobToken) },
+				body: new ReadableStream({
+					start(controller) {
+						controller.enqueue(new TextEncoder().encode(text))
+						controller.close()
+					},
+				}),
+			})
+		const ok = await chunked('{"amount":1000}')
+		expect(ok.status).toBe(201)
+		const huge = await chunked(JSON.stringify({ amount: 1100, pad: 'x'.repeat(64 * 1024) }))
+		expect(huge.status).toBe(413)
+		expect((await errorOf(huge)).code).toBe('PAYLOAD_TOO_LARGE')
+		const bad = await chunked('{"amount":')
+		expect(bad.status).toBe(400)
+	})
+
 	test('no token, a bad token and an expired token are 401', async () => {
 		const a = await newAuction()
 		const path = `/auctions/${a.id}/bids`
@@ -195,8 +217,13 @@ describe('operations', () => {
 		expect(metrics).toContain('gavel_bids_total{outcome="accepted",reason=""}')
 		expect(metrics).toContain('gavel_bids_total{outcome="rejected",reason="TOO_LOW"}')
 		expect(metrics).toContain('gavel_bid_duration_seconds_bucket')
-		const doc = (await (await fetch(`${g.url}/openapi/json`)).json()) as { paths: Record<string, unknown> }
+		type Operation = { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }
+		const doc = (await (await fetch(`${g.url}/openapi/json`)).json()) as { paths: Record<string, Record<string, Operation>> }
 		expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/auctions', '/auctions/{id}', '/auctions/{id}/bids']))
+		// Request bodies are documented as JSON with their fields.
+		expect(Object.keys(doc.paths['/auctions/{id}/bids']!.post!.requestBody!.content)).toEqual(['application/json'])
+		expect(doc.paths['/auctions/{id}/bids']!.post!.requestBody!.content['application/json']!.schema.properties).toHaveProperty('maxAmount')
+		expect(doc.paths['/auctions']!.post!.requestBody!.content['application/json']!.schema.properties).toHaveProperty('startingPrice')
 		expect((await fetch(`${g.url}/openapi`)).status).toBe(200)
 		const unknown = await fetch(`${g.url}/no/such/route`)
 		expect(unknown.status).toBe(404)

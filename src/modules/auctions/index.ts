@@ -19,6 +19,7 @@ export function auctionsModule({ auctions, auth }: { auctions: AuctionService; a
 			},
 			{
 				body: AuctionModel.create,
+				parse: 'json', // JSON only (and the OpenAPI document says so)
 				headers: t.Object({ authorization: t.Optional(t.String()) }),
 				response: { 201: AuctionModel.view },
 				detail: { summary: 'Create an auction (seller or admin token)' },

@@ -37,6 +37,7 @@ export function bidsModule({ bids, auth }: { bids: BidService; auth: Auth }) {
 		{
 			params: AuctionModel.id,
 			body: BidModel.place,
+			parse: 'json', // JSON only (and the OpenAPI document says so)
 			headers: t.Object({ authorization: t.Optional(t.String()), 'idempotency-key': t.Optional(t.String()) }),
 			response: { 201: BidModel.placed },
 			detail: {
