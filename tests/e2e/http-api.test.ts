@@ -87,7 +87,9 @@ describe('auctions over HTTP with the typed client', () => {
 		const res = await fetch(`${g.url}/auctions?limit=500`)
 		expect(res.status).toBe(422)
 		expect((await errorOf(res)).message).toContain('limit')
-		expect((await fetch(`${g.url}/auctions?status=sold`)).status).toBe(422)
+		const sold = await fetch(`${g.url}/auctions?status=sold`)
+		expect(sold.status).toBe(422)
+		expect((await errorOf(sold)).message).toBe('status: must be one of scheduled, open, closed')
 	})
 
 	test('an unknown auction is 404', async () => {

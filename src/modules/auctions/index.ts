@@ -55,7 +55,7 @@ export function auctionsModule({ auctions, auth }: { auctions: AuctionService; a
 			},
 			{
 				params: AuctionModel.id,
-				query: t.Object({ since: t.Optional(t.String({ pattern: '^[0-9]{1,16}$' })) }, { additionalProperties: false }),
+				query: t.Object({ since: t.Optional(t.String({ pattern: '^[0-9]{1,16}$', description: 'a seq: a whole number from 0' })) }, { additionalProperties: false }),
 				detail: { summary: 'Recent events after seq `since` (recovery); `reset` when it is older than the kept window' },
 			},
 		)
