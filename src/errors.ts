@@ -121,3 +121,22 @@ export class TooManySubscriptionsError extends AppError {
 		super('TOO_MANY_SUBSCRIPTIONS', 429, `a connection may watch at most ${limit} auctions; unsubscribe first`, { limit })
 	}
 }
+
+/** StartupError is a dependency gavel cannot reach when it starts: the CLI prints it in one line. */
+export class StartupError extends Error {
+	override name = 'StartupError'
+	constructor(service: string, url: string, options: ErrorOptions) {
+		super(`cannot reach ${service} at ${redactUrl(url)}: ${(options.cause as Error)?.message ?? options.cause}`, options)
+	}
+}
+
+/** redactUrl hides a URL's password, for messages and logs. */
+export function redactUrl(url: string): string {
+	try {
+		const u = new URL(url)
+		if (u.password) u.password = '***'
+		return u.toString()
+	} catch {
+		return '(an invalid URL)'
+	}
+}

@@ -1,5 +1,6 @@
 import Redis from 'ioredis'
 import type { Config } from './config.ts'
+import { StartupError } from './errors.ts'
 import { createApp } from './app.ts'
 import { createAuth } from './auth/tokens.ts'
 import { devSecret } from './auth/dev-secret.ts'
@@ -56,7 +57,20 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		if (config.REDIS_URL) {
 			// Auto-pipelining batches concurrent bids' EVALSHAs into one write per tick.
 			const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true, lazyConnect: true, maxRetriesPerRequest: 2 })
-			await redis.connect()
+			// ioredis reports connection trouble as 'error' events while it reconnects: log them (at
+			// most every 10 s), and name the first one if the very first connect fails.
+			let lastError: Error | null = null
+			let loggedAt = 0
+			redis.on('error', (err: Error) => {
+				lastError = err
+				if (Date.now() - loggedAt < 10_000) return
+				loggedAt = Date.now()
+				log.warn({ err: err.message }, 'Redis connection error; ioredis keeps reconnecting')
+			})
+			await redis.connect().catch((err: unknown) => {
+				redis.disconnect()
+				throw new StartupError('Redis', config.REDIS_URL!, { cause: lastError ?? err })
+			})
 			cleanup.unshift(() => redis.quit())
 			store = createRedisBidStore({
 				redis,
@@ -71,10 +85,12 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		let bus: EventBus
 		if (config.NATS_URL) {
 			bus = await createNatsEventBus({
+				log,
 				url: config.NATS_URL,
 				stream: config.NATS_STREAM,
 				subjectPrefix: config.NATS_SUBJECT_PREFIX,
-				log,
+			}).catch((err: unknown) => {
+				throw new StartupError('NATS', config.NATS_URL!, { cause: err })
 			})
 		} else {
 			bus = createLocalEventBus()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type Config } from '../config.ts'
+import { StartupError } from '../errors.ts'
 import { createLogger } from '../observability/log.ts'
 import { startGavel } from '../server.ts'
 import { signToken } from '../auth/tokens.ts'
@@ -290,7 +291,7 @@ function localUrl(config: Config): string {
 main(Bun.argv.slice(2)).then(
 	(code) => process.exit(code),
 	(err) => {
-		if (err instanceof ConfigError) console.error(`gavel: ${err.message}`)
+		if (err instanceof ConfigError || err instanceof StartupError) console.error(`gavel: ${err.message}`)
 		else if (err instanceof GavelApiError) console.error(`gavel: ${err.status ? `${err.status} ` : ''}${err.code}: ${err.message}`)
 		else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
 			console.error(`gavel: ${(err as Error).message}\n\n${USAGE}`)

@@ -79,6 +79,17 @@ describe('lifecycle', () => {
 		}
 	})
 
+	test('an unreachable Redis or NATS at start is one clear line naming it (password hidden), exit 1', async () => {
+		const redis = await runCli(['serve'], { DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', REDIS_URL: 'redis://user:hunter2@127.0.0.1:1' })
+		expect(redis.code).toBe(1)
+		expect(redis.stderr).toContain('cannot reach Redis at redis://user:***@127.0.0.1:1')
+		expect(redis.stderr).not.toContain('hunter2')
+		expect(redis.stderr).not.toContain('Unhandled error event')
+		const nats = await runCli(['serve'], { DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', NATS_URL: 'nats://127.0.0.1:1' })
+		expect(nats.code).toBe(1)
+		expect(nats.stderr).toContain('cannot reach NATS at nats://127.0.0.1:1')
+	})
+
 	test('production without a token secret refuses to start, naming the variable', async () => {
 		const r = await runCli(['serve'], { NODE_ENV: 'production', DATA_DIR: dataDir, PORT: '0' })
 		expect(r.code).toBe(1)
