@@ -1,9 +1,9 @@
-import type { Cluster, Redis, Result } from 'ioredis'
+import { ReplyError, type Cluster, type Redis, type Result } from 'ioredis'
 import { settingsOf, toView, tiersOf, type AuctionRecord } from '../../domain/auction.ts'
 import { decodeCursor, encodeCursor, idOfListKey, listKey } from '../../domain/listing.ts'
 import { newEventId } from '../../events.ts'
 import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
-import { ExistsError, IdempotencyKeyReusedError, NotFoundError } from '../../errors.ts'
+import { AppError, ExistsError, IdempotencyKeyReusedError, NotFoundError, UnavailableError } from '../../errors.ts'
 import type { AuctionView } from '../../domain/auction.ts'
 import type { BidStore, CloseResult, EventsSince, ListQuery, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
 import { idempotencyFingerprint, refusalError } from '../bid-refusals.ts'
@@ -180,7 +180,27 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 
 		async close() {},
 	} satisfies BidStore
-	return store
+	return unavailableWhenUnreachable(store)
+}
+
+/**
+ * unavailableWhenUnreachable turns "Redis did not answer" (connection lost, retries used up)
+ * into a 503 UNAVAILABLE the client can retry (with the same Idempotency-Key for a bid),
+ * instead of a 500. What Redis itself refused (a ReplyError: a bug in a script) and the
+ * store's own refusals pass through unchanged.
+ */
+function unavailableWhenUnreachable<S extends BidStore>(store: S): S {
+	const guard = (err: unknown): never => {
+		if (err instanceof AppError || err instanceof ReplyError) throw err
+		throw new UnavailableError('the bid store is not answering; retry (with the same Idempotency-Key for a bid)', { cause: err })
+	}
+	const guarded = { ...store }
+	for (const key of Object.keys(store) as Array<keyof BidStore>) {
+		if (key === 'ping' || key === 'close') continue // readiness wants the real error
+		const method = store[key] as (...args: unknown[]) => Promise<unknown>
+		;(guarded as Record<string, unknown>)[key] = (...args: unknown[]) => method(...args).catch(guard)
+	}
+	return guarded
 }
 
 /**
