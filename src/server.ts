@@ -138,7 +138,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 				})
 			: undefined
 		const publish = createPublisher({ bus, log, metrics, local: live ? (auction, json) => live.local(auction, json) : undefined })
-		const auctions = createAuctionService({ store, publish, metrics })
+		const auctions = createAuctionService({ store, publish, metrics, archive, log })
 		const bidLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_BIDS_PER_SEC, burst: config.RATE_LIMIT_BURST })
 		const ipLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_IP_PER_SEC, burst: config.RATE_LIMIT_IP_BURST })
 		cleanup.unshift(async () => {

@@ -1,6 +1,8 @@
 import type { AuctionView } from '../../domain/auction.ts'
 import { newAuction, type NewAuctionInput } from '../../domain/new-auction.ts'
-import { NotFoundError } from '../../errors.ts'
+import { ExistsError, NotFoundError } from '../../errors.ts'
+import type { Archive } from '../../ports/archive.ts'
+import type { Logger } from '../../observability/log.ts'
 import { auctionCreated } from '../../events.ts'
 import type { Principal } from '../../auth/tokens.ts'
 import type { BidStore, EventsSince, ListQuery, Page } from '../../ports/bid-store.ts'
@@ -11,14 +13,33 @@ export interface AuctionServiceDeps {
 	store: BidStore
 	publish: Publish
 	metrics: Metrics
+	/**
+	 * The archive, to refuse an id it already holds: a store that lost its state (the embedded
+	 * store after a restart) would otherwise reuse it, and the new auction's events would
+	 * collide with the archived ones by (auction, seq).
+	 */
+	archive?: Pick<Archive, 'auction'>
+	log?: Logger
 	now?: () => number
 }
 
 /** createAuctionService opens, finds and lists auctions; it knows nothing of HTTP. */
-export function createAuctionService({ store, publish, metrics, now = Date.now }: AuctionServiceDeps) {
+export function createAuctionService({ store, publish, metrics, archive, log, now = Date.now }: AuctionServiceDeps) {
+	/** Whether the archive already has this id; an archive that does not answer does not block creation. */
+	const archived = async (id: string) => {
+		try {
+			return (await archive!.auction(id)) !== null
+		} catch (err) {
+			log?.warn({ err, auction: id }, 'archive not answering; auction id not checked against history')
+			return false
+		}
+	}
+
 	return {
 		async create(input: NewAuctionInput, seller: Principal): Promise<AuctionView> {
 			const record = newAuction(input, seller.sub, now())
+			// Generated ids are UUIDv7 and never collide; a chosen one may name an archived auction.
+			if (input.id !== undefined && archive && (await archived(input.id))) throw new ExistsError(input.id)
 			const json = JSON.stringify(auctionCreated(record))
 			const view = await store.createAuction(record, json)
 			metrics.auctionsCreated.inc()
