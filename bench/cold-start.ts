@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises'
 import { BENCH_SECRET, runId } from './lib/gavel.ts'
 
 const ROOT = new URL('..', import.meta.url).pathname
@@ -20,7 +21,7 @@ export async function benchColdStart({ runs = 5 } = {}) {
 			const started = performance.now()
 			const proc = Bun.spawn(['bun', `${ROOT}src/cli/main.ts`, 'serve'], {
 				cwd: ROOT,
-				env: { PATH: Bun.env.PATH ?? '', HOME: Bun.env.HOME ?? '/tmp', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'error', AUTH_JWT_SECRET: BENCH_SECRET, DATA_DIR: `/tmp/gavel-${id}`, REDIS_PREFIX: id, NATS_STREAM: COLD_STREAM, NATS_SUBJECT_PREFIX: 'gavel_bench_cold', ...env },
+				env: { PATH: Bun.env.PATH ?? '', HOME: Bun.env.HOME ?? '/tmp', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'error', AUTH_JWT_SECRET: BENCH_SECRET, DATA_DIR: `/tmp/gavel-${id}`, REDIS_PREFIX: id, NATS_STREAM: COLD_STREAM, NATS_DLQ_STREAM: `${COLD_STREAM}_DLQ`, NATS_SUBJECT_PREFIX: 'gavel_bench_cold', ...env },
 				stdout: 'ignore',
 				stderr: 'ignore',
 			})
@@ -36,6 +37,7 @@ export async function benchColdStart({ runs = 5 } = {}) {
 			} finally {
 				proc.kill('SIGTERM')
 				await proc.exited
+				await rm(`/tmp/gavel-${id}`, { recursive: true, force: true })
 			}
 		}
 		return { bestMs: Math.round(Math.min(...times)), medianMs: Math.round(times.toSorted((a, b) => a - b)[Math.floor(times.length / 2)]!) }
@@ -45,7 +47,8 @@ export async function benchColdStart({ runs = 5 } = {}) {
 	const { connect } = await import('@nats-io/transport-node')
 	const { jetstreamManager } = await import('@nats-io/jetstream')
 	const nc = await connect({ servers: 'nats://127.0.0.1:4222' })
-	await (await jetstreamManager(nc)).streams.delete(COLD_STREAM).catch(() => {})
+	const jsm = await jetstreamManager(nc)
+	for (const stream of [COLD_STREAM, `${COLD_STREAM}_DLQ`]) await jsm.streams.delete(stream).catch(() => {})
 	await nc.close()
 	return { embedded, real }
 }

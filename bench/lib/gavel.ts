@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises'
 import { signToken } from '../../src/auth/tokens.ts'
 
 const ROOT = new URL('../..', import.meta.url).pathname
@@ -69,6 +70,7 @@ export async function startGavel(env: Record<string, string> = {}, bunFlags: str
 			await Promise.all([proc.exited, archiver?.exited])
 			await cleanup(id)
 			await schema?.drop()
+			await rm(base.DATA_DIR!, { recursive: true, force: true })
 		},
 	}
 }
