@@ -34,16 +34,21 @@ export interface TestGavelOptions {
  * startTestGavel runs a real, listening gavel on a free port. `real: true` uses Redis and NATS,
  * `postgres: true` a Postgres archive; whatever it creates there is removed again by `stop()`.
  */
+/** The environment every test gavel starts from: any free port, silent, the test secret. */
+export const baseTestEnv = (dataDir: string): Record<string, string> => ({
+	PORT: '0',
+	HOST: '127.0.0.1',
+	DATA_DIR: dataDir,
+	NODE_ENV: 'test',
+	LOG_LEVEL: 'silent',
+	AUTH_JWT_SECRET: TEST_SECRET,
+})
+
 export async function startTestGavel({ real = false, postgres = false, dataDir: keptDir, env = {} }: TestGavelOptions = {}): Promise<TestGavel> {
 	const dataDir = keptDir ?? (await mkdtemp(join(tmpdir(), 'gavel-test-')))
 	const schema: TestSchema | null = postgres ? await createTestSchema() : null
 	const full: Record<string, string> = {
-		PORT: '0',
-		HOST: '127.0.0.1',
-		DATA_DIR: dataDir,
-		NODE_ENV: 'test',
-		LOG_LEVEL: 'silent',
-		AUTH_JWT_SECRET: TEST_SECRET,
+		...baseTestEnv(dataDir),
 		...(real
 			? {
 					REDIS_URL,

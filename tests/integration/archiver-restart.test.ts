@@ -7,7 +7,7 @@ import type { FromArchiver, ToArchiver } from '../../workers/archiver/protocol.t
 import { auctionEvents } from '../contract/archive.ts'
 import { archiverSuite, publishEvents, testArchiverSettings, until, untilConsuming } from '../helpers/archive.ts'
 import { connectPostgres, createTestSchema } from '../helpers/services.ts'
-import { TEST_SECRET } from '../helpers/gavel.ts'
+import { baseTestEnv } from '../helpers/gavel.ts'
 
 const suite = archiverSuite()
 const { schemas, streams } = suite
@@ -87,13 +87,8 @@ test('an archiver-only process (ROLES=archiver) killed with SIGKILL and started 
 	const count = countOf(sql)
 	const env = {
 		...process.env,
+		...baseTestEnv(dataDir),
 		ROLES: 'archiver',
-		PORT: '0',
-		HOST: '127.0.0.1',
-		DATA_DIR: dataDir,
-		NODE_ENV: 'test',
-		LOG_LEVEL: 'silent',
-		AUTH_JWT_SECRET: TEST_SECRET,
 		NATS_URL: settings.natsUrl!,
 		NATS_STREAM: settings.stream,
 		NATS_SUBJECT_PREFIX: settings.subjectPrefix,
