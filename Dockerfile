@@ -11,10 +11,11 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/base-debian12:nonroot
 
 FROM ${BUN_IMAGE} AS build
 WORKDIR /src
-# Dependencies first: a source change does not reinstall them. The build needs no dev dependency.
+# Dependencies first: a source change does not reinstall them. The build needs no dev dependency,
+# and no install script of ours (the postinstall sets up pulumi/, which is not in this context).
 COPY package.json bun.lock bunfig.toml ./
 RUN --mount=type=cache,target=/root/.bun/install/cache \
-	bun install --frozen-lockfile --production
+	bun install --frozen-lockfile --production --ignore-scripts
 # .dockerignore lets in only the build inputs (src/, workers/, scripts/, tsconfig.json).
 COPY . .
 RUN bun run build \

@@ -13,6 +13,6 @@ export function assertPulumiInstalled(projectDir: string = __dirname): void {
 	if (missing.length > 0)
 		throw new Error(
 			`pulumi/node_modules is missing ${missing.join(', ')} (looked in ${join(projectDir, 'node_modules')}). ` +
-				'Run `bun install --cwd pulumi --frozen-lockfile` from the repo root, then run the tests again.',
+				'Run `bun install` from the repo root (its postinstall installs pulumi/), then run the tests again.',
 		)
 }

@@ -173,6 +173,6 @@ describe('helpers', () => {
 	})
 
 	test('the test preflight names the install command when pulumi/node_modules is missing', () => {
-		expect(() => assertPulumiInstalled('/nonexistent/pulumi')).toThrow(/bun install --cwd pulumi --frozen-lockfile/)
+		expect(() => assertPulumiInstalled('/nonexistent/pulumi')).toThrow(/Run `bun install` from the repo root/)
 	})
 })
