@@ -7,6 +7,7 @@ import { Glob } from 'bun'
 import { rm, stat } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { BUN_RUNTIME_FLAGS } from './runtime-flags.ts'
 
 /** The repository root: entrypoints are named by their path from here. */
 export const ROOT = resolve(import.meta.dir, '..')
@@ -63,6 +64,8 @@ export async function buildBinary(options: BuildOptions): Promise<BuiltBinary> {
 			// Configuration is the environment alone (DESIGN §1): no .env or bunfig.toml picked up from the working directory.
 			autoloadDotenv: false,
 			autoloadBunfig: false,
+			// The runtime flags `bun start` passes (a long URL gets gavel's JSON 414, not Bun's bare 431).
+			execArgv: [...BUN_RUNTIME_FLAGS],
 		},
 	})
 	if (!result.success) throw new AggregateError(result.logs, `bun build --compile of ${entrypoints.join(', ')} failed`)

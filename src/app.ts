@@ -1,6 +1,7 @@
 import { Elysia, ParseError } from 'elysia'
 import { openapi } from '@elysiajs/openapi'
-import { AppError, PayloadTooLargeError, RateLimitedError } from './errors.ts'
+import { AppError, PayloadTooLargeError, RateLimitedError, UriTooLongError } from './errors.ts'
+import { readJsonBody } from './http/body.ts'
 import type { Auth } from './auth/tokens.ts'
 import type { Logger } from './observability/log.ts'
 import type { Metrics } from './observability/metrics.ts'
@@ -14,6 +15,13 @@ import { bidsModule } from './modules/bids/index.ts'
 import { historyModule } from './modules/history/index.ts'
 import { opsModule, type Dependency } from './modules/ops/index.ts'
 import type { RateLimiter } from './modules/limits/rate-limiter.ts'
+
+/**
+ * URLs longer than this are a JSON 414. Bun refuses a request head past its own limit with a bare
+ * 431 before gavel sees it; the start scripts and the binary raise that limit (BUN_RUNTIME_FLAGS in
+ * scripts/runtime-flags.ts) so that an oversized URL reaches this check and gets a JSON answer.
+ */
+export const MAX_URL_BYTES = 8 * 1024
 
 /** Probes and scrapes come from the platform, not from users: never rate limited. */
 const UNLIMITED_PATHS = new Set(['/healthz', '/readyz', '/metrics'])
@@ -49,19 +57,24 @@ const jsonError = (status: number, body: unknown, headers: Record<string, string
  */
 export function createApp(deps: AppDeps) {
 	const { log, maxBodyBytes } = deps
-	// Bun's own cap is only the backstop (it answers 413 with no body); the JSON 413 comes from
-	// the Content-Length check, or from reading a chunked body ourselves.
 	return new Elysia({
 		normalize: false,
-		// reusePort off (Elysia turns it on): a second gavel on the same port must fail, not split the traffic.
-		serve: { maxRequestBodySize: Math.max(1 << 20, 4 * maxBodyBytes), reusePort: false },
+		serve: {
+			// Bun's own cap answers 413 with an empty body, even after `100 Continue`: gavel enforces
+			// MAX_BODY_BYTES itself (Content-Length here, a chunked body while it streams in
+			// readJsonBody), so Bun's must never come first. Nothing is buffered past our limit.
+			maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+			// reusePort off (Elysia turns it on): a second gavel on the same port must fail, not split the traffic.
+			reusePort: false,
+		},
 		websocket: deps.live?.websocket,
 	})
 		.onRequest(({ request, server }) => {
 			const length = request.headers.get('content-length')
 			if (length !== null && Number(length) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes)
-			if (request.headers.has('authorization')) return
 			const url = request.url
+			if (url.length > MAX_URL_BYTES) throw new UriTooLongError(MAX_URL_BYTES)
+			if (request.headers.has('authorization')) return
 			const pathStart = url.indexOf('/', url.indexOf('//') + 2)
 			const queryStart = url.indexOf('?', pathStart)
 			if (UNLIMITED_PATHS.has(url.slice(pathStart, queryStart < 0 ? undefined : queryStart))) return
@@ -69,14 +82,13 @@ export function createApp(deps: AppDeps) {
 			if (wait > 0) throw new RateLimitedError(wait)
 		})
 		.use(apiGate(deps.api))
+		// Every body is read here (Elysia's own parsers never run): JSON only (415 otherwise), within
+		// MAX_BODY_BYTES however it is framed.
 		.onParse(async ({ request, contentType }) => {
-			if (request.headers.has('content-length') || !contentType.startsWith('application/json')) return
-			const bytes = await request.arrayBuffer()
-			if (bytes.byteLength > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes)
 			try {
-				return JSON.parse(new TextDecoder().decode(bytes))
-			} catch {
-				throw new ParseError()
+				return await readJsonBody(request, contentType, maxBodyBytes)
+			} catch (err) {
+				throw err instanceof SyntaxError ? new ParseError() : err
 			}
 		})
 		.onError(({ code, error, request }) => {

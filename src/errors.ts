@@ -97,6 +97,20 @@ export class PayloadTooLargeError extends AppError {
 	}
 }
 
+export class UnsupportedMediaTypeError extends AppError {
+	constructor(got: string) {
+		super('UNSUPPORTED_MEDIA_TYPE', 415, `send the body as JSON with content-type: application/json (got ${got ? JSON.stringify(got.slice(0, 64)) : 'none'})`, {
+			expected: 'application/json',
+		})
+	}
+}
+
+export class UriTooLongError extends AppError {
+	constructor(limit: number) {
+		super('URI_TOO_LONG', 414, `the URL is longer than ${limit} bytes`, { limit })
+	}
+}
+
 export class UnavailableError extends AppError {
 	constructor(message: string, options?: ErrorOptions) {
 		super('UNAVAILABLE', 503, message, {}, options)

@@ -87,6 +87,11 @@ describe('the compiled binary', () => {
 			expect(health.code).toBe(0)
 			expect(JSON.parse(health.stdout)).toMatchObject({ status: 'ready' })
 			expect((await runCli(['health', '--live'], { ...env, PORT: port }, binary)).code).toBe(0)
+
+			// The runtime flags ride in the binary: a 100 kB URL reaches gavel's JSON 414 (Bun alone: a bare 431).
+			const long = await fetch(`${serve.url}/auctions/${'a'.repeat(100_000)}`)
+			expect(long.status).toBe(414)
+			expect(((await long.json()) as { error: { code: string } }).error.code).toBe('URI_TOO_LONG')
 		} finally {
 			expect(await terminate(serve)).toBe(0)
 		}

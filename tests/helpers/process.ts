@@ -1,11 +1,12 @@
 import type { Subprocess } from 'bun'
+import { BUN_RUNTIME_FLAGS } from '../../scripts/runtime-flags.ts'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 export const CLI = `${ROOT}src/cli/main.ts`
 
 /** How to run `gavel`: from source by default, or a compiled binary (`[path]`) from another folder. */
 export interface GavelCommand {
-	/** argv before the gavel arguments; default `['bun', CLI]`. */
+	/** argv before the gavel arguments; default `['bun', …BUN_RUNTIME_FLAGS, CLI]`, as `bun start` runs it. */
 	command?: string[]
 	/** Working directory; default the repository root. */
 	cwd?: string
@@ -31,7 +32,7 @@ export interface ServeProcess {
  * "gavel is ready" log line names the URL. The caller stops it by pid (kill) in a finally.
  */
 export async function spawnServe(env: Record<string, string>, options: ServeOptions = {}): Promise<ServeProcess> {
-	const { command = ['bun', CLI], cwd = ROOT, timeoutMs = 15_000 } = options
+	const { command = ['bun', ...BUN_RUNTIME_FLAGS, CLI], cwd = ROOT, timeoutMs = 15_000 } = options
 	const spawnedAt = performance.now()
 	const proc = Bun.spawn([...command, 'serve'], {
 		cwd,
