@@ -1,8 +1,8 @@
 import { afterAll, expect, test } from 'bun:test'
 import { createPostgresArchive } from '../../src/adapters/postgres/archive.ts'
-import { MIGRATIONS } from '../../src/adapters/postgres/migrate.ts'
+import { firstSchemaOf, MIGRATIONS } from '../../src/adapters/postgres/migrate.ts'
 import { archiveContract, auctionEvents } from '../contract/archive.ts'
-import { createTestSchema, type TestSchema } from '../helpers/services.ts'
+import { connectPostgres, createTestSchema, type TestSchema } from '../helpers/services.ts'
 
 const schemas: TestSchema[] = []
 afterAll(async () => {
@@ -49,4 +49,30 @@ test("a fresh pool's very first query may carry arrays; quotes and backslashes s
 	expect(await writer.write([a.created(), tricky])).toBe(2)
 	expect((await writer.events(a.auction, 0, 10)).map((e) => e.json)).toEqual([tricky.json])
 	await writer.close()
+})
+
+test("a search_path schema that does not exist yet is created: it is gavel's own", async () => {
+	// A schema name no one created: the suite's own, dropped first so the search_path names nothing.
+	const schema = await createTestSchema()
+	await schema.drop()
+	const sql = await connectPostgres()
+	try {
+		const archive = createPostgresArchive({ url: schema.url, max: 1 })
+		expect(await archive.migrate()).toEqual(MIGRATIONS.map((m) => m.version))
+		const [found] = await sql<{ n: number }[]>`select count(*)::int as n from information_schema.tables where table_schema = ${schema.name} and table_name = 'bid_events'`
+		expect(found?.n).toBe(1)
+		expect(await archive.migrate()).toEqual([])
+		await archive.close()
+	} finally {
+		await sql.unsafe(`drop schema if exists ${schema.name} cascade`)
+		await sql.end({ timeout: 5 })
+	}
+})
+
+test('the first schema of a search_path is the one created', () => {
+	expect(firstSchemaOf('gavel')).toBe('gavel')
+	expect(firstSchemaOf('"$user", Gavel, public')).toBe('gavel')
+	expect(firstSchemaOf('"My ""odd"" schema"')).toBe('My "odd" schema')
+	expect(firstSchemaOf('"$user"')).toBeNull()
+	expect(firstSchemaOf('')).toBeNull()
 })

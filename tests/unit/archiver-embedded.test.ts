@@ -66,3 +66,21 @@ test('a refused event is isolated by halving the batch: it alone is dead-lettere
 	expect(stored).not.toContain(pushed[17])
 	expect(r.deadLetters('rejected')).toBe(1)
 })
+
+test('readiness follows the archive as it is now: healthy again as soon as a failed migration succeeds', async () => {
+	const r = reports()
+	const real = createSqliteArchive({ path: join(dir, 'archive.sqlite') })
+	let failures = 2
+	const archive = Object.assign(Object.create(real) as typeof real, {
+		migrate: async () => {
+			if (failures-- > 0) throw new Error('no schema has been selected to create in')
+			return real.migrate()
+		},
+	})
+	const archiver = runArchiver(settings({ reportEveryMs: 20 }), { log: silentLogger(), report: r.add, archive })
+	await until(async () => r.all.some((x) => !x.healthy), 'a report of the failed migration')
+	// No event arrives: nothing but the migration itself can make the archiver healthy again.
+	await until(async () => failures < 0 && r.last?.healthy === true, 'a healthy report after the migration succeeds')
+	await archiver.stop()
+	await real.close()
+})

@@ -203,6 +203,9 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 			try {
 				await archive.migrate()
 				migrated = true
+				// Readiness follows the archive as it is now, not the last failed attempt.
+				stats.healthy = true
+				stats.problem = null
 			} catch (err) {
 				unhealthy(`archive migration failed: ${(err as Error).message}`)
 				log.warn({ err, attempt }, 'archive not reachable for migrations, retrying')

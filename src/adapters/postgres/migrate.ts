@@ -1,4 +1,4 @@
-import type { Sql } from 'postgres'
+import type { Sql, TransactionSql } from 'postgres'
 import init from './migrations/001_init.sql' with { type: 'text' }
 
 /** The migrations in order; the SQL is bundled as text so a compiled binary carries it. */
@@ -16,6 +16,7 @@ const MIGRATION_LOCK = 0x6761_7665_6c // 'gavel'
 export async function migrate(sql: Sql): Promise<number[]> {
 	return sql.begin(async (tx) => {
 		await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
+		await ensureSchema(tx)
 		await tx`create table if not exists gavel_migrations (
 			version integer primary key,
 			name text not null,
@@ -31,4 +32,33 @@ export async function migrate(sql: Sql): Promise<number[]> {
 		}
 		return applied
 	})
+}
+
+/**
+ * ensureSchema creates the schema a `search_path` names when none of its schemas exists yet
+ * (`?search_path=gavel` on a new database): the schema is gavel's own, and without it every
+ * `create table` fails with "no schema has been selected". Lacking the right to create it is a
+ * clear error naming the schema, not a loop.
+ */
+async function ensureSchema(tx: TransactionSql): Promise<void> {
+	const [current] = await tx<{ schema: string | null }[]>`select current_schema() as schema`
+	if (current?.schema) return
+	const [setting] = await tx<{ search_path: string }[]>`select current_setting('search_path') as search_path`
+	const first = firstSchemaOf(setting?.search_path ?? '')
+	if (!first) throw new Error(`search_path ${JSON.stringify(setting?.search_path)} names no schema to keep gavel's tables in`)
+	try {
+		await tx`create schema if not exists ${tx(first)}`
+	} catch (err) {
+		throw new Error(`schema ${JSON.stringify(first)} (from search_path) does not exist and could not be created: ${(err as Error).message}`, { cause: err })
+	}
+}
+
+/** The first schema a search_path names (`"$user"` is the role's own schema, which is skipped). */
+export function firstSchemaOf(searchPath: string): string | null {
+	for (const raw of searchPath.split(',')) {
+		const name = raw.trim()
+		if (!name || name === '"$user"' || name === '$user') continue
+		return name.startsWith('"') && name.endsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name.toLowerCase()
+	}
+	return null
 }
