@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 // bench/archive-quick.ts: how fast events go from JetStream into Postgres through the archiver
-// Worker, and how long after the last publish everything is archived (DESIGN §9: within 1 s).
+// Worker, and how long after the last publish everything is archived (docs/design.md §9: within 1 s).
 //
 //   bun bench/archive-quick.ts [--events 200000] [--auctions 200] [--batch 1000] [--wait-ms 5] [--writers 2] [--json]
 //

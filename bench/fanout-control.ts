@@ -1,5 +1,5 @@
 /**
- * The fan-out control of DESIGN §9: a bare Bun.serve that broadcasts each posted bid to one
+ * The fan-out control of docs/design.md §9: a bare Bun.serve that broadcasts each posted bid to one
  * topic (no Redis, no NATS, no gavel). `bench/fanout-quick.ts` starts it as a child process and
  * compares gavel's publish-to-receive latency with this one's. Prints its port on stdout.
  */

@@ -1,5 +1,5 @@
 /**
- * A quick fan-out bench (DESIGN §9): N watchers on one auction, M bids posted one after
+ * A quick fan-out bench (docs/design.md §9): N watchers on one auction, M bids posted one after
  * another; for every (watcher, bid) the time from posting the bid to the watcher receiving its
  * event, measured on this process's clock. The same run measures the control, a bare Bun.serve
  * that broadcasts each posted bid to a topic (`bench/fanout-control.ts`), so gavel's overhead is
@@ -277,7 +277,7 @@ try {
 	const delivered = rounds.flat().every((r) => r.delivered === r.expected)
 	const openMs = { control: Math.round(control.openedMs), gavel: Math.round(gavel.openedMs) }
 	console.log(`time to open and subscribe all ${WATCHERS} watchers: control ${openMs.control} ms, gavel ${openMs.gavel} ms`)
-	console.log(`p99 ratio gavel / control: ${(gavel.p99 / control.p99).toFixed(2)}× (DESIGN §9: ≤ 1.25×); every round 100 % delivered: ${delivered}\n`)
+	console.log(`p99 ratio gavel / control: ${(gavel.p99 / control.p99).toFixed(2)}× (docs/design.md §9: ≤ 1.25×); every round 100 % delivered: ${delivered}\n`)
 	if (values.json)
 		console.log(JSON.stringify({ fanout: { watchers: WATCHERS, bids: BIDS, intervalMs: INTERVAL_MS, rounds: ROUNDS, control, gavel, ratio: gavel.p99 / control.p99, delivered, openMs } }))
 	for (const target of targets) {

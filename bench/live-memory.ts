@@ -1,5 +1,5 @@
 /**
- * Server memory per idle watcher (DESIGN §9: ≤ 4 KB of RSS per idle WebSocket at 10,000).
+ * Server memory per idle watcher (docs/design.md §9: ≤ 4 KB of RSS per idle WebSocket at 10,000).
  * The server runs in this process, so it can collect garbage before each reading; the watchers
  * run in a child process. The control is a bare Bun.serve whose sockets subscribe to one topic.
  *
@@ -69,6 +69,6 @@ await rm(dataDir, { recursive: true, force: true })
 
 console.log(`\nserver RSS per idle subscribed WebSocket at ${WATCHERS} (after a full GC):`)
 console.log(`control (bare Bun.serve): ${(controlPerSocket / 1024).toFixed(2)} KB`)
-console.log(`gavel /live (embedded):   ${(gavelPerSocket / 1024).toFixed(2)} KB   (DESIGN §9: ≤ 4 KB)\n`)
+console.log(`gavel /live (embedded):   ${(gavelPerSocket / 1024).toFixed(2)} KB   (docs/design.md §9: ≤ 4 KB)\n`)
 if (values.json) console.log(JSON.stringify({ memory: { watchers: WATCHERS, controlBytesPerSocket: Math.round(controlPerSocket), gavelBytesPerSocket: Math.round(gavelPerSocket) } }))
 process.exit(0)

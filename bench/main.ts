@@ -13,7 +13,7 @@ type Workload = (typeof WORKLOADS)[number]
 const USAGE = `bun run bench [${WORKLOADS.join('|')} …] [--url URL --secret S] [--duration 10]
 
 Starts gavel with Redis, NATS (and Postgres) on loopback unless --url names a running one
-(--secret: its AUTH_JWT_SECRET). Prints progress, a table marked against DESIGN §9, and
+(--secret: its AUTH_JWT_SECRET). Prints progress, a table marked against docs/design.md §9, and
 writes bench/results/<timestamp>.json.`
 
 const { values, positionals } = parseArgs({
@@ -173,7 +173,7 @@ await mkdir(new URL('results/', import.meta.url).pathname, { recursive: true })
 const file = new URL(`results/${report.at.replaceAll(':', '-')}.json`, import.meta.url).pathname
 await Bun.write(file, `${JSON.stringify(report, null, 2)}\n`)
 
-console.log(`\n| budget (DESIGN §9) | measured | |\n|---|---|---|`)
+console.log(`\n| budget (docs/design.md §9) | measured | |\n|---|---|---|`)
 for (const row of rows) console.log(`| ${row.budget} | ${row.measured} | ${row.met === null ? '' : row.met ? 'met' : 'missed'} |`)
 console.log(`\nmachine: ${report.machine.cpu} × ${report.machine.cores}, ${report.machine.memoryGiB} GiB; ${Object.entries(report.machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`)
 console.log(`results: ${file}`)

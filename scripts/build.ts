@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-// `bun run build`: the one self-contained `gavel` binary (DESIGN §1 and §8). Bun bundles the CLI,
+// `bun run build`: the one self-contained `gavel` binary (docs/design.md §1 and §8). Bun bundles the CLI,
 // every module it imports, the Lua scripts and package.json (text and JSON imports) and its own
 // runtime into one executable; each Bun Worker entry (`workers/<name>/index.ts`) rides along as an
 // extra entrypoint, because bun cannot see which files `new Worker(…)` will load.
@@ -61,7 +61,7 @@ export async function buildBinary(options: BuildOptions): Promise<BuiltBinary> {
 		sourcemap: 'linked',
 		compile: {
 			outfile: options.outfile,
-			// Configuration is the environment alone (DESIGN §1): no .env or bunfig.toml picked up from the working directory.
+			// Configuration is the environment alone (docs/design.md §1): no .env or bunfig.toml picked up from the working directory.
 			autoloadDotenv: false,
 			autoloadBunfig: false,
 			// The runtime flags `bun start` passes (a long URL gets gavel's JSON 414, not Bun's bare 431).

@@ -12,7 +12,7 @@ export const DEFAULT_LIVE_IDLE_TIMEOUT_S = 120 // Bun pings shortly before; a li
 // Unsent bytes per socket before it is closed as slow; ~3,000 events, a few seconds of a hot auction.
 export const DEFAULT_LIVE_SEND_BUFFER_BYTES = 1024 * 1024
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 // a bid is ~40 bytes, an auction ~1 KB
-export const DEFAULT_EVENTS_KEPT = 1_000 // DESIGN §3: at least the last 1,000 per auction
+export const DEFAULT_EVENTS_KEPT = 1_000 // docs/design.md §3: at least the last 1,000 per auction
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
 export const DEFAULT_ARCHIVE_BATCH_MAX = 1_000 // events per INSERT; ~14 arrays of this length, far from any limit

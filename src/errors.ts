@@ -117,7 +117,7 @@ export class UnavailableError extends AppError {
 	}
 }
 
-/** A WebSocket frame that is not a JSON client op of the right shape (DESIGN §5). */
+/** A WebSocket frame that is not a JSON client op of the right shape (docs/design.md §5). */
 export class BadFrameError extends AppError {
 	constructor(message: string) {
 		super('BAD_FRAME', 400, message)

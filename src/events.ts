@@ -2,7 +2,7 @@ import { Type as T, type Static } from '@sinclair/typebox'
 import { settingsOf, type AuctionRecord } from './domain/auction.ts'
 
 /**
- * Events are the one shape shared by the bus, WebSockets and the archive (DESIGN §3).
+ * Events are the one shape shared by the bus, WebSockets and the archive (docs/design.md §3).
  * `id` is a UUIDv7 and the dedup key everywhere; `seq` is dense per auction, 0 = created.
  */
 const Money = T.Integer({ minimum: 0 })

@@ -7,7 +7,7 @@ import { ecrRepositoryArn, ecsTasksAssumeRolePolicy, writeLogsStatement } from '
 export const ROLES = ['api', 'live', 'archiver', 'closer'] as const
 export type Role = (typeof ROLES)[number]
 
-/** The server pings every WebSocket this often (DESIGN §5); the ALB must not cut a socket sooner. */
+/** The server pings every WebSocket this often (docs/design.md §5); the ALB must not cut a socket sooner. */
 export const WS_PING_INTERVAL_SECONDS = 30
 const CONTAINER = 'gavel'
 

@@ -11,7 +11,7 @@ export interface ArchiveLocation {
 export const SQLITE_ARCHIVE_FILE = 'archive.sqlite'
 
 /**
- * openArchive picks the adapter by configuration alone (DESIGN §1). Neither connects eagerly
+ * openArchive picks the adapter by configuration alone (docs/design.md §1). Neither connects eagerly
  * to a server: a Postgres pool opens on first use, so an unreachable database shows up as a
  * failed write or read, which the caller retries, never as a failed start.
  */

@@ -38,7 +38,7 @@ interface Suspect {
 }
 
 /**
- * createRepairer is crash repair (DESIGN §6): a bid is accepted at its store commit, so if the
+ * createRepairer is crash repair (docs/design.md §6): a bid is accepted at its store commit, so if the
  * process dies before the event reaches the bus, the archive is left with a seq gap. Each tick
  * compares the archive's progress with the store's seq (`BidStore.seqs`) for the auctions that
  * can still change (a sweep over the archive's unsettled auctions, plus the store's newest),

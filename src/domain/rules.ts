@@ -2,7 +2,7 @@ import type { AuctionClosed, BidPlaced } from '../events.ts'
 import { stepAt, type AuctionRecord } from './auction.ts'
 
 /**
- * The bid rules of DESIGN §2 as one pure function, used by the memory store. The Redis store
+ * The bid rules of docs/design.md §2 as one pure function, used by the memory store. The Redis store
  * runs the same rules in `adapters/redis/place-bid.lua`; the contract suite (one table, both
  * adapters, plus a differential run) keeps the two equal. Change both or neither.
  */

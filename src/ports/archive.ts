@@ -1,7 +1,7 @@
 import type { GavelEvent } from '../events.ts'
 
 /**
- * Archive keeps every event forever (DESIGN §6) and answers the bid history.
+ * Archive keeps every event forever (docs/design.md §6) and answers the bid history.
  * Adapters: Postgres via postgres.js (`adapters/postgres`) and a `bun:sqlite` file
  * (`adapters/sqlite`), proven equal by `tests/contract/archive.ts`.
  */

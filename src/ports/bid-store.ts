@@ -13,7 +13,7 @@ export interface BidStore {
 	/** Newest first, optionally one status, cursor pages (`nextCursor` null on the last page). */
 	listAuctions(query: ListQuery): Promise<Page<AuctionView>>
 	/**
-	 * placeBid applies DESIGN §2 rules 1–8 atomically. Refusals throw the AppError for their
+	 * placeBid applies docs/design.md §2 rules 1–8 atomically. Refusals throw the AppError for their
 	 * code (NotFoundError, NotStartedError, ClosedError, OwnAuctionError, TooLowError,
 	 * IdempotencyKeyReusedError).
 	 */

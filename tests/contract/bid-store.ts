@@ -83,7 +83,7 @@ interface Scenario {
 	steps: Step[]
 }
 
-/** DESIGN §2 as a table: every row runs against every adapter. Times are offsets from T0. */
+/** docs/design.md §2 as a table: every row runs against every adapter. Times are offsets from T0. */
 export const RULES: Scenario[] = [
 	{
 		name: 'the first bid at the starting price sets the price to its amount',

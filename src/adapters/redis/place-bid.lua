@@ -1,4 +1,4 @@
--- place-bid.lua: the single writer of an auction's live state in Redis (DESIGN §2).
+-- place-bid.lua: the single writer of an auction's live state in Redis (docs/design.md §2).
 -- It runs atomically, so no lock is needed; it mirrors src/domain/rules.ts and the contract
 -- suite plus a differential test keep the two equal. All keys share the auction's hash tag.
 --

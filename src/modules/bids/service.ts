@@ -8,7 +8,7 @@ export interface BidServiceDeps {
 	store: BidStore
 	publish: Publish
 	metrics: Metrics
-	/** Per-bidder limiter, checked before the rules (DESIGN §2 rule 9). */
+	/** Per-bidder limiter, checked before the rules (docs/design.md §2 rule 9). */
 	limiter: RateLimiter
 }
 

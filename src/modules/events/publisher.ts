@@ -4,7 +4,7 @@ import type { Metrics } from '../../observability/metrics.ts'
 
 /**
  * createPublisher hands committed events to the bus without making the caller wait: a bid is
- * accepted at its store commit (DESIGN §9), so the publish round trip stays off the answer.
+ * accepted at its store commit (docs/design.md §9), so the publish round trip stays off the answer.
  * The bus retries by itself; an event it finally gives up on is logged and counted, and stays
  * in the store's event stream for crash repair. Nothing is dropped silently.
  */

@@ -90,7 +90,7 @@ interface Sync {
 type LiveSocket = ServerWebSocket<LiveConnection>
 
 /**
- * LiveConnection is the per-socket state, kept as small as possible (DESIGN §9: ≤ 4 KB per idle
+ * LiveConnection is the per-socket state, kept as small as possible (docs/design.md §9: ≤ 4 KB per idle
  * socket at 10k). It is the socket's `data`; Elysia's Bun websocket handler calls its
  * open/message/close for every socket it did not upgrade itself.
  */

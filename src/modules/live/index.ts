@@ -7,11 +7,11 @@ const UPGRADE_REQUIRED = JSON.stringify({
 })
 
 /**
- * `/live`: the watchers' WebSocket (DESIGN §5; protocol in README "Watching live").
+ * `/live`: the watchers' WebSocket (docs/design.md §5; protocol in README "Watching live").
  *
  * A plain route that upgrades with the hub's small per-socket object instead of Elysia's `.ws`:
  * `.ws` keeps the whole request context and six closures per socket (measured 5.3 KB of RSS per
- * idle socket at 10k, over DESIGN §9's 4 KB; this way 1.6 KB). Elysia's Bun websocket handler
+ * idle socket at 10k, over docs/design.md §9's 4 KB; this way 1.6 KB). Elysia's Bun websocket handler
  * still dispatches to the object's open/message/close.
  */
 export function liveModule({ hub }: { hub: LiveHub }) {

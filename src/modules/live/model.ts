@@ -8,7 +8,7 @@ import { AuctionId } from '../auctions/model.ts'
 const strict = { additionalProperties: false } as const
 const Since = T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'the last seq the client has' })
 
-/** What a client may send on `/live` (DESIGN §5): one JSON object per text frame, `op` discriminates. */
+/** What a client may send on `/live` (docs/design.md §5): one JSON object per text frame, `op` discriminates. */
 export const LiveModel = {
 	subscribe: T.Object({ op: T.Literal('subscribe'), auction: AuctionId, since: T.Optional(Since) }, strict),
 	unsubscribe: T.Object({ op: T.Literal('unsubscribe'), auction: AuctionId }, strict),

@@ -1,4 +1,4 @@
--- 001_init: the archive's two tables (DESIGN §6). Money is bigint minor units, times timestamptz.
+-- 001_init: the archive's two tables (docs/design.md §6). Money is bigint minor units, times timestamptz.
 
 -- One row per auction, kept current from its events by the archiver's write statement:
 -- settings from auction.created, price/leader/endsAt from the highest bid.placed, the outcome
