@@ -39,7 +39,7 @@ export interface AppDeps {
 	/** Whether this process has the api role; without it only ops routes and `/live` answer. */
 	api: boolean
 	maxBodyBytes: number
-	/** Per-IP limiter for requests without a token (the bid route limits per bidder instead). */
+	/** Per-IP limiter for requests without a verified token (with one, the bid route limits per bidder instead). */
 	ipLimiter: RateLimiter
 	/** Take the client address from the last X-Forwarded-For entry (behind a load balancer). */
 	trustProxy: boolean
@@ -74,7 +74,9 @@ export function createApp(deps: AppDeps) {
 			if (length !== null && Number(length) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes)
 			const url = request.url
 			if (url.length > MAX_URL_BYTES) throw new UriTooLongError(MAX_URL_BYTES)
-			if (request.headers.has('authorization')) return
+			// A token that verified is limited per bidder where it is used; any other header is not a pass.
+			const authorization = request.headers.get('authorization')
+			if (authorization !== null && deps.auth.verified(authorization)) return
 			const pathStart = url.indexOf('/', url.indexOf('//') + 2)
 			const queryStart = url.indexOf('?', pathStart)
 			if (UNLIMITED_PATHS.has(url.slice(pathStart, queryStart < 0 ? undefined : queryStart))) return

@@ -106,6 +106,15 @@ export function loadConfig(env: Record<string, string | undefined> = Bun.env): C
 			problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL: one is required when NODE_ENV=production')
 		if (parsed.AUTH_JWT_SECRET && parsed.AUTH_JWKS_URL)
 			problems.push('AUTH_JWT_SECRET and AUTH_JWKS_URL: set one of them, not both')
+		// An identity provider's keys sign tokens for every app it serves: in production a token must
+		// also name this app (audience) and that provider (issuer), or any of its tokens would do.
+		if (parsed.NODE_ENV === 'production' && parsed.AUTH_JWKS_URL) {
+			if (!parsed.AUTH_ISSUER) problems.push('AUTH_ISSUER: required with AUTH_JWKS_URL when NODE_ENV=production')
+			if (!parsed.AUTH_AUDIENCE) problems.push('AUTH_AUDIENCE: required with AUTH_JWKS_URL when NODE_ENV=production')
+		}
+		// Keys fetched in clear can be swapped on the way: plain http only in development and tests.
+		if (parsed.AUTH_JWKS_URL?.startsWith('http://') && parsed.NODE_ENV === 'production')
+			problems.push(`AUTH_JWKS_URL: must be https:// when NODE_ENV=production (got ${JSON.stringify(parsed.AUTH_JWKS_URL)})`)
 		if (problems.length === 0) {
 			const { ROLES, ...rest } = parsed
 			return Object.freeze({

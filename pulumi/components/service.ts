@@ -134,6 +134,14 @@ export class GavelService extends pulumi.ComponentResource {
 		const publicGroup = checkRoleGroups(args.groups)
 		if ((args.authJwtSecret === undefined) === (args.authJwksUrl === undefined))
 			throw new Error('set exactly one of authJwtSecret and authJwksUrl')
+		// gavel refuses to start in production with a JWKS but no issuer and audience, or keys over
+		// plain http: fail at preview, not with tasks that crash-loop after the deploy.
+		if (args.authJwksUrl !== undefined) {
+			if (!args.authJwksUrl.startsWith('https://')) throw new Error(`authJwksUrl must be https:// (got ${args.authJwksUrl})`)
+			const missing = ['AUTH_ISSUER', 'AUTH_AUDIENCE'].filter((k) => !args.environment?.[k])
+			if (missing.length > 0)
+				throw new Error(`authJwksUrl needs ${missing.join(' and ')} (pulumi config set authIssuer … / authAudience …): tokens of other apps of the same identity provider would pass`)
+		}
 		const idleTimeout = args.idleTimeoutSeconds ?? 120
 		if (!Number.isInteger(idleTimeout) || idleTimeout <= WS_PING_INTERVAL_SECONDS || idleTimeout > 4000)
 			throw new Error(`idleTimeoutSeconds must be above the ${WS_PING_INTERVAL_SECONDS} s WebSocket ping interval and at most 4000 (got ${idleTimeout})`)

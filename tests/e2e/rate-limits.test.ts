@@ -36,10 +36,41 @@ test('a bidder over the limit gets 429 RATE_LIMITED with Retry-After; other bidd
 })
 
 test('anonymous requests are limited per IP; health probes never are', async () => {
-	const statuses = []
-	for (let i = 0; i < 12; i++) statuses.push((await fetch(`${g.url}/auctions`)).status)
-	expect(statuses).toContain(429)
-	expect(statuses.slice(0, 4)).toEqual([200, 200, 200, 200])
-	for (let i = 0; i < 20; i++) expect((await fetch(`${g.url}/healthz`)).status).toBe(200)
-	expect((await fetch(`${g.url}/readyz`)).status).toBe(200)
+	// A gavel of its own: the bids above spent this address's allowance on their first tokens.
+	const fresh = await startTestGavel({ env: { RATE_LIMIT_IP_PER_SEC: '1', RATE_LIMIT_IP_BURST: '5' } })
+	try {
+		const statuses = []
+		for (let i = 0; i < 12; i++) statuses.push((await fetch(`${fresh.url}/auctions`)).status)
+		expect(statuses).toContain(429)
+		expect(statuses.slice(0, 4)).toEqual([200, 200, 200, 200])
+		for (let i = 0; i < 20; i++) expect((await fetch(`${fresh.url}/healthz`)).status).toBe(200)
+		expect((await fetch(`${fresh.url}/readyz`)).status).toBe(200)
+	} finally {
+		await fresh.stop()
+	}
+})
+
+test('an Authorization header that did not verify is no pass around the per-IP limit', async () => {
+	const limited = await startTestGavel({ env: { RATE_LIMIT_IP_PER_SEC: '1', RATE_LIMIT_IP_BURST: '5' } })
+	try {
+		const statuses = await Promise.all(
+			Array.from({ length: 40 }, () => fetch(`${limited.url}/auctions`, { headers: { authorization: 'x' } }).then((r) => r.status)),
+		)
+		expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(30)
+		const forged = await fetch(`${limited.url}/auctions`, { headers: { authorization: 'Bearer not.a.token' } })
+		expect(forged.status).toBe(429)
+		expect(await forged.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } })
+		// A token that verified once passes: its bids are limited per bidder instead.
+		const seller = await limited.token('sam', ['seller'])
+		await new Promise((r) => setTimeout(r, 1_100)) // one IP token back for the first, verifying request
+		const created = await fetch(`${limited.url}/auctions`, {
+			method: 'POST',
+			headers: { authorization: `Bearer ${seller}`, 'content-type': 'application/json' },
+			body: JSON.stringify(auctionBody()),
+		})
+		expect(created.status).toBe(201)
+		for (let i = 0; i < 10; i++) expect((await fetch(`${limited.url}/auctions`, { headers: { authorization: `Bearer ${seller}` } })).status).toBe(200)
+	} finally {
+		await limited.stop()
+	}
 })

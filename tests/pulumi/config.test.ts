@@ -134,10 +134,27 @@ describe('refuses a broken deployment', () => {
 		await expect(
 			deployForTest(testStackArgs((a) => void (a.service.authJwksUrl = 'https://id.example/.well-known/jwks.json'))),
 		).rejects.toThrow(/exactly one of authJwtSecret and authJwksUrl/)
+		const jwksOnly = (a: Parameters<Parameters<typeof testStackArgs>[0]>[0]) => {
+			delete a.service.authJwtSecret
+			a.service.authJwksUrl = 'https://id.example/.well-known/jwks.json'
+		}
+		// Without issuer and audience, or over http, gavel would refuse to start in production.
+		await expect(
+			deployForTest(testStackArgs((a) => {
+				jwksOnly(a)
+				a.service.environment = {}
+			})),
+		).rejects.toThrow(/authJwksUrl needs AUTH_ISSUER and AUTH_AUDIENCE/)
+		await expect(
+			deployForTest(testStackArgs((a) => {
+				jwksOnly(a)
+				a.service.authJwksUrl = 'http://id.example/jwks'
+			})),
+		).rejects.toThrow(/must be https/)
 		const jwks = await deployForTest(
 			testStackArgs((a) => {
-				delete a.service.authJwtSecret
-				a.service.authJwksUrl = 'https://id.example/.well-known/jwks.json'
+				jwksOnly(a)
+				a.service.environment = { ...a.service.environment, AUTH_ISSUER: 'https://id.example/', AUTH_AUDIENCE: 'gavel' }
 			}),
 		)
 		const api = jwks.deployment.get('aws:ecs/service:Service', 'gavel-api')

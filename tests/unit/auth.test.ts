@@ -72,4 +72,56 @@ describe('auth', () => {
 			server.stop(true)
 		}
 	})
+
+	test('a sub that is not a string of allowed characters is refused, whatever its type', async () => {
+		const auth = createAuth({ secret: SECRET })
+		const key = new TextEncoder().encode(SECRET)
+		const withSub = (sub: unknown) =>
+			new SignJWT({ sub } as Record<string, unknown>).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(key)
+		const hostile: unknown[] = [
+			42,
+			0,
+			['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'],
+			{ id: 'bob' },
+			{},
+			null,
+			true,
+			'',
+			'x'.repeat(129),
+			'bob\u0000',
+			'bob"},"winner":"eve',
+			'bob\\',
+			'</script>',
+			'bob\u2028',
+			'bob\r\nx',
+			'\ud800',
+			'bob smith',
+		]
+		for (const sub of hostile) expect([sub, await codeOf(auth.authenticate(`Bearer ${await withSub(sub)}`))]).toEqual([sub, 'UNAUTHORIZED'])
+		for (const sub of ['bob', 'auth0|5f1c2d', 'google-oauth2|1234567890', 'ann.lee+bids@example.com', 'x'.repeat(128), 'a:b=c_d-e'])
+			expect((await auth.authenticate(`Bearer ${await withSub(sub)}`)).sub).toBe(sub)
+	})
+
+	test('roles keep only short strings', async () => {
+		const auth = createAuth({ secret: SECRET })
+		const token = await signToken(SECRET, { sub: 'bob', roles: ['seller', 'x'.repeat(65)] })
+		const key = new TextEncoder().encode(SECRET)
+		const odd = await new SignJWT({ roles: [1, null, { r: 1 }, 'admin'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('bob').setExpirationTime('1h').sign(key)
+		expect((await auth.authenticate(`Bearer ${token}`)).roles).toEqual(['seller'])
+		expect((await auth.authenticate(`Bearer ${odd}`)).roles).toEqual(['admin'])
+	})
+
+	test('verified() is true only for a header whose token already verified and has not expired', async () => {
+		let now = Date.now()
+		const auth = createAuth({ secret: SECRET, now: () => now })
+		const token = await signToken(SECRET, { sub: 'bob', ttlSeconds: 60 })
+		expect(auth.verified(`Bearer ${token}`)).toBe(false)
+		expect(auth.verified('x')).toBe(false)
+		await auth.authenticate(`Bearer ${token}`)
+		expect(auth.verified(`Bearer ${token}`)).toBe(true)
+		expect(auth.verified(`bearer  ${token} `)).toBe(true)
+		expect(auth.verified(`Bearer ${token}x`)).toBe(false)
+		now += 61_000
+		expect(auth.verified(`Bearer ${token}`)).toBe(false)
+	})
 })

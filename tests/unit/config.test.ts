@@ -44,4 +44,19 @@ describe('config', () => {
 		expect(loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) }).production).toBe(true)
 		expect(problemsOf({ AUTH_JWT_SECRET: 'x'.repeat(32), AUTH_JWKS_URL: 'https://id.example/jwks' })[0]).toContain('not both')
 	})
+
+	test('production with a JWKS needs the issuer and the audience, and keys over https', () => {
+		const jwks = { NODE_ENV: 'production', AUTH_JWKS_URL: 'https://id.example/jwks' }
+		const problems = problemsOf(jwks)
+		expect(problems).toHaveLength(2)
+		expect(problems[0]).toContain('AUTH_ISSUER: required')
+		expect(problems[1]).toContain('AUTH_AUDIENCE: required')
+		const complete = { ...jwks, AUTH_ISSUER: 'https://id.example/', AUTH_AUDIENCE: 'gavel' }
+		expect(loadConfig(complete).AUTH_AUDIENCE).toBe('gavel')
+		expect(problemsOf({ ...complete, AUTH_JWKS_URL: 'http://id.example/jwks' })).toEqual([
+			'AUTH_JWKS_URL: must be https:// when NODE_ENV=production (got "http://id.example/jwks")',
+		])
+		// Development and tests may use a local identity provider over http, issuer and audience optional.
+		expect(loadConfig({ AUTH_JWKS_URL: 'http://127.0.0.1:9000/jwks' }).AUTH_JWKS_URL).toBe('http://127.0.0.1:9000/jwks')
+	})
 })
