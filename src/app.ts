@@ -116,9 +116,11 @@ export function createApp(deps: AppDeps) {
 				case 'NOT_FOUND':
 					return jsonError(404, { error: { code: 'NOT_FOUND', message: 'no such route' } })
 			}
-			log.error({ err: error, url: request.url, method: request.method }, 'unhandled error')
-			const message = deps.production ? 'internal error' : String((error as Error)?.message ?? error)
-			return jsonError(500, { error: { code: 'INTERNAL', message } })
+			// The details go to the log only (they can name hosts, queries or keys); the client gets a
+			// reference to quote, in every environment.
+			const ref = crypto.randomUUID()
+			log.error({ err: error, ref, url: request.url, method: request.method }, 'unhandled error')
+			return jsonError(500, { error: { code: 'INTERNAL', message: `internal error (ref ${ref})`, ref } })
 		})
 		.use(
 			openapi({
@@ -133,7 +135,7 @@ export function createApp(deps: AppDeps) {
 				},
 			}),
 		)
-		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies }))
+		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies, log }))
 		.use(deps.live ? liveModule({ hub: deps.live }) : new Elysia({ name: 'live-off' }))
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))

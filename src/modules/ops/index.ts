@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import type { Logger } from '../../observability/log.ts'
 import type { Metrics } from '../../observability/metrics.ts'
 
 export interface Dependency {
@@ -10,8 +11,19 @@ export interface Dependency {
 
 const READY_TIMEOUT_MS = 2_000
 
-/** Liveness, readiness (every dependency answers) and Prometheus metrics. */
-export function opsModule({ metrics, dependencies }: { metrics: Metrics; dependencies: Dependency[] }) {
+/**
+ * Liveness, readiness (every dependency answers) and Prometheus metrics. /readyz is public, so it
+ * says only `ok` or `unavailable` per dependency: the reason (a host name, a driver's message)
+ * goes to the log, once each time it changes.
+ */
+export function opsModule({ metrics, dependencies, log }: { metrics: Metrics; dependencies: Dependency[]; log: Logger }) {
+	const lastProblem = new Map<string, string | null>()
+	const remember = (name: string, problem: string | null) => {
+		if ((lastProblem.get(name) ?? null) === problem) return
+		lastProblem.set(name, problem)
+		if (problem === null) log.info({ dependency: name }, 'dependency answers again')
+		else log.warn({ dependency: name, problem }, 'dependency not ready')
+	}
 	return new Elysia({ name: 'ops' })
 		.get('/healthz', () => ({ status: 'ok' as const }), { detail: { summary: 'Liveness' } })
 		.get(
@@ -24,9 +36,11 @@ export function opsModule({ metrics, dependencies }: { metrics: Metrics; depende
 								d.ping(),
 								Bun.sleep(READY_TIMEOUT_MS).then(() => Promise.reject(new Error(`no answer in ${READY_TIMEOUT_MS} ms`))),
 							])
+							remember(d.name, null)
 							return [d.name, 'ok', d.optional] as const
 						} catch (err) {
-							return [d.name, (err as Error).message || 'unreachable', d.optional] as const
+							remember(d.name, (err as Error).message || 'unreachable')
+							return [d.name, 'unavailable', d.optional] as const
 						}
 					}),
 				)
