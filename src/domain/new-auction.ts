@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.ts'
+import { storableTextProblem } from './text.ts'
 import {
 	DEFAULT_EXTENSION_CAP_MS,
 	MAX_AMOUNT,
@@ -29,6 +30,8 @@ const invalid = (field: string, message: string) => new ValidationError(`${field
  * returns the record both stores persist. Every refusal names the field at fault.
  */
 export function newAuction(input: NewAuctionInput, sellerId: string, now: number): AuctionRecord {
+	const titleProblem = storableTextProblem(input.title)
+	if (titleProblem) throw invalid('title', titleProblem)
 	const startsAt = input.startsAt ?? now
 	const { endsAt, startingPrice } = input
 	if (endsAt <= startsAt) throw invalid('endsAt', 'must be after startsAt')
