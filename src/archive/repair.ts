@@ -29,6 +29,11 @@ const DEFAULT_SCAN_LIMIT = 500
 const DEFAULT_NEWEST_LIMIT = 50
 /** At most this many missing events per auction per repair (the store keeps ~1,000 anyway). */
 const MAX_REPAIR = 1_000
+/**
+ * Re-publishes of one event that may fail to fill its gap before repair gives up on it: an event
+ * the archiver dead-letters (the archive refuses it) never arrives however often it is sent.
+ */
+export const MAX_REPUBLISHES = 3
 
 interface Suspect {
 	/** When the archive was first seen behind the store. */
@@ -53,8 +58,15 @@ export function createRepairer(options: RepairerOptions) {
 	const newestLimit = options.newestLimit ?? DEFAULT_NEWEST_LIMIT
 	const now = options.now ?? Date.now
 	const suspects = new Map<string, Suspect>()
-	/** Seqs found missing and no longer in the store: counted and logged once, not chased again. */
+	/** Seqs found missing and no longer in the store, or given up on: counted and logged once, not chased again. */
 	const lost = new Map<string, Set<number>>()
+	/** How often each still-missing seq was re-published, per auction. */
+	const republishes = new Map<string, Map<number, number>>()
+	const giveUp = (auction: string, seqs: number[], why: string) => {
+		metrics.unrepairable.inc(seqs.length)
+		lost.set(auction, new Set([...(lost.get(auction) ?? []), ...seqs]))
+		log.error({ auction, seqs }, why)
+	}
 	let cursor = ''
 
 	const candidates = async (): Promise<Map<string, ArchiveProgress>> => {
@@ -92,7 +104,17 @@ export function createRepairer(options: RepairerOptions) {
 
 	const repair = async (auction: string, target: number): Promise<number> => {
 		const known = lost.get(auction)
-		const missing = (await archive.missingSeqs(auction, target, MAX_REPAIR)).filter((seq) => !known?.has(seq))
+		let missing = (await archive.missingSeqs(auction, target, MAX_REPAIR)).filter((seq) => !known?.has(seq))
+		const tries = republishes.get(auction) ?? new Map<number, number>()
+		for (const seq of tries.keys()) if (!missing.includes(seq)) tries.delete(seq) // it arrived
+		const refused = missing.filter((seq) => (tries.get(seq) ?? 0) >= MAX_REPUBLISHES)
+		if (refused.length > 0) {
+			for (const seq of refused) tries.delete(seq)
+			giveUp(auction, refused, `events re-published ${MAX_REPUBLISHES} times never reached the archive (dead-lettered?); giving up on them`)
+			missing = missing.filter((seq) => !refused.includes(seq))
+		}
+		if (tries.size > 0) republishes.set(auction, tries)
+		else republishes.delete(auction)
 		if (missing.length === 0) return 0
 		const found = await fromStore(auction, missing)
 		if (!found) return 0
@@ -103,16 +125,15 @@ export function createRepairer(options: RepairerOptions) {
 			if (!wanted.has(seq)) continue
 			await bus.publish(auction, id, json) // in seq order, each stored before the next
 			sent.push(seq)
+			tries.set(seq, (tries.get(seq) ?? 0) + 1)
 		}
+		if (tries.size > 0) republishes.set(auction, tries)
 		if (sent.length > 0) {
 			metrics.repaired.inc(sent.length)
 			log.warn({ auction, seqs: sent }, 'republished events the archive lacked (lost between store commit and publish)')
 		}
-		if (found.gone.length > 0) {
-			metrics.unrepairable.inc(found.gone.length)
-			lost.set(auction, new Set([...(known ?? []), ...found.gone]))
-			log.error({ auction, seqs: found.gone }, 'events missing from the archive are no longer kept by the store; they cannot be repaired')
-		}
+		if (found.gone.length > 0)
+			giveUp(auction, found.gone, 'events missing from the archive are no longer kept by the store; they cannot be repaired')
 		return sent.length
 	}
 

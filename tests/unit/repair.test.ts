@@ -100,3 +100,42 @@ test('waits while the archiver is behind (paused), and the grace period starts a
 		await h.cleanup()
 	}
 })
+
+test('an event whose re-publishes never reach the archive (dead-lettered) is given up after a few tries', async () => {
+	const h = await embedded()
+	try {
+		let t = 0
+		const metrics = createMetrics()
+		// The archiver refuses seq 2 for good: on the bus it goes nowhere, as into a dead-letter stream.
+		const bus = {
+			...h.bus,
+			publish: async (auction: string, id: string, json: string) => {
+				if ((JSON.parse(json) as { seq: number }).seq !== 2) await h.bus.publish(auction, id, json)
+			},
+		}
+		const repairer = createRepairer({ ...h, bus, log: silentLogger(), metrics, graceMs: 1_000, intervalMs: 1_000, now: () => t })
+		const record = newAuction({ id: 'refused', title: 'Lamp', startingPrice: 1000, increment: 10, endsAt: Date.now() + 600_000 }, 'sam', Date.now())
+		const created = JSON.stringify(auctionCreated(record))
+		await h.store.createAuction(record, created)
+		await h.bus.publish(record.id, eventIdOf(created), created)
+		for (const [bidder, amount] of [['bob', 1000], ['carol', 1010], ['bob', 1020]] as const) await h.store.placeBid({ auction: record.id, bidder, amount })
+		await until(async () => (await h.archive.progress([record.id]))[0]?.eventCount === 1, 'auction.created archived')
+
+		const value = async (c: typeof metrics.repaired) => (await c.get()).values[0]?.value ?? 0
+		const sent: number[] = []
+		for (let pass = 0; pass < 12; pass++) {
+			await repairer.tick() // suspect
+			t += 1_000
+			sent.push((await repairer.tick()).republished) // repair after the grace period
+			t += 1_000
+			await until(async () => (await h.archive.missingSeqs(record.id, 3, 10)).every((s) => s === 2), 'the others archived')
+		}
+		// Seqs 1 and 3 arrive at the first repair; seq 2 is sent three times, then given up on.
+		expect(sent.slice(0, 4)).toEqual([3, 1, 1, 0])
+		expect(sent.slice(4).every((n) => n === 0)).toBe(true)
+		expect(await value(metrics.unrepairable)).toBe(1)
+		expect(await h.archive.missingSeqs(record.id, 3, 10)).toEqual([2])
+	} finally {
+		await h.cleanup()
+	}
+})
