@@ -1,11 +1,20 @@
-import { treaty } from '@elysiajs/eden'
+import { treaty, type Treaty } from '@elysiajs/eden'
 import type { App } from '../app.ts'
 
 export type { App }
 export type { AuctionView } from '../domain/auction.ts'
 export type { GavelEvent, BidPlaced, AuctionCreated, AuctionClosed } from '../events.ts'
 export type { LiveFrame, SubscribedFrame, ResetFrame, ErrorFrame, LiveErrorCode } from '../modules/live/model.ts'
-export { watch, liveUrl, WatchError, type WatchOptions, type Watcher, type WatchStatus } from './watch.ts'
+export {
+	watch,
+	liveUrl,
+	WatchError,
+	type WatchOptions,
+	type Watcher,
+	type WatchStatus,
+	type WatchSocket,
+	type WatchSocketConstructor,
+} from './watch.ts'
 
 export interface ClientOptions {
 	/** Bearer token (JWT); needed to create auctions and to bid. */
@@ -20,13 +29,14 @@ export interface ClientOptions {
  * `client.auctions.post({...})`, `client.auctions({ id }).bids.post({ amount })`, …
  * Every call resolves to `{ data, error, status }`; `unwrap` turns that into a value or a throw.
  */
-export function createClient(baseUrl: string, options: ClientOptions = {}) {
+export function createClient(baseUrl: string, options: ClientOptions = {}): GavelClient {
 	const headers: Record<string, string> = { ...options.headers }
 	if (options.token) headers.authorization = `Bearer ${options.token}`
 	return treaty<App>(baseUrl, { headers, fetcher: options.fetch })
 }
 
-export type GavelClient = ReturnType<typeof createClient>
+/** Named, not inferred: the published declarations must not point into Eden's private chunk files. */
+export type GavelClient = Treaty.Create<App>
 
 /** GavelApiError is an API error answer: `code` as in the API (`TOO_LOW`, `CLOSED`…), its HTTP status and details. */
 export class GavelApiError extends Error {

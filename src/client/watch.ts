@@ -21,9 +21,35 @@ export interface WatchOptions {
 	backoff?: { baseMs?: number; maxMs?: number }
 	/** How long an early event waits for the ones before it before the client re-syncs (default 500 ms). */
 	gapTimeoutMs?: number
-	/** A WebSocket implementation, where there is no global one. */
-	WebSocket?: typeof WebSocket
+	/**
+	 * A WebSocket implementation, where there is no global one (Node 20: `import WebSocket from 'ws'`).
+	 * Default: `globalThis.WebSocket` (browsers, Bun, Deno, Node 22+).
+	 */
+	WebSocket?: WatchSocketConstructor
 }
+
+/**
+ * Handler type checked bivariantly (declared as a method), so that both the DOM's handlers
+ * (`(ev: MessageEvent) => any`) and the `ws` package's (`(event: WebSocket.MessageEvent) => void`)
+ * fit: each event type has what watch() reads.
+ */
+type SocketHandler<E> = { handle(event: E): void }['handle']
+
+/**
+ * WatchSocket is the part of a WebSocket that watch() uses. The standard one (browsers, Bun,
+ * Node 22+) and the `ws` package's both have it, although their full types differ.
+ */
+export interface WatchSocket {
+	readonly readyState: number
+	send(data: string): void
+	close(code?: number, reason?: string): void
+	onopen: SocketHandler<unknown> | null
+	onmessage: SocketHandler<{ data: unknown }> | null
+	onclose: SocketHandler<unknown> | null
+	onerror: SocketHandler<unknown> | null
+}
+
+export type WatchSocketConstructor = new (url: string) => WatchSocket
 
 export interface Watcher {
 	/** The seq of the last event handed to onEvent (or of the state after a reset); null before the first subscribe. */
@@ -50,6 +76,8 @@ const DEFAULT_GAP_TIMEOUT_MS = 500
 /** Early events held at most; past this the client re-syncs at once instead of waiting. */
 const MAX_PENDING = 1_000
 const CLIENT_CLOSE = 1000
+/** `WebSocket.OPEN`: the same in every implementation (WHATWG and `ws`). */
+const OPEN = 1
 
 /**
  * watch follows one auction over `/live`: it subscribes with the last seq it has, reconnects
@@ -59,14 +87,19 @@ const CLIENT_CLOSE = 1000
  * with its last seq on the same socket, which makes the server replay what is missing.
  */
 export function watch(baseUrl: string, auction: string, options: WatchOptions): Watcher {
-	const Socket = options.WebSocket ?? globalThis.WebSocket
+	const Socket = options.WebSocket ?? (globalThis.WebSocket as WatchSocketConstructor | undefined)
+	// Node before 22 has no global WebSocket: say what to pass rather than fail on `new undefined`.
+	if (Socket === undefined)
+		throw new TypeError(
+			'watch() needs a WebSocket and this runtime has no global one (Node < 22): npm install ws, then pass it as the WebSocket option (import WebSocket from "ws")',
+		)
 	const backoff = { ...DEFAULT_BACKOFF, ...options.backoff }
 	const gapTimeoutMs = options.gapTimeoutMs ?? DEFAULT_GAP_TIMEOUT_MS
 	const url = liveUrl(baseUrl)
 
 	let last: number | null = options.since ?? null
 	const pending = new Map<number, GavelEvent>()
-	let socket: WebSocket | null = null
+	let socket: WatchSocket | null = null
 	/** True from a subscribe until its `subscribed`/`reset`: events in between belong to the old sync. */
 	let syncing = true
 	let attempt = 0
@@ -86,7 +119,7 @@ export function watch(baseUrl: string, auction: string, options: WatchOptions): 
 		gapTimer = null
 	}
 
-	const subscribe = (ws: WebSocket) => {
+	const subscribe = (ws: WatchSocket) => {
 		syncing = true
 		pending.clear()
 		stopGapTimer()
@@ -94,7 +127,7 @@ export function watch(baseUrl: string, auction: string, options: WatchOptions): 
 	}
 
 	const resync = () => {
-		if (socket !== null && socket.readyState === Socket.OPEN) subscribe(socket)
+		if (socket !== null && socket.readyState === OPEN) subscribe(socket)
 	}
 
 	const emit = (event: GavelEvent) => {
