@@ -103,6 +103,7 @@ function parse(options: readonly OptionSpec[], argv: string[]) {
 			options: Object.fromEntries(options.map((o) => [o.name, parseArgsOption(o)])),
 		})
 	} catch (err) {
+		if (!(err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw err
 		throw new UsageError(parseArgsMessage(err as Error))
 	}
 	for (const option of options) {

@@ -88,7 +88,7 @@ export const auctionListCommand = defineCommand({
 	summary: 'list auctions, newest first',
 	options: [
 		{ name: 'status', type: 'string', value: 'STATUS', choices: ['open', 'scheduled', 'closed'], help: 'only auctions in this state', defaultHelp: 'every state' },
-		{ name: 'limit', type: 'string', value: 'N', default: '20', help: `how many at most (1 to ${LIST_MAX}; past ${API_PAGE_MAX} it reads several pages)` },
+		{ name: 'limit', type: 'string', value: 'N', default: '20', help: `how many at most, 1 to ${LIST_MAX}; past ${API_PAGE_MAX} it reads page by page` },
 		jsonOption,
 		urlOption,
 	],

@@ -22,9 +22,10 @@ export const tokenCommand = defineCommand({
 			value: 'ROLE',
 			multiple: true,
 			choices: ['seller', 'admin'],
-			help: 'a role to grant: seller creates auctions, admin may do everything (default: none, a bidder)',
+			help: 'a role to grant: seller creates auctions, admin may do everything',
+			defaultHelp: 'none, a plain bidder',
 		},
-		{ name: 'ttl', type: 'string', value: 'DURATION', default: '1h', help: 'how long the token stays valid (30m, 8h, 7d)' },
+		{ name: 'ttl', type: 'string', value: 'DURATION', default: '1h', help: 'how long the token stays valid: 30m, 8h, 7d' },
 	],
 	env: [
 		['AUTH_JWT_SECRET', "the server's HS256 secret, if it has one"],
