@@ -1,4 +1,4 @@
-import { Type as T, type Static } from '@sinclair/typebox'
+import { Type as T, type Static, type TObject } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
 /** Roles one process can run; `ROLES` picks a comma-separated subset (default: all). */
@@ -91,17 +91,9 @@ export class ConfigError extends Error {
  * invalid variable in one error, so a bad deployment fails at start instead of at the first bid.
  */
 export function loadConfig(env: Record<string, string | undefined> = Bun.env): Config {
-	const known = Object.fromEntries(
-		Object.keys(EnvSchema.properties)
-			.map((key) => [key, env[key]?.trim()])
-			.filter(([, value]) => value !== undefined && value !== ''),
-	)
-	const value = Value.Convert(EnvSchema, Value.Default(EnvSchema, known))
-	const problems = [...Value.Errors(EnvSchema, value)].map(
-		(e) => `${e.path.slice(1) || 'environment'}: ${e.schema.description ?? e.message} (got ${JSON.stringify(e.value)})`,
-	)
+	const { value, problems } = readEnv(EnvSchema, env)
 	if (problems.length === 0) {
-		const parsed = value as Env
+		const parsed = value
 		if (parsed.NODE_ENV === 'production' && !parsed.AUTH_JWT_SECRET && !parsed.AUTH_JWKS_URL)
 			problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL: one is required when NODE_ENV=production')
 		if (parsed.AUTH_JWT_SECRET && parsed.AUTH_JWKS_URL)
@@ -125,4 +117,37 @@ export function loadConfig(env: Record<string, string | undefined> = Bun.env): C
 		}
 	}
 	throw new ConfigError(problems)
+}
+
+/** readEnv picks a schema's variables (blank counts as unset), applies defaults, converts, and names each bad one. */
+function readEnv<S extends TObject>(schema: S, env: Record<string, string | undefined>): { value: Static<S>; problems: string[] } {
+	const known = Object.fromEntries(
+		Object.keys(schema.properties)
+			.map((key) => [key, env[key]?.trim()])
+			.filter(([, value]) => value !== undefined && value !== ''),
+	)
+	const value = Value.Convert(schema, Value.Default(schema, known)) as Static<S>
+	const problems = [...Value.Errors(schema, value)].map(
+		(e) => `${e.path.slice(1) || 'environment'}: ${e.schema.description ?? e.message} (got ${JSON.stringify(e.value)})`,
+	)
+	return { value, problems }
+}
+
+export const DEFAULT_GAVEL_URL = `http://localhost:${DEFAULT_PORT}`
+
+/** HTTP_URL is an http(s) URL with a host; the CLI's `--url` is checked against it too. */
+export const HTTP_URL_PATTERN = '^https?://[^/?#\\s]+[^\\s]*$'
+
+/** The environment the client commands (`gavel auction …`, `bid`, `watch`) read: where gavel is and who you are. */
+const ClientEnvSchema = T.Object({
+	GAVEL_URL: T.String({ pattern: HTTP_URL_PATTERN, default: DEFAULT_GAVEL_URL, description: 'an http or https URL, e.g. http://localhost:3000' }),
+	GAVEL_TOKEN: T.Optional(T.String({ minLength: 1 })),
+})
+export type ClientConfig = Readonly<Static<typeof ClientEnvSchema>>
+
+/** loadClientConfig reads the client commands' environment; a bad GAVEL_URL is named in a ConfigError. */
+export function loadClientConfig(env: Record<string, string | undefined> = Bun.env): ClientConfig {
+	const { value, problems } = readEnv(ClientEnvSchema, env)
+	if (problems.length > 0) throw new ConfigError(problems)
+	return Object.freeze(value)
 }

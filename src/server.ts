@@ -3,7 +3,7 @@ import type { Config } from './config.ts'
 import { StartupError } from './errors.ts'
 import { createApp } from './app.ts'
 import { createAuth } from './auth/tokens.ts'
-import { devSecret } from './auth/dev-secret.ts'
+import { loadOrCreateDevSecret } from './auth/dev-secret.ts'
 import { createMemoryBidStore } from './adapters/memory/bid-store.ts'
 import { createRedisBidStore } from './adapters/redis/bid-store.ts'
 import { createLocalEventBus } from './adapters/local/event-bus.ts'
@@ -45,7 +45,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 	const cleanup: Array<() => Promise<unknown>> = []
 	try {
 		const metrics = createMetrics()
-		const secret = config.AUTH_JWKS_URL ? undefined : (config.AUTH_JWT_SECRET ?? (await devSecret(config.DATA_DIR)))
+		const secret = config.AUTH_JWKS_URL ? undefined : (config.AUTH_JWT_SECRET ?? (await loadOrCreateDevSecret(config.DATA_DIR)))
 		const auth = createAuth({
 			secret,
 			jwksUrl: config.AUTH_JWKS_URL,

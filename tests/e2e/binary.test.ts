@@ -11,6 +11,7 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import packageJson from '../../package.json' with { type: 'json' }
 import { buildBinary, CLI_ENTRYPOINT, ROOT, workerEntrypoints, type BuiltBinary } from '../../scripts/build.ts'
 import { runCli, spawnServe, type GavelCommand, type ServeProcess } from '../helpers/process.ts'
+import { eventually } from '../helpers/wait.ts'
 import { connectNats, connectRedis, deleteKeys, NATS_URL, REDIS_URL, uniqueName } from '../helpers/services.ts'
 
 let dir: string
@@ -54,8 +55,10 @@ describe('the compiled binary', () => {
 	test('prints its usage and the version from package.json', async () => {
 		const help = await runCli(['--help'], {}, binary)
 		expect(help.code).toBe(0)
-		expect(help.stdout).toContain('Usage:')
-		expect(help.stdout).toContain('gavel serve')
+		expect(help.stdout).toContain(`Usage:\n  ${built.outfile} <command> [options]`)
+		expect(help.stdout).toContain('\n  serve ')
+		const bidHelp = await runCli(['bid', '--help'], {}, binary)
+		expect(bidHelp.stdout).toContain(`${built.outfile} bid lamp 1100 --max 2500`)
 		const version = await runCli(['version'], {}, binary)
 		expect(version.stdout.trim()).toBe(packageJson.version)
 	})
@@ -73,6 +76,15 @@ describe('the compiled binary', () => {
 			expect(await readyz.json()).toMatchObject({ status: 'ready' })
 			const openapi = (await (await fetch(`${serve.url}/openapi/json`)).json()) as { info: { version: string } }
 			expect(openapi.info.version).toBe(packageJson.version)
+
+			// The banner names the binary as it was invoked (not `bun run gavel`), and that command works as printed.
+			await eventually(() => serve.stderr().includes('get a token'), 'the banner on stderr')
+			const hint = /get a token: {2}(.+?) {3}\(/.exec(serve.stderr())?.[1]
+			expect(hint).toBe(`DATA_DIR=${env.DATA_DIR} ${built.outfile} token --sub alice --role seller`)
+			const sh = Bun.spawn(['sh', '-c', hint!], { cwd: dir, stdout: 'pipe', stderr: 'pipe', env: { PATH: Bun.env.PATH ?? '' } })
+			const [hinted, hintCode] = await Promise.all([new Response(sh.stdout).text(), sh.exited])
+			expect(hintCode).toBe(0)
+			expect((await post(`${serve.url}/auctions`, hinted.trim(), { title: 'Banner', startingPrice: 100, increment: 10, endsAt: Date.now() + 600_000 })).status).toBe(201)
 
 			const { seller, bidder } = await tokens(env)
 			const created = await post(`${serve.url}/auctions`, seller, { id: 'bin-lamp', title: 'Lamp', startingPrice: 1000, increment: 100, endsAt: Date.now() + 600_000 })

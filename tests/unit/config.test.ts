@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { ConfigError, loadConfig } from '../../src/config.ts'
+import { ConfigError, loadClientConfig, loadConfig } from '../../src/config.ts'
 
 const problemsOf = (env: Record<string, string>) => {
 	try {
@@ -58,5 +58,27 @@ describe('config', () => {
 		])
 		// Development and tests may use a local identity provider over http, issuer and audience optional.
 		expect(loadConfig({ AUTH_JWKS_URL: 'http://127.0.0.1:9000/jwks' }).AUTH_JWKS_URL).toBe('http://127.0.0.1:9000/jwks')
+	})
+})
+
+describe('client config', () => {
+	test('GAVEL_URL defaults to the local gavel; GAVEL_TOKEN is optional', () => {
+		expect(loadClientConfig({})).toEqual({ GAVEL_URL: 'http://localhost:3000' })
+		expect(loadClientConfig({ GAVEL_URL: ' https://gavel.example/api ', GAVEL_TOKEN: 'eyJ…' })).toEqual({
+			GAVEL_URL: 'https://gavel.example/api',
+			GAVEL_TOKEN: 'eyJ…',
+		})
+	})
+
+	test('a GAVEL_URL that is not an http(s) URL is named', () => {
+		for (const bad of ['localhost:3000', 'ws://localhost:3000', 'http://', 'http://a b']) {
+			try {
+				loadClientConfig({ GAVEL_URL: bad })
+				throw new Error(`accepted ${bad}`)
+			} catch (err) {
+				expect(err).toBeInstanceOf(ConfigError)
+				expect((err as ConfigError).problems).toEqual([`GAVEL_URL: an http or https URL, e.g. http://localhost:3000 (got ${JSON.stringify(bad)})`])
+			}
+		}
 	})
 })
