@@ -1,5 +1,4 @@
 import { Elysia, ParseError } from 'elysia'
-import { openapi } from '@elysiajs/openapi'
 import { AppError, PayloadTooLargeError, RateLimitedError } from './errors.ts'
 import type { Auth } from './auth/tokens.ts'
 import type { Logger } from './observability/log.ts'
@@ -13,6 +12,7 @@ import type { LiveHub } from './modules/live/hub.ts'
 import { bidsModule } from './modules/bids/index.ts'
 import { historyModule } from './modules/history/index.ts'
 import { opsModule, type Dependency } from './modules/ops/index.ts'
+import { apiDocsModule } from './modules/api-docs/index.ts'
 import type { RateLimiter } from './modules/limits/rate-limiter.ts'
 
 /** Probes and scrapes come from the platform, not from users: never rate limited. */
@@ -107,16 +107,14 @@ export function createApp(deps: AppDeps) {
 			return jsonError(500, { error: { code: 'INTERNAL', message } })
 		})
 		.use(
-			openapi({
-				path: '/openapi',
-				documentation: {
-					info: {
-						title: 'gavel',
-						version: deps.version ?? '0.1.0',
-						description: 'Real-time auction bidding. Money is integer minor units; times are epoch milliseconds.',
-					},
-					components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-				},
+			apiDocsModule({
+				title: 'gavel',
+				version: deps.version ?? '0.1.0',
+				description:
+					'Real-time auction bidding. Money is integer minor units (cents); times are Unix epoch milliseconds. ' +
+					'Every refusal is `{"error":{"code","message",…}}` (the `Error` schema): branch on `code`; each operation ' +
+					'lists the statuses it answers and the codes they carry. Creating auctions and bidding need ' +
+					'`Authorization: Bearer <JWT>`; reading is public. Watch auctions live on the `/live` WebSocket.',
 			}),
 		)
 		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies }))
