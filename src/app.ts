@@ -13,6 +13,7 @@ import { bidsModule } from './modules/bids/index.ts'
 import { historyModule } from './modules/history/index.ts'
 import { opsModule, type Dependency } from './modules/ops/index.ts'
 import { apiDocsModule } from './modules/api-docs/index.ts'
+import { describeFailure } from './modules/validation-messages.ts'
 import type { RateLimiter } from './modules/limits/rate-limiter.ts'
 
 /** Probes and scrapes come from the platform, not from users: never rate limited. */
@@ -92,7 +93,7 @@ export function createApp(deps: AppDeps) {
 				case 'VALIDATION': {
 					const first = error.all[0]
 					const field = first && 'path' in first ? first.path.replace(/^\//, '').replaceAll('/', '.') : ''
-					const message = first && 'schema' in first ? describeFailure(first.schema, first.message, first.summary) : 'invalid request'
+					const message = first && 'schema' in first ? describeFailure(first) : 'invalid request'
 					return jsonError(422, {
 						error: { code: 'VALIDATION', message: field ? `${field}: ${message}` : message, field, in: error.type },
 					})
@@ -122,18 +123,6 @@ export function createApp(deps: AppDeps) {
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
 		.use(historyModule({ history: deps.history }))
-}
-
-/**
- * describeFailure words a schema failure for people: the choices of a union of literals, the
- * schema's own description where it has one (patterns say little), else TypeBox's message.
- */
-function describeFailure(schema: unknown, message: string, summary?: string): string {
-	const { anyOf, description } = (schema ?? {}) as { anyOf?: Array<{ const?: unknown }>; description?: string }
-	const choices = anyOf?.map((s) => s.const)
-	if (choices && choices.length > 0 && choices.every((c) => c !== undefined)) return `must be one of ${choices.join(', ')}`
-	if (description && /match|Expected (string|integer|number)/.test(message)) return `expected ${description}`
-	return message === 'Expected union value' ? (summary ?? message) : message
 }
 
 /** Paths a process without the api role still serves. */
