@@ -1,5 +1,4 @@
 import { Elysia, ParseError } from 'elysia'
-import { openapi } from '@elysiajs/openapi'
 import { AppError, PayloadTooLargeError, RateLimitedError, UriTooLongError } from './errors.ts'
 import { readJsonBody } from './http/body.ts'
 import type { Auth } from './auth/tokens.ts'
@@ -14,6 +13,8 @@ import type { LiveHub } from './modules/live/hub.ts'
 import { bidsModule } from './modules/bids/index.ts'
 import { historyModule } from './modules/history/index.ts'
 import { opsModule, type Dependency } from './modules/ops/index.ts'
+import { apiDocsModule } from './modules/api-docs/index.ts'
+import { describeFailure } from './modules/validation-messages.ts'
 import type { RateLimiter } from './modules/limits/rate-limiter.ts'
 
 /**
@@ -106,7 +107,7 @@ export function createApp(deps: AppDeps) {
 				case 'VALIDATION': {
 					const first = error.all[0]
 					const field = first && 'path' in first ? first.path.replace(/^\//, '').replaceAll('/', '.') : ''
-					const message = first && 'schema' in first ? describeFailure(first.schema, first.message, first.summary) : 'invalid request'
+					const message = first && 'schema' in first ? describeFailure(first) : 'invalid request'
 					return jsonError(422, {
 						error: { code: 'VALIDATION', message: field ? `${field}: ${message}` : message, field, in: error.type },
 					})
@@ -123,16 +124,14 @@ export function createApp(deps: AppDeps) {
 			return jsonError(500, { error: { code: 'INTERNAL', message: `internal error (ref ${ref})`, ref } })
 		})
 		.use(
-			openapi({
-				path: '/openapi',
-				documentation: {
-					info: {
-						title: 'gavel',
-						version: deps.version ?? '0.1.0',
-						description: 'Real-time auction bidding. Money is integer minor units; times are epoch milliseconds.',
-					},
-					components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-				},
+			apiDocsModule({
+				title: 'gavel',
+				version: deps.version ?? '0.1.0',
+				description:
+					'Real-time auction bidding. Money is integer minor units (cents); times are Unix epoch milliseconds. ' +
+					'Every refusal is `{"error":{"code","message",…}}` (the `Error` schema): branch on `code`; each operation ' +
+					'lists the statuses it answers and the codes they carry. Creating auctions and bidding need ' +
+					'`Authorization: Bearer <JWT>`; reading is public. Watch auctions live on the `/live` WebSocket.',
 			}),
 		)
 		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies, log }))
@@ -140,18 +139,6 @@ export function createApp(deps: AppDeps) {
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
 		.use(historyModule({ history: deps.history }))
-}
-
-/**
- * describeFailure words a schema failure for people: the choices of a union of literals, the
- * schema's own description where it has one (patterns say little), else TypeBox's message.
- */
-function describeFailure(schema: unknown, message: string, summary?: string): string {
-	const { anyOf, description } = (schema ?? {}) as { anyOf?: Array<{ const?: unknown }>; description?: string }
-	const choices = anyOf?.map((s) => s.const)
-	if (choices && choices.length > 0 && choices.every((c) => c !== undefined)) return `must be one of ${choices.join(', ')}`
-	if (description && /match|Expected (string|integer|number)/.test(message)) return `expected ${description}`
-	return message === 'Expected union value' ? (summary ?? message) : message
 }
 
 /** Paths a process without the api role still serves. */

@@ -14,10 +14,11 @@ const Base = {
 	at: Millis,
 }
 export const IncrementSchema = T.Union([
-	T.Integer({ minimum: 1, maximum: 1_000_000_000_000 }),
+	T.Integer({ minimum: 1, maximum: 1_000_000_000_000, description: 'a fixed step in minor units' }),
 	T.Array(T.Object({ from: T.Integer({ minimum: 0 }), step: T.Integer({ minimum: 1, maximum: 1_000_000_000_000 }) }, { additionalProperties: false }), {
 		minItems: 1,
 		maxItems: 32,
+		description: 'a list of tiers {from, step}: from 0 up, sorted by from',
 	}),
 ])
 

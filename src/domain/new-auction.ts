@@ -25,6 +25,17 @@ export interface NewAuctionInput {
 
 const invalid = (field: string, message: string) => new ValidationError(`${field}: ${message}`, { field })
 
+const TEN_YEARS_MS = 10 * 366 * 24 * 60 * 60 * 1000
+
+/**
+ * secondsHint explains a time that is most likely epoch seconds: as milliseconds it falls before
+ * 1973 (under 1e11), yet read as seconds it is within ten years of now. Empty otherwise.
+ */
+export function secondsHint(time: number, now: number): string {
+	const looksLikeSeconds = time < 1e11 && Math.abs(time * 1000 - now) <= TEN_YEARS_MS
+	return looksLikeSeconds ? ` (${time} looks like seconds; times are epoch milliseconds)` : ''
+}
+
 /**
  * newAuction checks the rules that span fields (the model checks each field alone) and
  * returns the record both stores persist. Every refusal names the field at fault.
@@ -34,11 +45,11 @@ export function newAuction(input: NewAuctionInput, sellerId: string, now: number
 	if (titleProblem) throw invalid('title', titleProblem)
 	const startsAt = input.startsAt ?? now
 	const { endsAt, startingPrice } = input
-	if (endsAt <= startsAt) throw invalid('endsAt', 'must be after startsAt')
-	if (endsAt <= now) throw invalid('endsAt', 'must be in the future')
+	if (endsAt <= startsAt) throw invalid('endsAt', `must be after startsAt${secondsHint(endsAt, now)}`)
+	if (endsAt <= now) throw invalid('endsAt', `must be in the future${secondsHint(endsAt, now)}`)
 	if (endsAt - now > MAX_AUCTION_LENGTH_MS) throw invalid('endsAt', 'an auction may run for at most 366 days')
 	const maxEndsAt = input.maxEndsAt ?? endsAt + DEFAULT_EXTENSION_CAP_MS
-	if (maxEndsAt < endsAt) throw invalid('maxEndsAt', 'must not be before endsAt')
+	if (maxEndsAt < endsAt) throw invalid('maxEndsAt', `must not be before endsAt${secondsHint(maxEndsAt, now)}`)
 	if (typeof input.increment !== 'number') {
 		const tiers = input.increment
 		if (tiers[0]?.from !== 0) throw invalid('increment', 'the first tier must start at 0')

@@ -1,4 +1,6 @@
 import { Elysia, t } from 'elysia'
+import { withHeaders } from '@elysiajs/openapi'
+import { Type as T } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { ValidationError } from '../../errors.ts'
 import type { Auth } from '../../auth/tokens.ts'
@@ -6,6 +8,7 @@ import { AuctionModel } from '../auctions/model.ts'
 import { BidModel } from './model.ts'
 import type { BidService } from './service.ts'
 import { rawJson } from '../raw-json.ts'
+import { errorResponses, Refusal } from '../error-responses.ts'
 
 const JSON_HEADERS = { 'content-type': 'application/json' }
 const REPLAYED_HEADERS = { 'content-type': 'application/json', 'idempotent-replayed': 'true' }
@@ -38,11 +41,39 @@ export function bidsModule({ bids, auth }: { bids: BidService; auth: Auth }) {
 			params: AuctionModel.id,
 			body: BidModel.place,
 			parse: 'json', // JSON only (and the OpenAPI document says so)
-			headers: t.Object({ authorization: t.Optional(t.String()), 'idempotency-key': t.Optional(t.String()) }),
-			response: { 201: BidModel.placed },
+			// The token is read in the handler, not declared: the document says `security: bearer` instead.
+			headers: t.Object({ 'idempotency-key': t.Optional(BidModel.idempotencyKeyHeader) }),
+			response: {
+				201: withHeaders(
+					{ ...BidModel.placed, description: 'Placed (or a replay of the first answer to this `Idempotency-Key`)' },
+					{ 'Idempotent-Replayed': T.Literal('true', { description: 'present when this is the stored answer to an earlier request with the same key' }) },
+				),
+				...errorResponses({
+					400: Refusal.badJson,
+					401: Refusal.noToken,
+					403: '`OWN_AUCTION`: sellers cannot bid on their own auction',
+					404: Refusal.noAuction,
+					409:
+						'`TOO_LOW`: below the current minimum (`minimum`); `CLOSED`: the auction has ended; ' +
+						'`NOT_STARTED`: bidding opens at `startsAt`',
+					413: Refusal.tooLarge,
+					414: Refusal.urlTooLong,
+					415: Refusal.notJson,
+					422:
+						Refusal.validation(
+							'`amount` or `maxAmount` not a whole number of minor units from 1, `maxAmount` below `amount`, an unknown ' +
+								'field, or an `Idempotency-Key` that is not 1 to 128 visible ASCII characters',
+						) + '. `IDEMPOTENCY_KEY_REUSED`: this `Idempotency-Key` was used for a different bid',
+					429: '`RATE_LIMITED`: too many bids from this bidder (or requests without a token from this address); retry after `Retry-After` seconds',
+					503: `${Refusal.storeDown} (with the same \`Idempotency-Key\`)`,
+				}),
+			},
 			detail: {
 				summary: 'Place a bid',
 				description: 'Rules: see README "Auction rules". Send Idempotency-Key to make retries safe.',
+				operationId: 'placeBid',
+				tags: ['bids'],
+				security: [{ bearer: [] }],
 			},
 		},
 	)

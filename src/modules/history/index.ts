@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import type { BidPlaced } from '../../events.ts'
 import { AuctionModel, queryInt } from '../auctions/model.ts'
+import { errorResponses, Refusal } from '../error-responses.ts'
 import { rawJson } from '../raw-json.ts'
 import { HistoryModel } from './model.ts'
 import type { HistoryService } from './service.ts'
@@ -22,8 +23,21 @@ export function historyModule({ history }: { history: HistoryService }) {
 		{
 			params: AuctionModel.id,
 			query: HistoryModel.query,
-			response: { 200: HistoryModel.page },
-			detail: { summary: 'Bid history from the archive, by seq (newest first; ?order=asc for oldest first), cursor pages' },
+			response: {
+				200: { ...HistoryModel.page, description: 'A page of `bid.placed` events; `nextCursor` fetches the next (null on the last page)' },
+				...errorResponses({
+					404: Refusal.noAuction,
+					414: Refusal.urlTooLong,
+					422: Refusal.validation('a malformed id, `order` or `limit` (1 to 200) out of range, a `cursor` this API did not give out, or an unknown parameter'),
+					429: Refusal.ipLimited,
+					503: '`UNAVAILABLE`: the archive (or the bid store) is not answering; retry',
+				}),
+			},
+			detail: {
+				summary: 'Bid history from the archive, by seq (newest first; ?order=asc for oldest first), cursor pages',
+				operationId: 'listBids',
+				tags: ['bids'],
+			},
 		},
 	)
 }

@@ -1,4 +1,6 @@
 import { t } from 'elysia'
+import { Type as T } from '@sinclair/typebox'
+import { Nullable } from '../auctions/model.ts'
 import { BidPlacedSchema } from '../../events.ts'
 import { ValidationError } from '../../errors.ts'
 
@@ -11,7 +13,7 @@ export const HistoryModel = {
 		},
 		{ additionalProperties: false },
 	),
-	page: t.Object({ items: t.Array(BidPlacedSchema), nextCursor: t.Nullable(t.String()) }),
+	page: T.Object({ items: T.Array(BidPlacedSchema), nextCursor: Nullable(T.String()) }),
 }
 
 /** A history cursor is the seq of the last item served, opaque to clients (base64url). */

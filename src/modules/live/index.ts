@@ -1,4 +1,6 @@
 import { Elysia } from 'elysia'
+import { Type as T } from '@sinclair/typebox'
+import { errorResponses, Refusal } from '../error-responses.ts'
 import type { Server } from 'bun'
 import type { LiveConnection, LiveHub } from './hub.ts'
 
@@ -22,8 +24,24 @@ export function liveModule({ hub }: { hub: LiveHub }) {
 			return new Response(UPGRADE_REQUIRED, { status: 426, headers: { 'content-type': 'application/json', upgrade: 'websocket' } })
 		},
 		{
+			response: {
+				101: T.Void({ description: 'Switching Protocols: the WebSocket is open' }),
+				...errorResponses({
+					404: '`NOT_FOUND`: this instance does not serve `/live` (`ROLES` without `live`)',
+					414: Refusal.urlTooLong,
+					426: '`UPGRADE_REQUIRED`: a plain GET; connect with a WebSocket client',
+					429: Refusal.ipLimited,
+				}),
+			},
 			detail: {
 				summary: 'Watch auctions live (WebSocket)',
+				operationId: 'live',
+				tags: ['live'],
+				// Documented only: the hub reads them, and a bad one is an error frame on the open socket, not a 422.
+				parameters: [
+					{ name: 'auction', in: 'query', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' }, description: 'Subscribe to this auction on open' },
+					{ name: 'since', in: 'query', required: false, schema: { type: 'string', pattern: '^[0-9]{1,16}$' }, description: 'With `auction`: replay the events after this seq first' },
+				],
 				description:
 					'Send {"op":"subscribe","auction":"a1","since":7} / {"op":"unsubscribe","auction":"a1"}, or connect to ' +
 					'/live?auction=a1&since=7. Frames: subscribed (state + seq), the missed events, live events; reset when since ' +

@@ -1,4 +1,6 @@
 import { Elysia } from 'elysia'
+import { Type as T } from '@sinclair/typebox'
+import { errorResponses, Refusal } from '../error-responses.ts'
 import type { Logger } from '../../observability/log.ts'
 import type { Metrics } from '../../observability/metrics.ts'
 
@@ -10,6 +12,17 @@ export interface Dependency {
 }
 
 const READY_TIMEOUT_MS = 2_000
+
+const OpsModel = {
+	live: T.Object({ status: T.Literal('ok') }, { description: 'The process answers' }),
+	readiness: T.Object({
+		status: T.Union([T.Literal('ready'), T.Literal('unavailable')]),
+		checks: T.Record(T.String(), T.Union([T.Literal('ok'), T.Literal('unavailable')]), {
+			description: 'each dependency by name: `ok` or `unavailable` (the reason is in the log, not here)',
+		}),
+	}),
+	metrics: T.String({ description: 'Prometheus text exposition format' }),
+}
 
 /**
  * Liveness, readiness (every dependency answers) and Prometheus metrics. /readyz is public, so it
@@ -25,7 +38,10 @@ export function opsModule({ metrics, dependencies, log }: { metrics: Metrics; de
 		else log.warn({ dependency: name, problem }, 'dependency not ready')
 	}
 	return new Elysia({ name: 'ops' })
-		.get('/healthz', () => ({ status: 'ok' as const }), { detail: { summary: 'Liveness' } })
+		.get('/healthz', () => ({ status: 'ok' as const }), {
+			response: { 200: OpsModel.live, ...errorResponses({ 414: Refusal.urlTooLong }) },
+			detail: { summary: 'Liveness', operationId: 'healthz', tags: ['operations'] },
+		})
 		.get(
 			'/readyz',
 			async ({ set }) => {
@@ -51,11 +67,21 @@ export function opsModule({ metrics, dependencies, log }: { metrics: Metrics; de
 					checks: Object.fromEntries(checks.map(([name, s]) => [name, s])),
 				}
 			},
-			{ detail: { summary: 'Readiness: every dependency answers' } },
+			{
+				response: {
+					200: { ...OpsModel.readiness, description: 'Ready: every dependency answers (optional ones are only shown)' },
+					503: { ...OpsModel.readiness, description: 'Not ready: a required dependency does not answer (its check says why)' },
+					...errorResponses({ 414: Refusal.urlTooLong }),
+				},
+				detail: { summary: 'Readiness: every dependency answers', operationId: 'readyz', tags: ['operations'] },
+			},
 		)
 		.get(
 			'/metrics',
 			async () => new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } }),
-			{ detail: { summary: 'Prometheus metrics' } },
+			{
+				response: { 200: OpsModel.metrics, ...errorResponses({ 414: Refusal.urlTooLong }) },
+				detail: { summary: 'Prometheus metrics', operationId: 'metrics', tags: ['operations'] },
+			},
 		)
 }
