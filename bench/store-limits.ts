@@ -10,7 +10,7 @@
 //                arrived starts one) and the median time over --rounds requests.
 //   idempotency: one bidder re-sends a bid that changes nothing (the leader), then two bidders
 //                outbid each other, --bids times each with a fresh key; MEMORY USAGE of every
-//                idempotency key of the auction, per accepted bid and in total.
+//                idempotency key of the auction, per record kept and in total.
 import { parseArgs } from 'node:util'
 import { createRedisBidStore } from '../src/adapters/redis/bid-store.ts'
 import { newAuction } from '../src/domain/new-auction.ts'
@@ -101,6 +101,7 @@ try {
 	const idemBytes = async () => {
 		let bytes = 0
 		let keys = 0
+		let records = 0 // a string per record (one key each), or a hash of records
 		let cursor = '0'
 		do {
 			const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:{${auction}}:idem*`, 'COUNT', 1000)
@@ -108,9 +109,12 @@ try {
 			for (const key of found) {
 				bytes += Number(await redis.memory('USAGE', key, 'SAMPLES', 0))
 				keys++
+				const type = await redis.type(key)
+				if (type === 'string') records++
+				if (type === 'hash') records += await redis.hlen(key)
 			}
 		} while (cursor !== '0')
-		return { bytes, keys }
+		return { bytes, keys, records }
 	}
 	let accepted = 0
 	const place = async (who: string, amount: number) => {
@@ -125,20 +129,19 @@ try {
 	const quietAccepted = accepted
 	for (let i = 0; i < BIDS; i++) await place(bidder(1 + (i % 2)), 1200 + i * 100) // a bidding war: each bid public
 	const all = await idemBytes()
+	const publicRecords = all.records - quiet.records
 	const idempotency = {
-		noChangeResends: { accepted: quietAccepted, keys: quiet.keys, bytes: quiet.bytes, bytesPerAccepted: Math.round(quiet.bytes / quietAccepted) },
-		publicBids: {
-			accepted: accepted - quietAccepted,
-			bytesPerAccepted: Math.round((all.bytes - quiet.bytes) / (accepted - quietAccepted)),
-		},
-		total: { accepted, keys: all.keys, bytes: all.bytes },
+		noChangeResends: { accepted: quietAccepted, records: quiet.records, keys: quiet.keys, bytes: quiet.bytes, bytesPerRecord: Math.round(quiet.bytes / quiet.records) },
+		publicBids: { accepted: accepted - quietAccepted, records: publicRecords, bytesPerRecord: Math.round((all.bytes - quiet.bytes) / publicRecords) },
+		total: { accepted, records: all.records, keys: all.keys, bytes: all.bytes },
 	}
 	result.idempotency = idempotency
 	if (!values.json) {
 		const q = idempotency.noChangeResends
-		console.log(`idempotency: leader re-sending a no-change bid: ${q.accepted} accepted, ${q.keys} keys, ${q.bytes} bytes (${q.bytesPerAccepted} per accepted bid)`)
-		console.log(`idempotency: public bids: ${idempotency.publicBids.accepted} accepted, ${idempotency.publicBids.bytesPerAccepted} bytes per accepted bid`)
-		console.log(`idempotency: the auction holds ${all.keys} keys, ${all.bytes} bytes for ${accepted} accepted bids of 3 bidders`)
+		const p = idempotency.publicBids
+		console.log(`idempotency: the leader re-sending a no-change bid: ${q.accepted} accepted, ${q.records} records kept in ${q.keys} keys, ${q.bytes} bytes (${q.bytesPerRecord} per record)`)
+		console.log(`idempotency: two bidders outbidding each other: ${p.accepted} accepted, ${p.records} records kept, ${p.bytesPerRecord} bytes per record`)
+		console.log(`idempotency: the auction holds ${all.records} records in ${all.keys} keys, ${all.bytes} bytes, for ${accepted} accepted keyed bids of 3 bidders`)
 	}
 	if (values.json) console.log(JSON.stringify(result))
 } finally {

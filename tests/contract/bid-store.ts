@@ -10,7 +10,7 @@ export interface StoreHarness {
 	store: BidStore
 	cleanup(): Promise<void>
 }
-export type MakeStore = (clock: TestClock, options: { eventsKept?: number }) => Promise<StoreHarness>
+export type MakeStore = (clock: TestClock, options: { eventsKept?: number; idempotencyKeysPerBidder?: number }) => Promise<StoreHarness>
 
 const T0 = Date.UTC(2030, 0, 1)
 const SELLER = 'sam'
@@ -369,6 +369,90 @@ export function bidStoreContract(name: string, make: MakeStore) {
 			// Reusing a key for a different bid is refused.
 			const err = await d.refusal(d.bid(a.id, 'bob', 5000, undefined, 'key-1'))
 			expect(err.code).toBe('IDEMPOTENCY_KEY_REUSED')
+		})
+
+		test('every answer shape replays byte for byte, also after the auction has moved on', async () => {
+			let replays = 0
+			for (const scenario of RULES) {
+				clock.set(T0)
+				const auction = await d.create(scenario.auction)
+				const answered: Array<{ label: string; step: Step; key: string; raw: string }> = []
+				for (const [i, step] of scenario.steps.entries()) {
+					clock.set(T0 + (step.at ?? 1_000))
+					const key = `${scenario.name.slice(0, 40)}|${i}`
+					try {
+						const r = await d.bid(auction.id, step.bidder, step.amount, step.max, key)
+						answered.push({ label: `${scenario.name}, step ${i + 1}`, step, key, raw: r.raw })
+					} catch (err) {
+						if (!(err instanceof AppError)) throw err
+					}
+					// Replays pass rule 1 first: only while the auction takes bids.
+					if ((await store.getAuction(auction.id))!.status !== 'open') continue
+					for (const earlier of answered) {
+						const again = await d.bid(auction.id, earlier.step.bidder, earlier.step.amount, earlier.step.max, earlier.key)
+						expect({ step: earlier.label, replayed: again.replayed, raw: again.raw, events: again.events }).toEqual({
+							step: earlier.label,
+							replayed: true,
+							raw: earlier.raw,
+							events: [],
+						})
+						replays++
+					}
+				}
+			}
+			expect(replays).toBeGreaterThan(50)
+		})
+
+		test('an Idempotency-Key expires after 24 h: the same request is then a new bid', async () => {
+			clock.set(T0 + 1_000)
+			const a = await d.create({ endsAt: T0 + 3 * 86_400_000 })
+			const first = await d.bid(a.id, 'bob', 1000, undefined, 'day-key')
+			clock.set(T0 + 1_000 + 86_400_000 - 1)
+			expect((await d.bid(a.id, 'bob', 1000, undefined, 'day-key')).raw).toBe(first.raw)
+			clock.advance(1)
+			// Forgotten: bob is the leader at 1000, so it runs as a new bid and is refused.
+			expect((await d.refusal(d.bid(a.id, 'bob', 1000, undefined, 'day-key'))).code).toBe('TOO_LOW')
+			// A key used again after it expired is recorded anew.
+			const again = await d.bid(a.id, 'bob', 1500, undefined, 'day-key')
+			expect(again.replayed).toBe(false)
+			expect((await d.bid(a.id, 'bob', 1500, undefined, 'day-key')).raw).toBe(again.raw)
+		})
+
+		test('each bidder keeps its newest keys per auction; the oldest is forgotten first, and its retry changes nothing', async () => {
+			const own = await make(clock, { idempotencyKeysPerBidder: 3 })
+			try {
+				const o = storeDriver(own.store, clock)
+				clock.set(T0 + 1_000)
+				const a = await o.create()
+				const b = await o.create()
+				const k1 = await o.bid(a.id, 'bob', 1000, undefined, 'k1') // bob leads at 1000
+				const k2 = await o.bid(a.id, 'bob', 1100, undefined, 'k2') // a raise: nothing public
+				const c1 = await o.bid(a.id, 'carol', 1200, undefined, 'c1') // carol leads at 1200
+				const k3 = await o.bid(a.id, 'bob', 1300, undefined, 'k3')
+				const k4 = await o.bid(a.id, 'bob', 1400, undefined, 'k4') // a raise again
+				expect([k1.bid?.seq, k2.bid, c1.bid?.seq, k3.bid?.seq, k4.bid]).toEqual([1, null, 2, 3, null])
+				const onB = await o.bid(b.id, 'bob', 1000, undefined, 'k1') // another auction: its own keys
+				expect(onB.replayed).toBe(false)
+				// bob holds 4 keys on a, over the cap of 3: k1 is gone, k2..k4 replay exactly.
+				for (const [key, amount, first] of [['k2', 1100, k2], ['k3', 1300, k3], ['k4', 1400, k4]] as const) {
+					const again = await o.bid(a.id, 'bob', amount, undefined, key)
+					expect({ key, replayed: again.replayed, raw: again.raw }).toEqual({ key, replayed: true, raw: first.raw })
+				}
+				// k1 runs as a new bid: below the price now, so refused, and nothing moved.
+				expect((await o.refusal(o.bid(a.id, 'bob', 1000, undefined, 'k1'))).code).toBe('TOO_LOW')
+				expect(await own.store.getAuction(a.id)).toMatchObject({ seq: 3, price: 1300, leader: 'bob' })
+				// The cap is per bidder: carol's key and bob's key on b still replay.
+				expect((await o.bid(a.id, 'carol', 1200, undefined, 'c1')).raw).toBe(c1.raw)
+				expect((await o.bid(b.id, 'bob', 1000, undefined, 'k1')).raw).toBe(onB.raw)
+				// A new key makes k2 the oldest one to go.
+				const k5 = await o.bid(a.id, 'bob', 1500, undefined, 'k5')
+				expect(k5.replayed).toBe(false)
+				expect((await o.refusal(o.bid(a.id, 'bob', 1100, undefined, 'k2'))).code).toBe('TOO_LOW')
+				expect((await o.bid(a.id, 'bob', 1300, undefined, 'k3')).raw).toBe(k3.raw)
+				expect((await own.store.getAuction(a.id))!.seq).toBe(3)
+			} finally {
+				await own.cleanup()
+			}
 		})
 
 		test('eventsSince replays the events after a seq, and resets when the seq left the window', async () => {

@@ -1,8 +1,8 @@
-import { toView, type AuctionRecord } from '../../domain/auction.ts'
+import { settingsOf, toView, type AuctionRecord, type AuctionView } from '../../domain/auction.ts'
 import { decodeCursor, encodeCursor, listKey } from '../../domain/listing.ts'
 import { applyBid, closeAuction, refuseEntry, type Refusal } from '../../domain/rules.ts'
 import { newEventId } from '../../events.ts'
-import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
+import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
 import type { BidStore, CloseResult, EventsSince, ListQuery, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
 import { refusalError, idempotencyFingerprint } from '../bid-refusals.ts'
 import { ExistsError, IdempotencyKeyReusedError, NotFoundError } from '../../errors.ts'
@@ -10,6 +10,8 @@ import { ExistsError, IdempotencyKeyReusedError, NotFoundError } from '../../err
 export interface MemoryBidStoreOptions {
 	eventsKept?: number
 	idempotencyTtlMs?: number
+	/** Idempotency records one bidder keeps per auction; past it the oldest is forgotten. */
+	idempotencyKeysPerBidder?: number
 	now?: () => number
 }
 
@@ -20,6 +22,23 @@ interface Kept {
 	firstSeq: number
 }
 
+/** The live part of a view: with the auction's settings (kept once, in its record) it is the view. */
+type LiveState = Pick<AuctionView, 'endsAt' | 'status' | 'price' | 'leader' | 'bidCount' | 'seq' | 'reserveMet' | 'winner'>
+
+/** What a replay needs (as the Redis store keeps it): not the answer, only what it is built from. */
+interface Remembered {
+	at: number
+	fingerprint: string
+	/** The bid.placed event's JSON, the very string the event window holds, or null. */
+	bid: string | null
+	live: LiveState
+	leading: boolean
+}
+
+/** The 201 body; a first answer and its replays both come from here, so they are the same bytes. */
+const answerJson = (record: AuctionRecord, r: Pick<Remembered, 'bid' | 'live' | 'leading'>): string =>
+	`{"bid":${r.bid ?? 'null'},"auction":${JSON.stringify({ ...settingsOf(record), ...r.live })},"leading":${r.leading}}`
+
 /**
  * createMemoryBidStore is the embedded BidStore: one process, no services. JavaScript runs one
  * task at a time, so each placeBid is atomic without locks, as the Lua script is in Redis.
@@ -27,15 +46,31 @@ interface Kept {
 export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 	const eventsKept = options.eventsKept ?? DEFAULT_EVENTS_KEPT
 	const idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS
+	const keysPerBidder = options.idempotencyKeysPerBidder ?? DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER
 	const now = options.now ?? Date.now
 	const auctions = new Map<string, Kept>()
 	const sortedKeys: string[] = [] // ascending list keys
-	const idempotency = new Map<string, { fingerprint: string; answer: string; expiresAt: number }>()
+	// `<auction>\n<bidder>` → Idempotency-Key → record; a Map iterates oldest first, which eviction uses.
+	const idempotency = new Map<string, Map<string, Remembered>>()
 	const sweep = setInterval(() => {
 		const t = now()
-		for (const [key, entry] of idempotency) if (entry.expiresAt <= t) idempotency.delete(key)
+		for (const [bucketKey, bucket] of idempotency) {
+			for (const [key, entry] of bucket) if (t - entry.at >= idempotencyTtlMs) bucket.delete(key)
+			if (bucket.size === 0) idempotency.delete(bucketKey)
+		}
 	}, 60_000)
 	sweep.unref()
+
+	const remember = (bucketKey: string, key: string, entry: Remembered) => {
+		let bucket = idempotency.get(bucketKey)
+		if (!bucket) idempotency.set(bucketKey, (bucket = new Map()))
+		bucket.delete(key) // an expired key used again counts as the newest
+		bucket.set(key, entry)
+		for (const oldest of bucket.keys()) {
+			if (bucket.size <= keysPerBidder) break
+			bucket.delete(oldest)
+		}
+	}
 
 	const append = (kept: Kept, events: string[]) => {
 		kept.events.push(...events)
@@ -84,12 +119,13 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 			const entry = refuseEntry(kept.record, request.bidder, t)
 			if (entry) throw refusalError(entry)
 			const fingerprint = idempotencyFingerprint(request)
-			const idemKey = request.idempotencyKey === undefined ? null : `${request.auction}\n${request.bidder}\n${request.idempotencyKey}`
-			if (idemKey !== null) {
-				const prior = idempotency.get(idemKey)
-				if (prior && prior.expiresAt > t) {
+			const key = request.idempotencyKey
+			const bucketKey = `${request.auction}\n${request.bidder}`
+			if (key !== undefined) {
+				const prior = idempotency.get(bucketKey)?.get(key)
+				if (prior && t - prior.at < idempotencyTtlMs) {
 					if (prior.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError()
-					return { answer: prior.answer, events: [], leading: JSON.parse(prior.answer).leading, replayed: true }
+					return { answer: answerJson(kept.record, prior), events: [], leading: prior.leading, replayed: true }
 				}
 			}
 			const outcome = applyBid(kept.record, request, t, { bid: newEventId(), close: newEventId() })
@@ -97,9 +133,10 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 			kept.record = outcome.next
 			const events = outcome.events.map((e) => JSON.stringify(e))
 			append(kept, events)
-			const answer = `{"bid":${events[0] ?? 'null'},"auction":${JSON.stringify(toView(outcome.next, t))},"leading":${outcome.leading}}`
-			if (idemKey !== null) idempotency.set(idemKey, { fingerprint, answer, expiresAt: t + idempotencyTtlMs })
-			return { answer, events, leading: outcome.leading, replayed: false }
+			const { endsAt, status, price, leader, bidCount, seq, reserveMet, winner } = toView(outcome.next, t)
+			const answered = { bid: events[0] ?? null, live: { endsAt, status, price, leader, bidCount, seq, reserveMet, winner }, leading: outcome.leading }
+			if (key !== undefined) remember(bucketKey, key, { at: t, fingerprint, ...answered })
+			return { answer: answerJson(outcome.next, answered), events, leading: outcome.leading, replayed: false }
 		},
 
 		async eventsSince(id, since): Promise<EventsSince | null> {

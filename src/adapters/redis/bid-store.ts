@@ -2,7 +2,7 @@ import { ReplyError, type Cluster, type Redis, type Result } from 'ioredis'
 import { settingsOf, toView, tiersOf, type AuctionRecord } from '../../domain/auction.ts'
 import { decodeCursor, encodeCursor, idOfListKey, listKey } from '../../domain/listing.ts'
 import { newEventId } from '../../events.ts'
-import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
+import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
 import { AppError, ExistsError, IdempotencyKeyReusedError, NotFoundError, UnavailableError } from '../../errors.ts'
 import type { AuctionView } from '../../domain/auction.ts'
 import type { BidStore, CloseResult, EventsSince, ListQuery, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
@@ -28,6 +28,8 @@ export interface RedisBidStoreOptions {
 	prefix?: string
 	eventsKept?: number
 	idempotencyTtlMs?: number
+	/** Idempotency records one bidder keeps per auction; past it the oldest is forgotten. */
+	idempotencyKeysPerBidder?: number
 	now?: () => number
 }
 
@@ -43,8 +45,9 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 	const prefix = options.prefix ?? 'gavel'
 	const eventsKept = String(options.eventsKept ?? DEFAULT_EVENTS_KEPT)
 	const idempotencyTtl = String(options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)
+	const keysPerBidder = String(options.idempotencyKeysPerBidder ?? DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER)
 	const now = options.now ?? Date.now
-	redis.defineCommand('gavelPlaceBid', { numberOfKeys: 3, lua: placeBidLua })
+	redis.defineCommand('gavelPlaceBid', { numberOfKeys: 4, lua: placeBidLua })
 	redis.defineCommand('gavelCreateAuction', { numberOfKeys: 2, lua: createAuctionLua })
 	redis.defineCommand('gavelCloseAuction', { numberOfKeys: 2, lua: closeAuctionLua })
 
@@ -101,10 +104,12 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 		async placeBid(request: PlaceBidRequest): Promise<PlacedBid> {
 			const keys = auctionKeys(prefix, request.auction)
 			const key = request.idempotencyKey
+			const records = key === undefined ? null : keys.idempotency(request.bidder)
 			const reply = await redis.gavelPlaceBid(
 				keys.state,
 				keys.events,
-				key === undefined ? keys.noIdempotency : keys.idempotency(request.bidder, key),
+				records?.answers ?? keys.noIdempotency,
+				records?.order ?? keys.noIdempotency,
 				now(),
 				request.bidder,
 				JSON.stringify(request.bidder),
@@ -115,6 +120,8 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 				eventsKept,
 				key === undefined ? '0' : idempotencyTtl,
 				idempotencyFingerprint(request),
+				key ?? '',
+				keysPerBidder,
 			)
 			const code = reply[0]
 			if (code === 'OK')

@@ -7,10 +7,15 @@ export function auctionKeys(prefix: string, id: string) {
 	return {
 		state: base,
 		events: `${base}:events`,
-		/** Length-prefixed so `a:b` + `c` and `a` + `b:c` never share a key. */
-		idempotency: (bidder: string, key: string) => `${base}:idem:${bidder.length}:${bidder}:${key}`,
-		/** Placeholder for KEYS[3] when there is no Idempotency-Key: same slot, never written. */
-		noIdempotency: `${base}:idem:-`,
+		/**
+		 * One bidder's idempotency records on this auction: `answers` (a hash, Idempotency-Key →
+		 * compact answer) and `order` (a sorted set of the keys by insertion, to evict the oldest).
+		 * The bidder is the whole tail, so no two bidders share a key; the `idem-` names never meet
+		 * the per-key `idem:` records of earlier versions (left to expire).
+		 */
+		idempotency: (bidder: string) => ({ answers: `${base}:idem-answers:${bidder}`, order: `${base}:idem-order:${bidder}` }),
+		/** Placeholder for KEYS[3] and KEYS[4] when there is no Idempotency-Key: same slot, never written. */
+		noIdempotency: `${base}:idem-none`,
 	}
 }
 
