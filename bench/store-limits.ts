@@ -7,7 +7,8 @@
 // Needs Redis on loopback (TEST_REDIS_URL overrides); uses a key prefix of its own and deletes it.
 //   listing:     --auctions auctions (the 5 oldest ended, the 10 newest not started, the rest open);
 //                per request shape: commands sent, round trips (a command sent after a reply
-//                arrived starts one) and the median time over --rounds requests.
+//                arrived starts one) and the median time over --rounds requests; once before
+//                and once after a closer has closed the 5.
 //   idempotency: one bidder re-sends a bid that changes nothing (the leader), then two bidders
 //                outbid each other, --bids times each with a fresh key; MEMORY USAGE of every
 //                idempotency key of the auction, per record kept and in total.
@@ -70,26 +71,31 @@ try {
 		{ status: 'open', limit: 50 },
 		{ status: 'scheduled', limit: 50 },
 	]
-	const listing = []
-	for (const shape of shapes) {
-		const times: number[] = []
-		let commands = 0
-		let roundTrips = 0
-		let items = 0
-		for (let r = 0; r < ROUNDS; r++) {
-			traffic.reset()
-			const started = performance.now()
-			const page = await store.listAuctions(shape)
-			times.push(performance.now() - started)
-			commands = traffic.commands.length
-			roundTrips = traffic.roundTrips
-			items = page.items.length
+	const listing: Array<{ when: string; request: string; items: number; commands: number; roundTrips: number; medianMs: number }> = []
+	const measure = async (when: string) => {
+		for (const shape of shapes) {
+			const times: number[] = []
+			let commands = 0
+			let roundTrips = 0
+			let items = 0
+			for (let r = 0; r < ROUNDS; r++) {
+				traffic.reset()
+				const started = performance.now()
+				const page = await store.listAuctions(shape)
+				times.push(performance.now() - started)
+				commands = traffic.commands.length
+				roundTrips = traffic.roundTrips
+				items = page.items.length
+			}
+			times.sort((a, b) => a - b)
+			const row = { when, request: `?${shape.status ? `status=${shape.status}&` : ''}limit=${shape.limit}`, items, commands, roundTrips, medianMs: Number(times[times.length >> 1]!.toFixed(2)) }
+			listing.push(row)
+			if (!values.json) console.log(`listing ${row.request.padEnd(26)} ${String(row.items).padStart(3)} items · ${String(row.commands).padStart(5)} commands · ${String(row.roundTrips).padStart(4)} round trips · ${row.medianMs} ms  (${when})`)
 		}
-		times.sort((a, b) => a - b)
-		const row = { request: `?${shape.status ? `status=${shape.status}&` : ''}limit=${shape.limit}`, items, commands, roundTrips, medianMs: Number(times[times.length >> 1]!.toFixed(2)) }
-		listing.push(row)
-		if (!values.json) console.log(`listing ${row.request.padEnd(26)} ${String(row.items).padStart(3)} items · ${String(row.commands).padStart(5)} commands · ${String(row.roundTrips).padStart(4)} round trips · ${row.medianMs} ms`)
 	}
+	await measure('5 ended, no closer yet')
+	for (const id of await store.dueAuctions(100)) await store.closeAuction(id)
+	await measure('closed by the closer')
 	traffic.stop()
 	result.listing = listing
 

@@ -24,3 +24,23 @@ export const indexKey = (prefix: string) => `${prefix}:auctions`
 
 /** Auctions by scheduled end (score = endsAt), read by closers; the close script re-checks the real end. */
 export const dueKey = (prefix: string) => `${prefix}:due`
+
+/**
+ * The listing by status (docs/decisions.md "Listing"): one lex-ordered set per status (members
+ * `<createdAt>|<id>` as in the index), `starts` (scheduled members by startsAt) and `ends`
+ * (members not closed, by their end as last seen), which find the changes of status that
+ * happen with no write, and `indexed` (set once auctions from before these sets are in them).
+ * The `{#listing}` hash tag, which no auction id can be, keeps them together on a slot of their own:
+ * one script or MULTI may touch them all, and none of an auction's keys.
+ */
+export function listingKeys(prefix: string) {
+	const base = `${prefix}:{#listing}`
+	return {
+		scheduled: `${base}:scheduled`,
+		open: `${base}:open`,
+		closed: `${base}:closed`,
+		starts: `${base}:starts`,
+		ends: `${base}:ends`,
+		indexed: `${base}:indexed`,
+	}
+}
