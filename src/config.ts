@@ -14,6 +14,8 @@ export const DEFAULT_LIVE_SEND_BUFFER_BYTES = 1024 * 1024
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 // a bid is ~40 bytes, an auction ~1 KB
 export const DEFAULT_EVENTS_KEPT = 1_000 // docs/design.md §3: at least the last 1,000 per auction
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
+// Idempotency records one bidder keeps per auction: far more than a client retries, a bounded cost per bidder.
+export const DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER = 100
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
 export const DEFAULT_ARCHIVE_BATCH_MAX = 1_000 // events per INSERT; ~14 arrays of this length, far from any limit
 export const DEFAULT_ARCHIVE_BATCH_WAIT_MS = 5 // a partial batch waits at most this long
@@ -63,6 +65,7 @@ const EnvSchema = T.Object({
 	TRUST_PROXY: T.Boolean({ default: false, description: 'true or false' }),
 	MAX_BODY_BYTES: T.Integer({ minimum: 256, maximum: 1024 * 1024, default: DEFAULT_MAX_BODY_BYTES }),
 	EVENTS_KEPT: T.Integer({ minimum: 100, maximum: 1_000_000, default: DEFAULT_EVENTS_KEPT }),
+	IDEMPOTENCY_MAX_KEYS_PER_BIDDER: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER }),
 	SHUTDOWN_TIMEOUT_MS: T.Integer({ minimum: 100, maximum: 600_000, default: DEFAULT_SHUTDOWN_TIMEOUT_MS }),
 	LIVE_MAX_SUBSCRIPTIONS: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_LIVE_MAX_SUBSCRIPTIONS }),
 	LIVE_MAX_FRAME_BYTES: T.Integer({ minimum: 256, maximum: 1024 * 1024, default: DEFAULT_LIVE_MAX_FRAME_BYTES }),

@@ -76,9 +76,10 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 				redis,
 				prefix: config.REDIS_PREFIX,
 				eventsKept: config.EVENTS_KEPT,
+				idempotencyKeysPerBidder: config.IDEMPOTENCY_MAX_KEYS_PER_BIDDER,
 			})
 		} else {
-			store = createMemoryBidStore({ eventsKept: config.EVENTS_KEPT })
+			store = createMemoryBidStore({ eventsKept: config.EVENTS_KEPT, idempotencyKeysPerBidder: config.IDEMPOTENCY_MAX_KEYS_PER_BIDDER })
 		}
 		cleanup.unshift(() => store.close())
 

@@ -10,7 +10,11 @@ export interface BidStore {
 	createAuction(record: AuctionRecord, createdEvent: string): Promise<AuctionView>
 	/** The public view, or null for an unknown id. */
 	getAuction(id: string): Promise<AuctionView | null>
-	/** Newest first, optionally one status, cursor pages (`nextCursor` null on the last page). */
+	/**
+	 * Newest first, optionally of one status at the store's `now` (exact across the clock's
+	 * transitions), in cursor pages (`nextCursor` null on the last page). A call's work follows
+	 * its `limit`, not the number of auctions.
+	 */
 	listAuctions(query: ListQuery): Promise<Page<AuctionView>>
 	/**
 	 * placeBid applies docs/design.md §2 rules 1–8 atomically. Refusals throw the AppError for their
@@ -86,3 +90,10 @@ export type EventsSince =
 	// `items`: the stored event JSON; `seq` is `auction.seq`, the state the items lead to
 	| { reset: false; items: string[]; seq: number; auction: AuctionView }
 	| { reset: true; auction: AuctionView }
+
+/**
+ * A listing by status reads at most this many auctions whose end has passed but that no closer
+ * has closed yet (with closers running: the few of the last second). Both stores use it, so
+ * they page alike even while closers are behind (docs/decisions.md "Listing").
+ */
+export const LISTING_ENDED_MAX = 100

@@ -10,7 +10,7 @@ export interface StoreHarness {
 	store: BidStore
 	cleanup(): Promise<void>
 }
-export type MakeStore = (clock: TestClock, options: { eventsKept?: number }) => Promise<StoreHarness>
+export type MakeStore = (clock: TestClock, options: { eventsKept?: number; idempotencyKeysPerBidder?: number }) => Promise<StoreHarness>
 
 const T0 = Date.UTC(2030, 0, 1)
 const SELLER = 'sam'
@@ -371,6 +371,90 @@ export function bidStoreContract(name: string, make: MakeStore) {
 			expect(err.code).toBe('IDEMPOTENCY_KEY_REUSED')
 		})
 
+		test('every answer shape replays byte for byte, also after the auction has moved on', async () => {
+			let replays = 0
+			for (const scenario of RULES) {
+				clock.set(T0)
+				const auction = await d.create(scenario.auction)
+				const answered: Array<{ label: string; step: Step; key: string; raw: string }> = []
+				for (const [i, step] of scenario.steps.entries()) {
+					clock.set(T0 + (step.at ?? 1_000))
+					const key = `${scenario.name.slice(0, 40)}|${i}`
+					try {
+						const r = await d.bid(auction.id, step.bidder, step.amount, step.max, key)
+						answered.push({ label: `${scenario.name}, step ${i + 1}`, step, key, raw: r.raw })
+					} catch (err) {
+						if (!(err instanceof AppError)) throw err
+					}
+					// Replays pass rule 1 first: only while the auction takes bids.
+					if ((await store.getAuction(auction.id))!.status !== 'open') continue
+					for (const earlier of answered) {
+						const again = await d.bid(auction.id, earlier.step.bidder, earlier.step.amount, earlier.step.max, earlier.key)
+						expect({ step: earlier.label, replayed: again.replayed, raw: again.raw, events: again.events }).toEqual({
+							step: earlier.label,
+							replayed: true,
+							raw: earlier.raw,
+							events: [],
+						})
+						replays++
+					}
+				}
+			}
+			expect(replays).toBeGreaterThan(50)
+		})
+
+		test('an Idempotency-Key expires after 24 h: the same request is then a new bid', async () => {
+			clock.set(T0 + 1_000)
+			const a = await d.create({ endsAt: T0 + 3 * 86_400_000 })
+			const first = await d.bid(a.id, 'bob', 1000, undefined, 'day-key')
+			clock.set(T0 + 1_000 + 86_400_000 - 1)
+			expect((await d.bid(a.id, 'bob', 1000, undefined, 'day-key')).raw).toBe(first.raw)
+			clock.advance(1)
+			// Forgotten: bob is the leader at 1000, so it runs as a new bid and is refused.
+			expect((await d.refusal(d.bid(a.id, 'bob', 1000, undefined, 'day-key'))).code).toBe('TOO_LOW')
+			// A key used again after it expired is recorded anew.
+			const again = await d.bid(a.id, 'bob', 1500, undefined, 'day-key')
+			expect(again.replayed).toBe(false)
+			expect((await d.bid(a.id, 'bob', 1500, undefined, 'day-key')).raw).toBe(again.raw)
+		})
+
+		test('each bidder keeps its newest keys per auction; the oldest is forgotten first, and its retry changes nothing', async () => {
+			const own = await make(clock, { idempotencyKeysPerBidder: 3 })
+			try {
+				const o = storeDriver(own.store, clock)
+				clock.set(T0 + 1_000)
+				const a = await o.create()
+				const b = await o.create()
+				const k1 = await o.bid(a.id, 'bob', 1000, undefined, 'k1') // bob leads at 1000
+				const k2 = await o.bid(a.id, 'bob', 1100, undefined, 'k2') // a raise: nothing public
+				const c1 = await o.bid(a.id, 'carol', 1200, undefined, 'c1') // carol leads at 1200
+				const k3 = await o.bid(a.id, 'bob', 1300, undefined, 'k3')
+				const k4 = await o.bid(a.id, 'bob', 1400, undefined, 'k4') // a raise again
+				expect([k1.bid?.seq, k2.bid, c1.bid?.seq, k3.bid?.seq, k4.bid]).toEqual([1, null, 2, 3, null])
+				const onB = await o.bid(b.id, 'bob', 1000, undefined, 'k1') // another auction: its own keys
+				expect(onB.replayed).toBe(false)
+				// bob holds 4 keys on a, over the cap of 3: k1 is gone, k2..k4 replay exactly.
+				for (const [key, amount, first] of [['k2', 1100, k2], ['k3', 1300, k3], ['k4', 1400, k4]] as const) {
+					const again = await o.bid(a.id, 'bob', amount, undefined, key)
+					expect({ key, replayed: again.replayed, raw: again.raw }).toEqual({ key, replayed: true, raw: first.raw })
+				}
+				// k1 runs as a new bid: below the price now, so refused, and nothing moved.
+				expect((await o.refusal(o.bid(a.id, 'bob', 1000, undefined, 'k1'))).code).toBe('TOO_LOW')
+				expect(await own.store.getAuction(a.id)).toMatchObject({ seq: 3, price: 1300, leader: 'bob' })
+				// The cap is per bidder: carol's key and bob's key on b still replay.
+				expect((await o.bid(a.id, 'carol', 1200, undefined, 'c1')).raw).toBe(c1.raw)
+				expect((await o.bid(b.id, 'bob', 1000, undefined, 'k1')).raw).toBe(onB.raw)
+				// A new key makes k2 the oldest one to go.
+				const k5 = await o.bid(a.id, 'bob', 1500, undefined, 'k5')
+				expect(k5.replayed).toBe(false)
+				expect((await o.refusal(o.bid(a.id, 'bob', 1100, undefined, 'k2'))).code).toBe('TOO_LOW')
+				expect((await o.bid(a.id, 'bob', 1300, undefined, 'k3')).raw).toBe(k3.raw)
+				expect((await own.store.getAuction(a.id))!.seq).toBe(3)
+			} finally {
+				await own.cleanup()
+			}
+		})
+
 		test('eventsSince replays the events after a seq, and resets when the seq left the window', async () => {
 			clock.set(T0 + 1_000)
 			const a = await d.create()
@@ -417,6 +501,136 @@ export function bidStoreContract(name: string, make: MakeStore) {
 				expect(rest).toEqual({ items: [expect.objectContaining({ id: ids[1]! })], nextCursor: null })
 				const err = await o.refusal(own.store.listAuctions({ limit: 2, cursor: 'garbage' }))
 				expect(err.code).toBe('VALIDATION')
+			} finally {
+				await own.cleanup()
+			}
+		})
+
+		test('listing by status is exact at every moment (starts, ends, soft close, buy-now, closers), in full cursor pages', async () => {
+			const own = await make(clock, {})
+			try {
+				const o = storeDriver(own.store, clock)
+				const ids: string[] = [] // oldest first
+				// Starting now, at +10 s or +20 s; ending at +30, +40 or +50 s; those starting now
+				// with a 10 s soft close, every seventh with buy-now.
+				for (let i = 0; i < 90; i++) {
+					clock.set(T0 + i)
+					const endsAt = T0 + [30_000, 40_000, 50_000][Math.floor(i / 3) % 3]!
+					const auction = await o.create({
+						startsAt: T0 + [0, 10_000, 20_000][i % 3]!,
+						endsAt,
+						maxEndsAt: endsAt + 60_000,
+						softCloseMs: i % 3 === 0 ? 10_000 : 0,
+						buyNowPrice: i % 7 === 0 ? 50_000 : undefined,
+					})
+					ids.push(auction.id)
+				}
+				const statuses = ['scheduled', 'open', 'closed'] as const
+				const walk = async (status: (typeof statuses)[number], limit: number, from?: string) => {
+					const seen: string[] = []
+					const sizes: number[] = []
+					let cursor = from
+					do {
+						const page = await own.store.listAuctions({ status, limit, cursor })
+						seen.push(...page.items.map((v) => v.id))
+						sizes.push(page.items.length)
+						cursor = page.nextCursor ?? undefined
+					} while (cursor)
+					return { seen, sizes }
+				}
+				const expected = async (status: string) =>
+					(await Promise.all(ids.map((id) => own.store.getAuction(id)))).filter((v) => v!.status === status).map((v) => v!.id).reverse()
+				const expectExact = async (moment: string, limits = [7, 40]) => {
+					for (const status of statuses) {
+						const want = await expected(status)
+						for (const limit of limits) {
+							const { seen, sizes } = await walk(status, limit)
+							expect({ moment, status, limit, ids: seen }).toEqual({ moment, status, limit, ids: want })
+							// Full pages: only the last may be short, and it is empty only when nothing matches.
+							expect({ moment, status, limit, short: sizes.slice(0, -1).filter((n) => n !== limit), last: sizes.at(-1)! > 0 || want.length === 0 })
+								.toEqual({ moment, status, limit, short: [], last: true })
+						}
+					}
+				}
+				clock.set(T0 + 100)
+				expect((await expected('scheduled')).length).toBe(60)
+				await expectExact('created', [1, 7, 40, 200])
+				clock.set(T0 + 9_999)
+				await expectExact('a millisecond before the first starts')
+				clock.set(T0 + 10_000)
+				await expectExact('the first start, to the millisecond')
+				clock.set(T0 + 25_000)
+				await o.bid(ids[9]!, 'bob', 1_000) // soft close: now ends at +35 s
+				await o.bid(ids[18]!, 'bob', 1_000)
+				await o.bid(ids[0]!, 'bob', 50_000) // buy-now: closed at once
+				await o.bid(ids[14]!, 'bob', 60_000)
+				expect(await own.store.getAuction(ids[9]!)).toMatchObject({ endsAt: T0 + 35_000, status: 'open' })
+				expect(await own.store.getAuction(ids[14]!)).toMatchObject({ status: 'closed' })
+				await expectExact('soft close and buy-now')
+				// A cursor taken before an end and used after it: the rest is what is open then.
+				clock.set(T0 + 29_999)
+				const first = await own.store.listAuctions({ status: 'open', limit: 7 })
+				clock.set(T0 + 30_000)
+				const rest = await walk('open', 7, first.nextCursor!)
+				const lastShown = ids.indexOf(first.items.at(-1)!.id)
+				expect(rest.seen).toEqual((await expected('open')).filter((id) => ids.indexOf(id) < lastShown))
+				await expectExact('the first ends, no closer yet')
+				clock.set(T0 + 34_999)
+				await expectExact('extended ones still open')
+				clock.set(T0 + 35_000)
+				await expectExact('extended ones end')
+				clock.set(T0 + 40_000)
+				for (const id of await own.store.dueAuctions(1_000)) await own.store.closeAuction(id)
+				await expectExact('after the closers')
+				clock.set(T0 + 50_000)
+				await expectExact('the last ones end')
+				expect(await expected('closed')).toHaveLength(90)
+			} finally {
+				await own.cleanup()
+			}
+		})
+
+		test('many auctions: a rare status pages like any other, and closers far behind leave pages bounded and never wrong', async () => {
+			const own = await make(clock, {})
+			try {
+				const o = storeDriver(own.store, clock)
+				const ids: string[] = []
+				// 260 auctions; the 3 oldest end at +10 s, the next 150 at +20 s, the rest in a day.
+				for (let i = 0; i < 260; i++) {
+					clock.set(T0 + i)
+					ids.push((await o.create({ endsAt: T0 + (i < 3 ? 10_000 : i < 153 ? 20_000 : 86_400_000) })).id)
+				}
+				clock.set(T0 + 15_000)
+				const one = await own.store.listAuctions({ status: 'closed', limit: 1 })
+				expect(one.items.map((v) => v.id)).toEqual([ids[2]!])
+				const two = await own.store.listAuctions({ status: 'closed', limit: 1, cursor: one.nextCursor! })
+				const three = await own.store.listAuctions({ status: 'closed', limit: 5, cursor: two.nextCursor! })
+				expect([...two.items, ...three.items].map((v) => v.id)).toEqual([ids[1]!, ids[0]!])
+				expect(three.nextCursor).toBeNull()
+				// 153 ended with no closer running: more than a listing reads (LISTING_ENDED_MAX).
+				clock.set(T0 + 25_000)
+				for (const status of ['open', 'closed'] as const) {
+					let cursor: string | undefined
+					do {
+						const page = await own.store.listAuctions({ status, limit: 50, cursor })
+						expect(page.items.length).toBeLessThanOrEqual(50)
+						for (const view of page.items) expect({ id: view.id, status: view.status }).toEqual({ id: view.id, status })
+						cursor = page.nextCursor ?? undefined
+					} while (cursor)
+				}
+				// The closers catch up: exact again.
+				for (let due = await own.store.dueAuctions(100); due.length > 0; due = await own.store.dueAuctions(100))
+					for (const id of due) await own.store.closeAuction(id)
+				const closed: string[] = []
+				let cursor: string | undefined
+				do {
+					const page = await own.store.listAuctions({ status: 'closed', limit: 50, cursor })
+					closed.push(...page.items.map((v) => v.id))
+					cursor = page.nextCursor ?? undefined
+				} while (cursor)
+				expect(closed).toEqual(ids.slice(0, 153).reverse())
+				const open = await own.store.listAuctions({ status: 'open', limit: 200 })
+				expect(open.items.map((v) => v.id)).toEqual(ids.slice(153).reverse())
 			} finally {
 				await own.cleanup()
 			}

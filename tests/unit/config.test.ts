@@ -39,6 +39,13 @@ describe('config', () => {
 		expect(problems).toHaveLength(4)
 	})
 
+	test('IDEMPOTENCY_MAX_KEYS_PER_BIDDER: 100 by default, a whole number from 1 to 10,000', () => {
+		expect(loadConfig({}).IDEMPOTENCY_MAX_KEYS_PER_BIDDER).toBe(100)
+		expect(loadConfig({ IDEMPOTENCY_MAX_KEYS_PER_BIDDER: '5' }).IDEMPOTENCY_MAX_KEYS_PER_BIDDER).toBe(5)
+		for (const bad of ['0', '10001', 'many'])
+			expect(problemsOf({ IDEMPOTENCY_MAX_KEYS_PER_BIDDER: bad })[0]).toContain('IDEMPOTENCY_MAX_KEYS_PER_BIDDER')
+	})
+
 	test('production refuses to start without a token secret or JWKS', () => {
 		expect(problemsOf({ NODE_ENV: 'production' })[0]).toContain('AUTH_JWT_SECRET or AUTH_JWKS_URL')
 		expect(loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) }).production).toBe(true)

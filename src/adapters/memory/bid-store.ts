@@ -1,15 +1,17 @@
-import { toView, type AuctionRecord } from '../../domain/auction.ts'
-import { decodeCursor, encodeCursor, listKey } from '../../domain/listing.ts'
+import { settingsOf, toView, type AuctionRecord, type AuctionStatus, type AuctionView } from '../../domain/auction.ts'
+import { decodeCursor, encodeCursor, idOfListKey, listKey } from '../../domain/listing.ts'
 import { applyBid, closeAuction, refuseEntry, type Refusal } from '../../domain/rules.ts'
 import { newEventId } from '../../events.ts'
-import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
-import type { BidStore, CloseResult, EventsSince, ListQuery, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
+import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
+import { LISTING_ENDED_MAX, type BidStore, type CloseResult, type EventsSince, type ListQuery, type PlaceBidRequest, type PlacedBid } from '../../ports/bid-store.ts'
 import { refusalError, idempotencyFingerprint } from '../bid-refusals.ts'
 import { ExistsError, IdempotencyKeyReusedError, NotFoundError } from '../../errors.ts'
 
 export interface MemoryBidStoreOptions {
 	eventsKept?: number
 	idempotencyTtlMs?: number
+	/** Idempotency records one bidder keeps per auction; past it the oldest is forgotten. */
+	idempotencyKeysPerBidder?: number
 	now?: () => number
 }
 
@@ -18,7 +20,32 @@ interface Kept {
 	/** Recent events as JSON, oldest first; `firstSeq` is the seq of events[0]. */
 	events: string[]
 	firstSeq: number
+	/** Where the listing has it: its status set (closed once its closed flag is set) and the end in `ends`. */
+	listed: AuctionStatus
+	listedEnd: number
 }
+
+/** A member of a set ordered by a time: `[time, list key]`. */
+type Timed = [number, string]
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+const byTime = (a: Timed, b: Timed) => a[0] - b[0] || byText(a[1], b[1])
+
+/** The live part of a view: with the auction's settings (kept once, in its record) it is the view. */
+type LiveState = Pick<AuctionView, 'endsAt' | 'status' | 'price' | 'leader' | 'bidCount' | 'seq' | 'reserveMet' | 'winner'>
+
+/** What a replay needs (as the Redis store keeps it): not the answer, only what it is built from. */
+interface Remembered {
+	at: number
+	fingerprint: string
+	/** The bid.placed event's JSON, the very string the event window holds, or null. */
+	bid: string | null
+	live: LiveState
+	leading: boolean
+}
+
+/** The 201 body; a first answer and its replays both come from here, so they are the same bytes. */
+const answerJson = (record: AuctionRecord, r: Pick<Remembered, 'bid' | 'live' | 'leading'>): string =>
+	`{"bid":${r.bid ?? 'null'},"auction":${JSON.stringify({ ...settingsOf(record), ...r.live })},"leading":${r.leading}}`
 
 /**
  * createMemoryBidStore is the embedded BidStore: one process, no services. JavaScript runs one
@@ -27,15 +54,36 @@ interface Kept {
 export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 	const eventsKept = options.eventsKept ?? DEFAULT_EVENTS_KEPT
 	const idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS
+	const keysPerBidder = options.idempotencyKeysPerBidder ?? DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER
 	const now = options.now ?? Date.now
 	const auctions = new Map<string, Kept>()
 	const sortedKeys: string[] = [] // ascending list keys
-	const idempotency = new Map<string, { fingerprint: string; answer: string; expiresAt: number }>()
+	// The listing by status, kept as the Redis store keeps it (docs/decisions.md "Listing"):
+	// list keys by status, the scheduled by start and the not-closed by their current end.
+	const listed: Record<AuctionStatus, string[]> = { scheduled: [], open: [], closed: [] }
+	const starts: Timed[] = []
+	const ends: Timed[] = []
+	// `<auction>\n<bidder>` → Idempotency-Key → record; a Map iterates oldest first, which eviction uses.
+	const idempotency = new Map<string, Map<string, Remembered>>()
 	const sweep = setInterval(() => {
 		const t = now()
-		for (const [key, entry] of idempotency) if (entry.expiresAt <= t) idempotency.delete(key)
+		for (const [bucketKey, bucket] of idempotency) {
+			for (const [key, entry] of bucket) if (t - entry.at >= idempotencyTtlMs) bucket.delete(key)
+			if (bucket.size === 0) idempotency.delete(bucketKey)
+		}
 	}, 60_000)
 	sweep.unref()
+
+	const remember = (bucketKey: string, key: string, entry: Remembered) => {
+		let bucket = idempotency.get(bucketKey)
+		if (!bucket) idempotency.set(bucketKey, (bucket = new Map()))
+		bucket.delete(key) // an expired key used again counts as the newest
+		bucket.set(key, entry)
+		for (const oldest of bucket.keys()) {
+			if (bucket.size <= keysPerBidder) break
+			bucket.delete(oldest)
+		}
+	}
 
 	const append = (kept: Kept, events: string[]) => {
 		kept.events.push(...events)
@@ -47,13 +95,40 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 		}
 	}
 
+	/** Moves an auction to another status set; closed leaves the time sets for good. */
+	const relist = (kept: Kept, status: AuctionStatus) => {
+		const key = listKey(kept.record)
+		remove(listed[kept.listed], key, byText)
+		insert(listed[status], key, byText)
+		if (kept.listed === 'scheduled') remove(starts, [kept.record.startsAt, key], byTime)
+		if (status === 'closed') remove(ends, [kept.listedEnd, key], byTime)
+		kept.listed = status
+	}
+
+	/** Scheduled auctions whose start has passed become open (startsAt never changes). */
+	const promote = (t: number) => {
+		let due = 0
+		while (due < starts.length && starts[due]![0] <= t) due++
+		for (const [, key] of starts.splice(0, due)) {
+			const kept = auctions.get(idOfListKey(key))!
+			remove(listed.scheduled, key, byText)
+			insert(listed.open, key, byText)
+			kept.listed = 'open'
+		}
+	}
+
 	const store = {
 		async createAuction(record, createdEvent) {
 			if (auctions.has(record.id)) throw new ExistsError(record.id)
-			auctions.set(record.id, { record: { ...record }, events: [createdEvent], firstSeq: 0 })
+			const t = now()
+			const status = t < record.startsAt ? 'scheduled' : 'open'
+			auctions.set(record.id, { record: { ...record }, events: [createdEvent], firstSeq: 0, listed: status, listedEnd: record.endsAt })
 			const key = listKey(record)
-			sortedKeys.splice(upperBound(sortedKeys, key), 0, key)
-			return toView(record, now())
+			insert(sortedKeys, key, byText)
+			insert(listed[status], key, byText)
+			if (status === 'scheduled') insert(starts, [record.startsAt, key], byTime)
+			insert(ends, [record.endsAt, key], byTime)
+			return toView(record, t)
 		},
 
 		async getAuction(id) {
@@ -63,18 +138,36 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 
 		async listAuctions({ status, cursor, limit }: ListQuery) {
 			const t = now()
-			let i = cursor === undefined ? sortedKeys.length : lowerBound(sortedKeys, decodeCursor(cursor))
-			const items = []
-			let lastKey: string | null = null
-			while (--i >= 0) {
-				const key = sortedKeys[i]!
-				const view = toView(auctions.get(key.slice(16))!.record, t)
-				if (status !== undefined && view.status !== status) continue
-				if (items.length === limit) return { items, nextCursor: encodeCursor(lastKey!) }
-				items.push(view)
-				lastKey = key
+			const after = cursor === undefined ? null : decodeCursor(cursor)
+			/** The newest `n` keys of an ascending array, before the cursor. */
+			const newest = (keys: string[], n: number) => {
+				const end = after === null ? keys.length : lowerBound(keys, after, byText)
+				return keys.slice(Math.max(0, end - n), end).reverse()
 			}
-			return { items, nextCursor: null }
+			let keys: string[]
+			if (status === undefined) keys = newest(sortedKeys, limit + 1)
+			else {
+				promote(t)
+				// Ended by the clock but not closed yet: closed at t, though still in the open set.
+				const ended: string[] = []
+				for (const [end, key] of ends) {
+					if (end > t || ended.length === LISTING_ENDED_MAX) break
+					ended.push(key)
+				}
+				if (status === 'closed') {
+					const more = ended.filter((key) => after === null || key < after)
+					keys = [...newest(listed.closed, limit + 1), ...more].sort(byText).reverse()
+				} else {
+					const endedSet = new Set(ended)
+					keys = newest(listed[status], limit + 1 + ended.length).filter((key) => !endedSet.has(key))
+				}
+				keys = keys.slice(0, limit + 1)
+			}
+			const shown = keys.slice(0, limit)
+			const items = shown
+				.map((key) => toView(auctions.get(idOfListKey(key))!.record, t))
+				.filter((view) => status === undefined || view.status === status)
+			return { items, nextCursor: keys.length > limit ? encodeCursor(shown[limit - 1]!) : null }
 		},
 
 		async placeBid(request: PlaceBidRequest): Promise<PlacedBid> {
@@ -84,22 +177,32 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 			const entry = refuseEntry(kept.record, request.bidder, t)
 			if (entry) throw refusalError(entry)
 			const fingerprint = idempotencyFingerprint(request)
-			const idemKey = request.idempotencyKey === undefined ? null : `${request.auction}\n${request.bidder}\n${request.idempotencyKey}`
-			if (idemKey !== null) {
-				const prior = idempotency.get(idemKey)
-				if (prior && prior.expiresAt > t) {
+			const key = request.idempotencyKey
+			const bucketKey = `${request.auction}\n${request.bidder}`
+			if (key !== undefined) {
+				const prior = idempotency.get(bucketKey)?.get(key)
+				if (prior && t - prior.at < idempotencyTtlMs) {
 					if (prior.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError()
-					return { answer: prior.answer, events: [], leading: JSON.parse(prior.answer).leading, replayed: true }
+					return { answer: answerJson(kept.record, prior), events: [], leading: prior.leading, replayed: true }
 				}
 			}
 			const outcome = applyBid(kept.record, request, t, { bid: newEventId(), close: newEventId() })
 			if ('code' in outcome) throw refusalError(outcome as Refusal)
 			kept.record = outcome.next
+			if (outcome.next.closed) relist(kept, 'closed') // a buy-now
+			else if (outcome.next.endsAt !== kept.listedEnd) {
+				// Soft close moved the end: the listing knows ends exactly here.
+				const key = listKey(outcome.next)
+				remove(ends, [kept.listedEnd, key], byTime)
+				insert(ends, [outcome.next.endsAt, key], byTime)
+				kept.listedEnd = outcome.next.endsAt
+			}
 			const events = outcome.events.map((e) => JSON.stringify(e))
 			append(kept, events)
-			const answer = `{"bid":${events[0] ?? 'null'},"auction":${JSON.stringify(toView(outcome.next, t))},"leading":${outcome.leading}}`
-			if (idemKey !== null) idempotency.set(idemKey, { fingerprint, answer, expiresAt: t + idempotencyTtlMs })
-			return { answer, events, leading: outcome.leading, replayed: false }
+			const { endsAt, status, price, leader, bidCount, seq, reserveMet, winner } = toView(outcome.next, t)
+			const answered = { bid: events[0] ?? null, live: { endsAt, status, price, leader, bidCount, seq, reserveMet, winner }, leading: outcome.leading }
+			if (key !== undefined) remember(bucketKey, key, { at: t, fingerprint, ...answered })
+			return { answer: answerJson(outcome.next, answered), events, leading: outcome.leading, replayed: false }
 		},
 
 		async eventsSince(id, since): Promise<EventsSince | null> {
@@ -113,14 +216,14 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 		},
 
 		async dueAuctions(limit) {
-			// A scan is fine at embedded scale and always sees the current (extended) endsAt.
+			// `ends` holds the auctions not closed by their current end.
 			const t = now()
-			const due: AuctionRecord[] = []
-			for (const { record } of auctions.values()) if (!record.closed && record.endsAt <= t) due.push(record)
+			const due: string[] = []
+			for (const [end, key] of ends) {
+				if (end > t || due.length === limit) break
+				due.push(idOfListKey(key))
+			}
 			return due
-				.sort((a, b) => a.endsAt - b.endsAt)
-				.slice(0, limit)
-				.map((a) => a.id)
 		},
 
 		async closeAuction(id): Promise<CloseResult> {
@@ -129,6 +232,7 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 			const result = closeAuction(kept.record, now(), newEventId())
 			if ('code' in result) return result.code === 'ALREADY' ? { outcome: 'already' } : { outcome: 'not-due', endsAt: result.endsAt }
 			kept.record = result.next
+			relist(kept, 'closed')
 			const event = JSON.stringify(result.event)
 			append(kept, [event])
 			return { outcome: 'closed', event }
@@ -147,26 +251,24 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 	return store
 }
 
-/** First index whose key is ≥ `key`. */
-function lowerBound(keys: string[], key: string): number {
+/** First index whose item is ≥ `item`. */
+function lowerBound<T>(items: T[], item: T, compare: (a: T, b: T) => number): number {
 	let lo = 0
-	let hi = keys.length
+	let hi = items.length
 	while (lo < hi) {
 		const mid = (lo + hi) >> 1
-		if (keys[mid]! < key) lo = mid + 1
+		if (compare(items[mid]!, item) < 0) lo = mid + 1
 		else hi = mid
 	}
 	return lo
 }
 
-/** First index whose key is > `key`. */
-function upperBound(keys: string[], key: string): number {
-	let lo = 0
-	let hi = keys.length
-	while (lo < hi) {
-		const mid = (lo + hi) >> 1
-		if (keys[mid]! <= key) lo = mid + 1
-		else hi = mid
-	}
-	return lo
+function insert<T>(items: T[], item: T, compare: (a: T, b: T) => number) {
+	const at = lowerBound(items, item, compare)
+	if (at === items.length || compare(items[at]!, item) !== 0) items.splice(at, 0, item)
+}
+
+function remove<T>(items: T[], item: T, compare: (a: T, b: T) => number) {
+	const at = lowerBound(items, item, compare)
+	if (at < items.length && compare(items[at]!, item) === 0) items.splice(at, 1)
 }

@@ -1,16 +1,17 @@
 import { ReplyError, type Cluster, type Redis, type Result } from 'ioredis'
-import { settingsOf, toView, tiersOf, type AuctionRecord } from '../../domain/auction.ts'
+import { settingsOf, toView, tiersOf, type AuctionRecord, type AuctionStatus } from '../../domain/auction.ts'
 import { decodeCursor, encodeCursor, idOfListKey, listKey } from '../../domain/listing.ts'
 import { newEventId } from '../../events.ts'
-import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
+import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
 import { AppError, ExistsError, IdempotencyKeyReusedError, NotFoundError, UnavailableError } from '../../errors.ts'
 import type { AuctionView } from '../../domain/auction.ts'
-import type { BidStore, CloseResult, EventsSince, ListQuery, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
+import { LISTING_ENDED_MAX, type BidStore, type CloseResult, type EventsSince, type ListQuery, type Page, type PlaceBidRequest, type PlacedBid } from '../../ports/bid-store.ts'
 import { idempotencyFingerprint, refusalError } from '../bid-refusals.ts'
-import { auctionKeys, dueKey, indexKey } from './keys.ts'
+import { auctionKeys, dueKey, indexKey, listingKeys } from './keys.ts'
 import placeBidLua from './place-bid.lua' with { type: 'text' }
 import createAuctionLua from './create-auction.lua' with { type: 'text' }
 import closeAuctionLua from './close-auction.lua' with { type: 'text' }
+import listingLua from './listing.lua' with { type: 'text' }
 
 type ScriptReply = Array<string | number>
 
@@ -19,6 +20,7 @@ declare module 'ioredis' {
 		gavelPlaceBid(...keysAndArgs: Array<string | number>): Result<ScriptReply, Context>
 		gavelCreateAuction(...keysAndArgs: Array<string | number>): Result<number, Context>
 		gavelCloseAuction(...keysAndArgs: Array<string | number>): Result<ScriptReply, Context>
+		gavelListing(...keysAndArgs: Array<string | number>): Result<number, Context>
 	}
 }
 
@@ -28,11 +30,19 @@ export interface RedisBidStoreOptions {
 	prefix?: string
 	eventsKept?: number
 	idempotencyTtlMs?: number
+	/** Idempotency records one bidder keeps per auction; past it the oldest is forgotten. */
+	idempotencyKeysPerBidder?: number
 	now?: () => number
 }
 
-/** How many index entries one list call reads at most while filtering by status. */
-const LIST_SCAN_BUDGET = 2_000
+/** Scheduled auctions one listing call moves to open per script run, and runs at most. */
+const PROMOTE_BATCH = 1_000
+const PROMOTE_RUNS = 4
+/** Auctions per step when the listing sets are first filled from the index. */
+const BACKFILL_BATCH = 500
+
+/** Where an auction belongs in the listing sets: closed only once its closed flag is set. */
+type Listed = Pick<AuctionRecord, 'id' | 'createdAt' | 'startsAt' | 'endsAt' | 'closed'>
 
 /**
  * createRedisBidStore keeps auctions in Redis. Every bid is one EVALSHA of place-bid.lua: the
@@ -43,21 +53,104 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 	const prefix = options.prefix ?? 'gavel'
 	const eventsKept = String(options.eventsKept ?? DEFAULT_EVENTS_KEPT)
 	const idempotencyTtl = String(options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)
+	const keysPerBidder = String(options.idempotencyKeysPerBidder ?? DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER)
 	const now = options.now ?? Date.now
-	redis.defineCommand('gavelPlaceBid', { numberOfKeys: 3, lua: placeBidLua })
+	redis.defineCommand('gavelPlaceBid', { numberOfKeys: 4, lua: placeBidLua })
 	redis.defineCommand('gavelCreateAuction', { numberOfKeys: 2, lua: createAuctionLua })
 	redis.defineCommand('gavelCloseAuction', { numberOfKeys: 2, lua: closeAuctionLua })
+	redis.defineCommand('gavelListing', { numberOfKeys: 5, lua: listingLua })
+	const listing = listingKeys(prefix)
+	const listingSets = [listing.scheduled, listing.open, listing.closed, listing.starts, listing.ends]
 
-	const readViews = async (ids: string[], t: number): Promise<Array<AuctionView | null>> => {
-		if (ids.length === 0) return []
-		const pipeline = redis.pipeline()
-		for (const id of ids) pipeline.hgetall(auctionKeys(prefix, id).state)
-		const replies = (await pipeline.exec()) ?? []
-		return replies.map(([err, hash]) => {
-			if (err) throw err
-			const h = hash as Record<string, string>
-			return h.id ? toView(fromHash(h), t) : null
+	// One HGETALL per auction rather than a pipeline: on a Cluster each goes to its slot's node,
+	// and they still leave together (auto-pipelining, or simply not awaited one by one).
+	const readRecords = (ids: string[]): Promise<Array<AuctionRecord | null>> =>
+		Promise.all(ids.map(async (id) => {
+			const hash = await redis.hgetall(auctionKeys(prefix, id).state)
+			return hash.id ? fromHash(hash) : null
+		}))
+
+	const pageOf = async (keys: string[], limit: number, t: number, status?: AuctionStatus): Promise<Page<AuctionView>> => {
+		const shown = keys.slice(0, limit)
+		const records = await readRecords(shown.map(idOfListKey))
+		const items: AuctionView[] = []
+		const closedSince: Listed[] = []
+		for (const record of records) {
+			if (!record) continue
+			const view = toView(record, t)
+			// A status set may lag a write it raced with: show only what the page asked for.
+			if (status === undefined || view.status === status) items.push(view)
+			if (status !== undefined && status !== 'closed' && record.closed) closedSince.push(record)
+		}
+		await placeInListing(closedSince, t)
+		return { items, nextCursor: keys.length > limit ? encodeCursor(shown[limit - 1]!) : null }
+	}
+
+	/** Puts auctions where a listing by status looks for them (see listing.lua). */
+	const placeInListing = async (auctions: Listed[], t: number) => {
+		if (auctions.length === 0) return
+		const status = (a: Listed) => (a.closed ? 'closed' : t < a.startsAt ? 'scheduled' : 'open')
+		await redis.gavelListing(...listingSets, 'add', ...auctions.flatMap((a) => [listKey(a), status(a), a.startsAt, a.endsAt]))
+	}
+	const closeInListing = (member: string) => redis.gavelListing(...listingSets, 'add', member, 'closed', 0, 0)
+
+	/** Scheduled auctions whose start has passed become open: a few script runs at most. */
+	const promote = async (t: number) => {
+		for (let run = 0; run < PROMOTE_RUNS; run++) {
+			if ((await redis.gavelListing(...listingSets, 'promote', t, PROMOTE_BATCH)) < PROMOTE_BATCH) return
+		}
+	}
+
+	/**
+	 * Of members whose end as last seen has passed, those closed at `t`: by their closed flag
+	 * (the sets learn it here too) or by the clock, before a closer got to them. The others
+	 * were extended by soft close: their end in `ends` moves to the current one.
+	 */
+	const closedAt = async (members: string[], t: number): Promise<string[]> => {
+		const fields = await Promise.all(members.map((m) => redis.hmget(auctionKeys(prefix, idOfListKey(m)).state, 'endsAt', 'closed')))
+		const closed: string[] = []
+		const flagged: string[] = []
+		const gone: string[] = []
+		const extended: Array<string | number> = []
+		members.forEach((member, i) => {
+			const [endsAt, flag] = fields[i]!
+			if (endsAt === null) gone.push(member)
+			else if (flag === '1' || Number(endsAt) <= t) {
+				closed.push(member)
+				if (flag === '1') flagged.push(member)
+			} else extended.push(Number(endsAt), member)
 		})
+		await Promise.all([
+			...flagged.map(closeInListing),
+			gone.length > 0 ? redis.gavelListing(...listingSets, 'drop', ...gone) : null,
+			extended.length > 0 ? redis.zadd(listing.ends, 'XX', 'GT', ...extended) : null,
+		])
+		return closed
+	}
+
+	/** Auctions created before the listing sets existed go into them once (checked once per process). */
+	let listingFilled: Promise<void> | null = null
+	const listingReady = () =>
+		(listingFilled ??= fillListing().catch((err: unknown) => {
+			listingFilled = null
+			throw err
+		}))
+	async function fillListing() {
+		if ((await redis.get(listing.indexed)) !== null) return
+		let from = '-'
+		for (;;) {
+			const members = await redis.zrange(indexKey(prefix), from, '+', 'BYLEX', 'LIMIT', 0, BACKFILL_BATCH)
+			const fields = await Promise.all(
+				members.map((m) => redis.hmget(auctionKeys(prefix, idOfListKey(m)).state, 'id', 'createdAt', 'startsAt', 'endsAt', 'closed')),
+			)
+			const found = fields.flatMap(([id, createdAt, startsAt, endsAt, closed]) =>
+				!id ? [] : [{ id, createdAt: Number(createdAt), startsAt: Number(startsAt), endsAt: Number(endsAt), closed: closed === '1' }],
+			)
+			await placeInListing(found, now())
+			if (members.length < BACKFILL_BATCH) break
+			from = `(${members[members.length - 1]}`
+		}
+		await redis.set(listing.indexed, '1')
 	}
 
 	const store = {
@@ -66,45 +159,68 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			const fields = Object.entries(toHash(record)).flat()
 			const created = await redis.gavelCreateAuction(keys.state, keys.events, createdEvent, eventsKept, ...fields)
 			if (created !== 1) throw new ExistsError(record.id)
-			await redis.pipeline().zadd(indexKey(prefix), 0, listKey(record)).zadd(dueKey(prefix), record.endsAt, record.id).exec()
-			return toView(record, now())
+			const t = now()
+			await Promise.all([
+				redis.pipeline().zadd(indexKey(prefix), 0, listKey(record)).zadd(dueKey(prefix), record.endsAt, record.id).exec(),
+				placeInListing([record], t),
+			])
+			return toView(record, t)
 		},
 
 		async getAuction(id) {
-			const [view] = await readViews([id], now())
-			return view ?? null
+			const [record] = await readRecords([id])
+			return record ? toView(record, now()) : null
 		},
 
 		async listAuctions({ status, cursor, limit }: ListQuery) {
 			const t = now()
-			let from = cursor === undefined ? '+' : `(${decodeCursor(cursor)}`
-			const items: AuctionView[] = []
-			let scanned = 0
-			while (scanned < LIST_SCAN_BUDGET) {
-				const batch = Math.min(limit + 1, 500)
-				const keys = await redis.zrange(indexKey(prefix), from, '-', 'BYLEX', 'REV', 'LIMIT', 0, batch)
-				scanned += keys.length
-				const views = await readViews(keys.map(idOfListKey), t)
-				for (let i = 0; i < keys.length; i++) {
-					const view = views[i]
-					if (!view || (status !== undefined && view.status !== status)) continue
-					if (items.length === limit) return { items, nextCursor: encodeCursor(listKey(items[limit - 1]!)) }
-					items.push(view)
-				}
-				if (keys.length < batch) return { items, nextCursor: null }
-				from = `(${keys[keys.length - 1]}`
+			const after = cursor === undefined ? null : decodeCursor(cursor)
+			const from = after === null ? '+' : `(${after}`
+			if (status === undefined) {
+				const keys = await redis.zrange(indexKey(prefix), from, '-', 'BYLEX', 'REV', 'LIMIT', 0, limit + 1)
+				return pageOf(keys, limit, t)
 			}
-			// Filtering ran out of budget: hand back a cursor where the scan stopped.
-			return { items, nextCursor: encodeCursor(from.slice(1)) }
+			await listingReady()
+			const readPage = (extra: number) => redis.zrange(listing[status], from, '-', 'BYLEX', 'REV', 'LIMIT', 0, limit + 1 + extra)
+			// One round trip, usually all it takes: the page, and whether a status changed with no write.
+			const replies = (await redis
+				.multi()
+				.zrange(listing[status], from, '-', 'BYLEX', 'REV', 'LIMIT', 0, limit + 1)
+				.zrange(listing.starts, '-inf', t, 'BYSCORE', 'LIMIT', 0, 1)
+				.zrange(listing.ends, '-inf', t, 'BYSCORE', 'LIMIT', 0, LISTING_ENDED_MAX)
+				.exec()) as Array<[Error | null, string[]]>
+			const [page, started, due] = replies.map(([err, members]) => {
+				if (err) throw err
+				return members
+			}) as [string[], string[], string[]]
+			let keys: string[] | null = page
+			if (started.length > 0) {
+				await promote(t)
+				keys = null
+			}
+			// Ended by the clock but not closed yet: closed at t, though still in the open set.
+			const ended = due.length > 0 ? await closedAt(due, t) : []
+			if (status === 'closed') {
+				keys ??= await readPage(0)
+				const more = ended.filter((m) => after === null || m < after)
+				keys = [...new Set([...keys, ...more])].sort().reverse()
+			} else {
+				if (keys === null || ended.length > 0) keys = await readPage(ended.length)
+				const endedSet = new Set(ended)
+				keys = keys.filter((m) => !endedSet.has(m))
+			}
+			return pageOf(keys.slice(0, limit + 1), limit, t, status)
 		},
 
 		async placeBid(request: PlaceBidRequest): Promise<PlacedBid> {
 			const keys = auctionKeys(prefix, request.auction)
 			const key = request.idempotencyKey
+			const records = key === undefined ? null : keys.idempotency(request.bidder)
 			const reply = await redis.gavelPlaceBid(
 				keys.state,
 				keys.events,
-				key === undefined ? keys.noIdempotency : keys.idempotency(request.bidder, key),
+				records?.answers ?? keys.noIdempotency,
+				records?.order ?? keys.noIdempotency,
 				now(),
 				request.bidder,
 				JSON.stringify(request.bidder),
@@ -115,10 +231,21 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 				eventsKept,
 				key === undefined ? '0' : idempotencyTtl,
 				idempotencyFingerprint(request),
+				key ?? '',
+				keysPerBidder,
 			)
 			const code = reply[0]
-			if (code === 'OK')
-				return { answer: reply[1] as string, events: reply.slice(3) as string[], leading: reply[2] === 1, replayed: false }
+			if (code === 'OK') {
+				const answer = reply[1] as string
+				const events = reply.slice(3) as string[]
+				if (events.length === 2) {
+					// A buy-now closed it. Should this write fail, the listing heals itself (an open
+					// page that meets the auction, or the closer at its end): never fail the bid for it.
+					const { createdAt } = (JSON.parse(answer) as { auction: AuctionView }).auction
+					await closeInListing(listKey({ createdAt, id: request.auction })).catch(() => undefined)
+				}
+				return { answer, events, leading: reply[2] === 1, replayed: false }
+			}
 			if (code === 'REPLAY') {
 				const answer = reply[1] as string
 				return { answer, events: [], leading: JSON.parse(answer).leading, replayed: true }
@@ -156,14 +283,20 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			const reply = await redis.gavelCloseAuction(keys.state, keys.events, now(), newEventId(), eventsKept)
 			if (reply[0] === 'NOT_DUE') {
 				const endsAt = reply[1] as number
-				await redis.zadd(dueKey(prefix), endsAt, id) // extended by soft close: check again then
+				const member = listKey({ createdAt: reply[2] as number, id })
+				// Extended by soft close: check again then (and the listing learns the new end).
+				await Promise.all([redis.zadd(dueKey(prefix), endsAt, id), redis.zadd(listing.ends, 'XX', 'GT', endsAt, member)])
 				return { outcome: 'not-due', endsAt }
 			}
-			// Done (by us or by an earlier closer that died before this step): unschedule.
-			await redis.zrem(dueKey(prefix), id)
+			if (reply[0] === 'NOT_FOUND') {
+				await redis.zrem(dueKey(prefix), id)
+				return { outcome: 'not-found' }
+			}
+			// Done (by us or by an earlier closer that died before this step): unschedule, list as closed.
+			const member = listKey({ createdAt: reply[reply.length - 1] as number, id })
+			await Promise.all([redis.zrem(dueKey(prefix), id), closeInListing(member)])
 			if (reply[0] === 'CLOSED') return { outcome: 'closed', event: reply[1] as string }
 			if (reply[0] === 'ALREADY') return { outcome: 'already' }
-			if (reply[0] === 'NOT_FOUND') return { outcome: 'not-found' }
 			throw new Error(`close-auction.lua answered ${JSON.stringify(reply)}`)
 		},
 

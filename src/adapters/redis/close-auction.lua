@@ -2,12 +2,14 @@
 -- It re-checks the current endsAt (soft close may have moved it since it was scheduled).
 -- KEYS[1] state hash, KEYS[2] recent-event stream
 -- ARGV[1] now (epoch ms), ARGV[2] closed event id, ARGV[3] events kept
--- Returns {'CLOSED', event} | {'ALREADY'} | {'NOT_DUE', endsAt} | {'NOT_FOUND'}
-local raw = redis.call('HMGET', KEYS[1], 'id', 'closed', 'endsAt', 'seq', 'price', 'leader', 'reserveMet')
+-- Returns {'CLOSED', event, createdAt} | {'ALREADY', createdAt} | {'NOT_DUE', endsAt, createdAt} | {'NOT_FOUND'}
+-- (createdAt names the auction in the listing sets, which the caller updates: another slot).
+local raw = redis.call('HMGET', KEYS[1], 'id', 'closed', 'endsAt', 'seq', 'price', 'leader', 'reserveMet', 'createdAt')
 local id, closed, endsAt, seq, price, leader, reserveMet = raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]
+local createdAt = tonumber(raw[8])
 if not id then return {'NOT_FOUND'} end
-if closed == '1' then return {'ALREADY'} end
-if tonumber(ARGV[1]) < tonumber(endsAt) then return {'NOT_DUE', tonumber(endsAt)} end
+if closed == '1' then return {'ALREADY', createdAt} end
+if tonumber(ARGV[1]) < tonumber(endsAt) then return {'NOT_DUE', tonumber(endsAt), createdAt} end
 
 -- No winner without a bid, or while the reserve is unmet. Names are stored as JSON.
 local winner = ''
@@ -21,4 +23,4 @@ local event = '{"id":"' .. ARGV[2] .. '","type":"auction.closed","auction":' .. 
   ',"at":' .. ARGV[1] .. ',"winner":' .. winnerJson .. ',"price":' .. priceJson .. ',"reserveMet":' .. reserveMet .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], nextSeq .. '-1', 'e', event)
 redis.call('HSET', KEYS[1], 'closed', '1', 'winner', winner, 'seq', tostring(nextSeq))
-return {'CLOSED', event}
+return {'CLOSED', event, createdAt}

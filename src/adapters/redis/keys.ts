@@ -7,10 +7,15 @@ export function auctionKeys(prefix: string, id: string) {
 	return {
 		state: base,
 		events: `${base}:events`,
-		/** Length-prefixed so `a:b` + `c` and `a` + `b:c` never share a key. */
-		idempotency: (bidder: string, key: string) => `${base}:idem:${bidder.length}:${bidder}:${key}`,
-		/** Placeholder for KEYS[3] when there is no Idempotency-Key: same slot, never written. */
-		noIdempotency: `${base}:idem:-`,
+		/**
+		 * One bidder's idempotency records on this auction: `answers` (a hash, Idempotency-Key →
+		 * compact answer) and `order` (a sorted set of the keys by insertion, to evict the oldest).
+		 * The bidder is the whole tail, so no two bidders share a key; the `idem-` names never meet
+		 * the per-key `idem:` records of earlier versions (left to expire).
+		 */
+		idempotency: (bidder: string) => ({ answers: `${base}:idem-answers:${bidder}`, order: `${base}:idem-order:${bidder}` }),
+		/** Placeholder for KEYS[3] and KEYS[4] when there is no Idempotency-Key: same slot, never written. */
+		noIdempotency: `${base}:idem-none`,
 	}
 }
 
@@ -19,3 +24,23 @@ export const indexKey = (prefix: string) => `${prefix}:auctions`
 
 /** Auctions by scheduled end (score = endsAt), read by closers; the close script re-checks the real end. */
 export const dueKey = (prefix: string) => `${prefix}:due`
+
+/**
+ * The listing by status (docs/decisions.md "Listing"): one lex-ordered set per status (members
+ * `<createdAt>|<id>` as in the index), `starts` (scheduled members by startsAt) and `ends`
+ * (members not closed, by their end as last seen), which find the changes of status that
+ * happen with no write, and `indexed` (set once auctions from before these sets are in them).
+ * The `{#listing}` hash tag, which no auction id can be, keeps them together on a slot of their own:
+ * one script or MULTI may touch them all, and none of an auction's keys.
+ */
+export function listingKeys(prefix: string) {
+	const base = `${prefix}:{#listing}`
+	return {
+		scheduled: `${base}:scheduled`,
+		open: `${base}:open`,
+		closed: `${base}:closed`,
+		starts: `${base}:starts`,
+		ends: `${base}:ends`,
+		indexed: `${base}:indexed`,
+	}
+}
