@@ -133,6 +133,11 @@ function readEnv<S extends TObject>(schema: S, env: Record<string, string | unde
 	const problems = [...Value.Errors(schema, value)].map(
 		(e) => `${e.path.slice(1) || 'environment'}: ${e.schema.description ?? e.message} (got ${JSON.stringify(e.value)})`,
 	)
+	// Convert truncates `2.5` and reads `0x10` or `1e3` for an integer: a typo must not become a setting.
+	const named = new Set(problems.map((p) => p.slice(0, p.indexOf(':'))))
+	for (const [key, raw] of Object.entries(known))
+		if (!named.has(key) && (schema.properties[key] as { type?: string }).type === 'integer' && !/^[+-]?\d+$/.test(String(raw)))
+			problems.push(`${key}: expected a whole number (got ${JSON.stringify(raw)})`)
 	return { value, problems }
 }
 

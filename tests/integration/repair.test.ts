@@ -21,6 +21,8 @@ repairContract('Redis store, NATS JetStream, Postgres', async () => {
 	const nc = await connectNats()
 	await untilConsuming(nc, settings)
 	const archive = createPostgresArchive({ url: schema.url })
+	// The archiver migrates in the background; the contract reads the archive at once.
+	await archive.migrate()
 	return {
 		store,
 		bus,

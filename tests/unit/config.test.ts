@@ -89,3 +89,17 @@ describe('client config', () => {
 		}
 	})
 })
+
+test('an integer setting must be written as a whole number: 2.5, 1e3 and 0x10 are refused, not truncated', () => {
+	for (const raw of ['2.5', '1e3', '0x10', '12abc']) {
+		let problems: string[] = []
+		try {
+			loadConfig({ EVENTS_KEPT: raw })
+		} catch (err) {
+			problems = (err as ConfigError).problems
+		}
+		expect(problems.some((p) => p.startsWith('EVENTS_KEPT:'))).toBe(true)
+	}
+	expect(loadConfig({ EVENTS_KEPT: ' 2000 ' }).EVENTS_KEPT).toBe(2000)
+	expect(loadConfig({ RATE_LIMIT_BIDS_PER_SEC: '2.5' }).RATE_LIMIT_BIDS_PER_SEC).toBe(2.5)
+})
