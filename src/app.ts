@@ -1,6 +1,7 @@
 import { Elysia, ParseError } from 'elysia'
 import { AppError, PayloadTooLargeError, RateLimitedError, UriTooLongError } from './errors.ts'
 import { readJsonBody } from './http/body.ts'
+import { SECURITY_HEADERS } from './http/security-headers.ts'
 import type { Auth } from './auth/tokens.ts'
 import type { Logger } from './observability/log.ts'
 import type { Metrics } from './observability/metrics.ts'
@@ -49,7 +50,7 @@ export interface AppDeps {
 }
 
 const jsonError = (status: number, body: unknown, headers: Record<string, string> = {}) =>
-	new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
+	new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...SECURITY_HEADERS, ...headers } })
 
 /**
  * createApp assembles the HTTP API from its modules. Every failure leaves as
@@ -70,6 +71,8 @@ export function createApp(deps: AppDeps) {
 		},
 		websocket: deps.live?.websocket,
 	})
+		// On every answer, merged under a Response's own headers (a page sets its own CSP).
+		.headers(SECURITY_HEADERS)
 		.onRequest(({ request, server }) => {
 			const length = request.headers.get('content-length')
 			if (length !== null && Number(length) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes)

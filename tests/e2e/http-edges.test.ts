@@ -103,3 +103,38 @@ describe('HTTP edges answer JSON errors', () => {
 		}
 	})
 })
+
+describe('security headers', () => {
+	const expectApiHeaders = (res: Response) => {
+		expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+		expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+	}
+
+	test('every JSON answer, success or refusal, says nosniff and allows nothing to run or frame it', async () => {
+		const bid = await fetch(`${serve.url}${bidsPath()}`, {
+			method: 'POST',
+			headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json' },
+			body: '{"amount":999999}',
+		})
+		expect(bid.status).toBe(201)
+		expectApiHeaders(bid)
+		for (const path of ['/auctions', `/auctions/${auctionId}`, '/auctions/nope', '/healthz', '/openapi/json', '/no-such-route']) expectApiHeaders(await fetch(`${serve.url}${path}`))
+		expectApiHeaders(await fetch(`${serve.url}${bidsPath()}`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }))
+	})
+
+	test('the API reference page allows its own script and its one inline script (by hash), nothing from elsewhere', async () => {
+		const res = await fetch(`${serve.url}/openapi`)
+		const html = await res.text()
+		const csp = res.headers.get('content-security-policy')!
+		expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+		const inline = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!)
+		expect(inline).toHaveLength(1)
+		const hash = new Bun.CryptoHasher('sha256').update(inline[0]!).digest('base64')
+		expect(csp).toContain(`script-src 'self' 'sha256-${hash}'`)
+		expect(csp).toContain("default-src 'none'")
+		expect(csp).toContain("connect-src 'self'")
+		expect(csp).not.toMatch(/https?:|\*/)
+		expect(csp).not.toContain("'unsafe-eval'")
+	})
+})

@@ -17,12 +17,12 @@ const hidden = { detail: { hide: true } }
 export function apiDocsModule(info: DocumentInfo) {
 	const docs = new Elysia({ name: 'api-docs' })
 	let document: string | undefined
-	const pages = new Map<string, string>()
+	const pages = new Map<string, { html: string; csp: string }>()
 	const page = (request: Request) => {
 		const directory = new URL(request.url).pathname.endsWith('/') ? '' : 'openapi/'
-		let html = pages.get(directory)
-		if (html === undefined) pages.set(directory, (html = referencePage(info.title, directory)))
-		return new Response(html, { headers: { 'content-type': 'text/html; charset=utf-8' } })
+		let built = pages.get(directory)
+		if (built === undefined) pages.set(directory, (built = referencePage(info.title, directory)))
+		return new Response(built.html, { headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': built.csp } })
 	}
 	return docs
 		.get('/openapi', ({ request }) => page(request), hidden)
