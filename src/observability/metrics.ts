@@ -17,6 +17,12 @@ export interface ArchiverReport {
 	problem: string | null
 }
 
+/** What the live sockets have queued and not sent yet, in bytes: over all of them, and the fullest one. */
+export interface SendBufferSample {
+	totalBytes: number
+	maxBytes: number
+}
+
 /**
  * createMetrics builds one Prometheus registry per process (not prom-client's global one, so
  * tests can run several apps side by side). Label children on the hot path are cached.
@@ -61,6 +67,24 @@ export function createMetrics() {
 		name: 'gavel_ws_slow_consumer_closes_total',
 		help: 'WebSockets closed with 4008 because their send buffer went over LIVE_SEND_BUFFER_BYTES',
 		registers,
+	})
+	// Sampled when /metrics is scraped (the hub registers the sampler): nothing on the fan-out path.
+	let sendBuffers: () => SendBufferSample = () => ({ totalBytes: 0, maxBytes: 0 })
+	new Gauge({
+		name: 'gavel_ws_send_buffer_bytes',
+		help: 'Bytes queued to /live WebSockets and not yet taken by the kernel, over all sockets (sampled at scrape)',
+		registers,
+		collect() {
+			this.set(sendBuffers().totalBytes)
+		},
+	})
+	new Gauge({
+		name: 'gavel_ws_send_buffer_max_bytes',
+		help: 'Bytes queued to the fullest /live WebSocket and not yet taken by the kernel (sampled at scrape)',
+		registers,
+		collect() {
+			this.set(sendBuffers().maxBytes)
+		},
 	})
 	const wsErrorFrames = new Counter({
 		name: 'gavel_ws_error_frames_total',
@@ -142,6 +166,10 @@ export function createMetrics() {
 		auctionsClosed,
 		repaired,
 		unrepairable,
+		/** sampleSendBuffers tells the send-buffer gauges how to measure the live sockets (the hub calls it). */
+		sampleSendBuffers(sample: () => SendBufferSample) {
+			sendBuffers = sample
+		},
 		/** recordArchiverReport applies one archiver report (see ArchiverReport). */
 		recordArchiverReport(report: ArchiverReport) {
 			for (const [size, written, seconds] of report.batches) {

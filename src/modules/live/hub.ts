@@ -131,6 +131,18 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 	let sweepTimer: ReturnType<typeof setTimeout> | null = null
 	let closing = false
 
+	// What the sockets have queued, for /metrics: one pass over them per scrape, none per event.
+	metrics.sampleSendBuffers(() => {
+		let totalBytes = 0
+		let maxBytes = 0
+		for (const ws of sockets) {
+			const bytes = ws.getBufferedAmount()
+			totalBytes += bytes
+			if (bytes > maxBytes) maxBytes = bytes
+		}
+		return { totalBytes, maxBytes }
+	})
+
 	// ---- bus side: one subscription per locally watched auction -------------------------------
 
 	const acquire = (auction: string): Watched => {
