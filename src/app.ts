@@ -2,6 +2,7 @@ import { Elysia, ParseError } from 'elysia'
 import { openapi } from '@elysiajs/openapi'
 import { AppError, PayloadTooLargeError, RateLimitedError, UriTooLongError } from './errors.ts'
 import { readJsonBody } from './http/body.ts'
+import { clientAddress } from './http/client-address.ts'
 import type { Auth } from './auth/tokens.ts'
 import type { Logger } from './observability/log.ts'
 import type { Metrics } from './observability/metrics.ts'
@@ -167,14 +168,6 @@ function apiGate(api: boolean) {
 		if (!NON_API_PATHS.has(url.slice(pathStart, queryStart < 0 ? undefined : queryStart)))
 			throw new AppError('NOT_FOUND', 404, 'this instance does not serve the API (ROLES has no api)')
 	})
-}
-
-function clientAddress(request: Request, server: { requestIP(r: Request): { address: string } | null } | null, trustProxy: boolean) {
-	if (trustProxy) {
-		const forwarded = request.headers.get('x-forwarded-for')
-		if (forwarded) return forwarded.slice(forwarded.lastIndexOf(',') + 1).trim()
-	}
-	return server?.requestIP(request)?.address ?? 'unknown'
 }
 
 /** The app's type, for the Eden treaty client. */
