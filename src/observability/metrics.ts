@@ -17,10 +17,13 @@ export interface ArchiverReport {
 	problem: string | null
 }
 
-/** What the live sockets have queued and not sent yet, in bytes: over all of them, and the fullest one. */
-export interface SendBufferSample {
-	totalBytes: number
-	maxBytes: number
+/** The live sockets as the gauges show them: what they have queued and not sent, in bytes, and replays waiting. */
+export interface LiveSample {
+	/** Over all sockets. */
+	sendBufferBytes: number
+	/** The fullest socket's. */
+	sendBufferMaxBytes: number
+	replaysWaiting: number
 }
 
 /**
@@ -68,22 +71,30 @@ export function createMetrics() {
 		help: 'WebSockets closed with 4008 because their send buffer went over LIVE_SEND_BUFFER_BYTES',
 		registers,
 	})
-	// Sampled when /metrics is scraped (the hub registers the sampler): nothing on the fan-out path.
-	let sendBuffers: () => SendBufferSample = () => ({ totalBytes: 0, maxBytes: 0 })
+	// Sampled when /metrics is scraped (the live hub registers the sampler): nothing on the fan-out path.
+	let liveSampler: () => LiveSample = () => ({ sendBufferBytes: 0, sendBufferMaxBytes: 0, replaysWaiting: 0 })
 	new Gauge({
 		name: 'gavel_ws_send_buffer_bytes',
 		help: 'Bytes queued to /live WebSockets and not yet taken by the kernel, over all sockets (sampled at scrape)',
 		registers,
 		collect() {
-			this.set(sendBuffers().totalBytes)
+			this.set(liveSampler().sendBufferBytes)
 		},
 	})
 	new Gauge({
 		name: 'gavel_ws_send_buffer_max_bytes',
-		help: 'Bytes queued to the fullest /live WebSocket and not yet taken by the kernel (sampled at scrape)',
+		help: 'Bytes queued to the fullest /live WebSocket (sampled at scrape); LIVE_SEND_BUFFER_BYTES bounds it',
 		registers,
 		collect() {
-			this.set(sendBuffers().maxBytes)
+			this.set(liveSampler().sendBufferMaxBytes)
+		},
+	})
+	new Gauge({
+		name: 'gavel_ws_replays_waiting',
+		help: 'WebSockets whose replay did not fit in their send buffer and waits for them to read (sampled at scrape)',
+		registers,
+		collect() {
+			this.set(liveSampler().replaysWaiting)
 		},
 	})
 	const wsErrorFrames = new Counter({
@@ -166,9 +177,9 @@ export function createMetrics() {
 		auctionsClosed,
 		repaired,
 		unrepairable,
-		/** sampleSendBuffers tells the send-buffer gauges how to measure the live sockets (the hub calls it). */
-		sampleSendBuffers(sample: () => SendBufferSample) {
-			sendBuffers = sample
+		/** sampleLive tells the live gauges how to measure the sockets (the live hub calls it). */
+		sampleLive(sample: () => LiveSample) {
+			liveSampler = sample
 		},
 		/** recordArchiverReport applies one archiver report (see ArchiverReport). */
 		recordArchiverReport(report: ArchiverReport) {

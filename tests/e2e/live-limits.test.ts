@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import type { GavelEvent } from '../../src/events.ts'
+import type { LiveFrame } from '../../src/modules/live/model.ts'
+import { startTestGavel, type TestGavel } from '../helpers/gavel.ts'
+import { bidDriver, type BidDriver } from '../helpers/bids.ts'
+import { eventually, liveUrl, openRawLive, type RawLiveClient } from '../helpers/ws.ts'
+
+// Real sockets, a thousand events and a few hundred replays on a shared 2-core machine.
+setDefaultTimeout(60_000)
+
+const SEND_BUFFER = 16 * 1024 // the smallest LIVE_SEND_BUFFER_BYTES: a replay goes in many pieces
+const SOCKETS = 4
+const SUBSCRIBES = 200
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+
+/** One scrape of the server's /metrics: an unlabelled sample by name (NaN when there is none). */
+type Scrape = (name: string) => number
+
+async function scrape(url: string): Promise<Scrape> {
+	const text = await (await fetch(`${url}/metrics`)).text()
+	const samples = new Map<string, number>()
+	for (const line of text.split('\n')) {
+		const match = /^([a-z_]+) (\S+)$/.exec(line)
+		if (match) samples.set(match[1]!, Number(match[2]))
+	}
+	return (name) => samples.get(name) ?? Number.NaN
+}
+
+/** Polls /metrics until `done` holds for a scrape, and returns that scrape. */
+async function scrapeUntil(url: string, done: (m: Scrape) => boolean, what: string, ms = 20_000): Promise<Scrape> {
+	const deadline = Date.now() + ms
+	for (;;) {
+		const m = await scrape(url)
+		if (done(m)) return m
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last scrape: ${JSON.stringify(live(m))})`)
+		await Bun.sleep(10)
+	}
+}
+
+const live = (m: Scrape) => ({
+	maxBytes: m('gavel_ws_send_buffer_max_bytes'),
+	totalBytes: m('gavel_ws_send_buffer_bytes'),
+	waiting: m('gavel_ws_replays_waiting'),
+	frames: m('gavel_ws_frames_sent_total'),
+	subscriptions: m('gavel_ws_subscriptions'),
+	connections: m('gavel_ws_connections'),
+})
+
+describe('what one client can make gavel queue on /live', () => {
+	let g: TestGavel
+	let d: BidDriver
+	let big: string
+	let last: number
+	/** What one socket may have queued: the send buffer and one frame (the largest there is here). */
+	let bound: number
+	beforeAll(async () => {
+		g = await startTestGavel({
+			env: { LIVE_SEND_BUFFER_BYTES: String(SEND_BUFFER), RATE_LIMIT_BIDS_PER_SEC: '0', RATE_LIMIT_IP_PER_SEC: '0' },
+		})
+		// Long names make fat events: a replay of the whole kept window is ~700 KB, ten send buffers.
+		d = await bidDriver(g.url, { bidders: ['b'.repeat(128), 'c'.repeat(128)] })
+		big = await d.create()
+		last = await d.bids(big, 999) // with auction.created: the 1,000 events the store keeps
+		const page = (await (await fetch(`${g.url}/auctions/${big}/events?since=0`)).json()) as { items: GavelEvent[] }
+		const state = await (await fetch(`${g.url}/auctions/${big}`)).text()
+		const largest = Math.max(state.length + 200, ...page.items.map((e) => Buffer.byteLength(JSON.stringify(e))))
+		bound = SEND_BUFFER + largest + 14 // + the WebSocket frame header
+	})
+	afterAll(() => g.stop())
+
+	test('sockets that never read, subscribing 200 times from 0, each hold at most the send buffer; then they get every event once, in order', async () => {
+		const small = await d.create()
+		const clients: RawLiveClient[] = []
+		for (let k = 0; k < SOCKETS; k++) {
+			const c = await openRawLive(liveUrl(g.url))
+			clients.push(c)
+			c.pause() // from here on it reads nothing
+			let i = 0
+			// One subscribe at a time until the kernel's socket buffers are full (loopback takes a
+			// few MB) and gavel has to hold the rest: from then on nothing more may pile up.
+			for (; i < SUBSCRIBES; i++) {
+				const before = await scrape(g.url)
+				c.send({ op: 'subscribe', auction: big, since: 0 })
+				const m = await scrapeUntil(
+					g.url,
+					(m) => m('gavel_ws_replays_waiting') > k || m('gavel_ws_frames_sent_total') >= before('gavel_ws_frames_sent_total') + last,
+					`subscribe ${i + 1} of socket ${k + 1} to be answered or to wait`,
+				)
+				expect(m('gavel_ws_send_buffer_max_bytes')).toBeLessThanOrEqual(bound)
+				if (m('gavel_ws_replays_waiting') > k) break
+			}
+			expect(i).toBeLessThan(SUBSCRIBES) // the kernel buffers did fill up
+			// The rest at once, then a second auction: once that subscription counts, every op before it was handled.
+			for (i++; i < SUBSCRIBES; i++) c.send({ op: 'subscribe', auction: big, since: 0 })
+			c.send({ op: 'subscribe', auction: small })
+			await scrapeUntil(g.url, (m) => m('gavel_ws_subscriptions') === 2 * (k + 1), `socket ${k + 1}'s ops to be handled`)
+		}
+		// Meanwhile the auction goes on: the paused replays must bring these too, after the rest.
+		const more = await d.bids(big, 20)
+		const settled = await scrapeUntil(g.url, (m) => m('gavel_ws_replays_waiting') === SOCKETS, 'every socket to wait for room')
+		expect(settled('gavel_ws_send_buffer_max_bytes')).toBeLessThanOrEqual(bound)
+		expect(settled('gavel_ws_send_buffer_bytes')).toBeLessThanOrEqual(SOCKETS * bound)
+		expect(settled('gavel_ws_slow_consumer_closes_total')).toBe(0)
+
+		// Reading again: each socket gets the rest of its last replay, joins the live stream and
+		// follows both auctions. Its last `subscribed` for the big one starts a dense run to the end.
+		for (const c of clients) c.resume()
+		await d.bids(big, 5)
+		await d.bids(small, 3)
+		for (const c of clients) {
+			const frames = () => c.texts.map((t) => JSON.parse(t) as LiveFrame)
+			const lastSeq = (auction: string) => frames().findLast((f): f is GavelEvent => 'id' in f && f.auction === auction)?.seq
+			await eventually(() => lastSeq(big) === more + 5 && lastSeq(small) === 3, 'the live events after the replays', 20_000)
+			const all = frames()
+			const head = all.findLastIndex((f) => f.type === 'subscribed' && f.auction === big)
+			expect(all[head]).toMatchObject({ type: 'subscribed', auction: big })
+			const after = all.slice(head + 1).filter((f): f is GavelEvent => 'id' in f && f.auction === big)
+			expect(after.map((e) => e.seq)).toEqual(range(1, more + 5))
+			expect(all.filter((f) => 'id' in f && f.auction === small).map((f) => (f as GavelEvent).seq)).toEqual([1, 2, 3])
+			expect(c.close).toBeNull()
+			c.end()
+		}
+	})
+})
+
