@@ -133,7 +133,7 @@ export function createApp(deps: AppDeps) {
 			}),
 		)
 		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies }))
-		.use(deps.live ? liveModule({ hub: deps.live }) : new Elysia({ name: 'live-off' }))
+		.use(deps.live ? liveModule({ hub: deps.live, trustProxy: deps.trustProxy }) : new Elysia({ name: 'live-off' }))
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
 		.use(historyModule({ history: deps.history }))

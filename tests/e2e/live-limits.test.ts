@@ -3,7 +3,8 @@ import type { GavelEvent } from '../../src/events.ts'
 import type { LiveFrame } from '../../src/modules/live/model.ts'
 import { startTestGavel, type TestGavel } from '../helpers/gavel.ts'
 import { bidDriver, type BidDriver } from '../helpers/bids.ts'
-import { eventually, liveUrl, openRawLive, type RawLiveClient } from '../helpers/ws.ts'
+import { rawHttp } from '../helpers/raw-http.ts'
+import { eventually, liveUrl, openLive, openRawLive, type LiveClient, type RawLiveClient } from '../helpers/ws.ts'
 
 // Real sockets, a thousand events and a few hundred replays on a shared 2-core machine.
 setDefaultTimeout(60_000)
@@ -123,3 +124,82 @@ describe('what one client can make gavel queue on /live', () => {
 	})
 })
 
+/** A WebSocket handshake for `/live` written by hand, so that a refusal's status and body can be read. */
+function upgrade(url: string, headers: Record<string, string> = {}) {
+	const { host } = new URL(url)
+	const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`)
+	return rawHttp(
+		url,
+		`GET /live HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+			`Sec-WebSocket-Key: ${btoa('0123456789abcdef')}\r\nSec-WebSocket-Version: 13\r\n${extra.join('')}\r\n`,
+		{ waitMs: 500 },
+	)
+}
+
+describe('WebSockets per client address (LIVE_MAX_SOCKETS_PER_IP)', () => {
+	test('one over the limit is refused with a JSON 429 before the upgrade, and a close makes room', async () => {
+		const g = await startTestGavel({ env: { LIVE_MAX_SOCKETS_PER_IP: '3', RATE_LIMIT_IP_PER_SEC: '0' } })
+		const open: LiveClient[] = []
+		try {
+			for (let i = 0; i < 3; i++) open.push(await openLive(liveUrl(g.url)))
+			const [refused] = await upgrade(g.url)
+			expect(refused!.status).toBe(429)
+			expect(refused!.headers['content-type']).toBe('application/json')
+			expect(JSON.parse(refused!.body)).toEqual({
+				error: { code: 'TOO_MANY_CONNECTIONS', message: 'at most 3 WebSockets per client address; close one first', limit: 3 },
+			})
+			expect((await scrape(g.url))('gavel_ws_connections')).toBe(3)
+			// A plain GET is still told what /live is, and the HTTP API is not limited by it.
+			const plain = await fetch(`${g.url}/live`)
+			expect(plain.status).toBe(426)
+			expect(((await plain.json()) as { error: { code: string } }).error.code).toBe('UPGRADE_REQUIRED')
+			expect((await fetch(`${g.url}/auctions`)).status).toBe(200)
+
+			open.shift()!.close()
+			await scrapeUntil(g.url, (m) => m('gavel_ws_connections') === 2, 'the close to count')
+			const again = await openLive(liveUrl(g.url))
+			open.push(again)
+			again.send({ op: 'subscribe', auction: 'none-such' })
+			await again.next((f) => f.type === 'error', 'an answer on the new socket')
+			expect((await upgrade(g.url))[0]!.status).toBe(429)
+		} finally {
+			for (const c of open) c.close()
+			await g.stop()
+		}
+	})
+
+	test('behind a proxy (TRUST_PROXY) the address is the last X-Forwarded-For entry', async () => {
+		const g = await startTestGavel({ env: { LIVE_MAX_SOCKETS_PER_IP: '1', RATE_LIMIT_IP_PER_SEC: '0', TRUST_PROXY: 'true' } })
+		const open: RawLiveClient[] = []
+		try {
+			open.push(await openRawLive(liveUrl(g.url), { headers: { 'X-Forwarded-For': '198.51.100.7' } }))
+			// What the client put before the load balancer's entry does not make it someone else.
+			const [same] = await upgrade(g.url, { 'X-Forwarded-For': '203.0.113.1, 198.51.100.7' })
+			expect(same!.status).toBe(429)
+			open.push(await openRawLive(liveUrl(g.url), { headers: { 'X-Forwarded-For': '198.51.100.7, 198.51.100.8' } }))
+			open.push(await openRawLive(liveUrl(g.url))) // no header: the peer address, 127.0.0.1
+			expect((await upgrade(g.url))[0]!.status).toBe(429)
+			expect((await scrape(g.url))('gavel_ws_connections')).toBe(3)
+		} finally {
+			for (const c of open) c.end()
+			await g.stop()
+		}
+	})
+
+	test.each([
+		['the default', {}, 50],
+		['0', { LIVE_MAX_SOCKETS_PER_IP: '0' }, null],
+	])('%s: 50 sockets per address, or no limit', async (_, env: Record<string, string>, limit) => {
+		const g = await startTestGavel({ env: { RATE_LIMIT_IP_PER_SEC: '0', ...env } })
+		const open: LiveClient[] = []
+		try {
+			for (let i = 0; i < 50; i++) open.push(await openLive(liveUrl(g.url)))
+			const [next] = await upgrade(g.url)
+			if (limit === null) expect(next!.status).toBe(101)
+			else expect(JSON.parse(next!.body)).toMatchObject({ error: { code: 'TOO_MANY_CONNECTIONS', limit } })
+		} finally {
+			for (const c of open) c.close()
+			await g.stop()
+		}
+	})
+})

@@ -84,14 +84,16 @@ async function setup({ catchUpMs = 1_000 } = {}) {
 		bus,
 		metrics: createMetrics(),
 		log: silentLogger(),
-		limits: { maxSubscriptions: 10, maxFrameBytes: 4096, idleTimeoutS: 120, sendBufferBytes: 1 << 20 },
+		limits: { maxSubscriptions: 10, maxFrameBytes: 4096, idleTimeoutS: 120, sendBufferBytes: 1 << 20, maxSocketsPerAddress: 0 },
 		catchUpMs,
 	})
 	const server: Server<LiveConnection> = Bun.serve<LiveConnection>({
 		hostname: '127.0.0.1',
 		port: 0,
-		fetch: (req, srv) =>
-			hub.upgrade(req, srv, Object.fromEntries(new URL(req.url).searchParams)) ? undefined : new Response('no', { status: 426 }),
+		fetch: (req, srv) => {
+			const refused = hub.upgrade(req, srv, Object.fromEntries(new URL(req.url).searchParams), 'test')
+			return refused ? Response.json(refused.toJSON(), { status: refused.status }) : undefined
+		},
 		websocket: {
 			...hub.websocket,
 			open: (ws) => ws.data.open(ws),

@@ -10,6 +10,8 @@ import {
 	errorFrame,
 	parseClientOp,
 	parseLiveQuery,
+	TooManyConnectionsError,
+	UpgradeRequiredError,
 	type SubscribeOp,
 } from './model.ts'
 
@@ -25,6 +27,8 @@ export interface LiveLimits {
 	 * half of it and waits for the socket to read; a socket over it is closed with 4008 (slow consumer).
 	 */
 	sendBufferBytes: number
+	/** Open sockets per client address (0: no limit); one more is refused with 429 before the upgrade. */
+	maxSocketsPerAddress: number
 }
 
 export interface LiveHubDeps {
@@ -135,6 +139,8 @@ export interface LiveConnection {
 	/** Op rate limit: tokens left and when they were counted. */
 	tokens: number
 	countedAt: number
+	/** The client address it counts against (LIVE_MAX_SOCKETS_PER_IP). */
+	address: string
 	open(ws: LiveSocket): void
 	message(ws: LiveSocket, message: string | Uint8Array): void
 	drain(ws: LiveSocket): void
@@ -162,6 +168,8 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 	const sockets = new Set<LiveSocket>()
 	/** Sockets whose first sync waits for room in their send buffer. */
 	const waiting = new Set<LiveSocket>()
+	/** Open sockets per client address. */
+	const perAddress = new Map<string, number>()
 	/** What a replay may fill of a socket's send buffer; the rest is room for live events. */
 	const replayBytes = Math.floor(limits.sendBufferBytes / 2)
 	let server: Server<LiveConnection> | null = null
@@ -625,10 +633,12 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 		else unsubscribe(ws, op.auction)
 	}
 
-	const connection: Omit<LiveConnection, 'subs' | 'syncs' | 'initial' | 'tokens' | 'countedAt'> = {
+	const connection: Omit<LiveConnection, 'subs' | 'syncs' | 'initial' | 'tokens' | 'countedAt' | 'address'> = {
 		open(ws) {
 			if (closing) return ws.close(CloseCode.GOING_AWAY, 'server shutting down')
 			sockets.add(ws)
+			// Bun calls `open` inside `server.upgrade`, so the count is right before the next request.
+			perAddress.set(ws.data.address, (perAddress.get(ws.data.address) ?? 0) + 1)
 			metrics.wsConnections.inc()
 			const initial = ws.data.initial
 			ws.data.initial = null
@@ -648,6 +658,10 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 		close(ws) {
 			if (!sockets.delete(ws)) return
 			metrics.wsConnections.dec()
+			const { address } = ws.data
+			const open = (perAddress.get(address) ?? 1) - 1
+			if (open > 0) perAddress.set(address, open)
+			else perAddress.delete(address)
 			waiting.delete(ws)
 			const subs = ws.data.subs
 			if (subs === null) return
@@ -671,10 +685,15 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 		} satisfies Omit<WebSocketHandler<LiveConnection>, 'message'>,
 
 		/**
-		 * upgrade turns a `/live` request into a watcher socket; false when it is not a WebSocket
-		 * handshake. The per-socket state is one small object whose methods live on a shared prototype.
+		 * upgrade turns a `/live` request into a watcher socket, or says why not: 426 for a
+		 * request that is not a WebSocket handshake, 429 when `address` (the client's, as
+		 * clientAddress gives it) has LIVE_MAX_SOCKETS_PER_IP sockets open already. Null when
+		 * upgraded. The per-socket state is one small object whose methods live on a shared prototype.
 		 */
-		upgrade(request: Request, bunServer: Server<LiveConnection>, query: Record<string, string | undefined>): boolean {
+		upgrade(request: Request, bunServer: Server<LiveConnection> | null, query: Record<string, string | undefined>, address: string): AppError | null {
+			if (bunServer === null || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new UpgradeRequiredError()
+			const max = limits.maxSocketsPerAddress
+			if (max > 0 && (perAddress.get(address) ?? 0) >= max) return new TooManyConnectionsError(max)
 			server ??= bunServer
 			const data: LiveConnection = Object.create(connection)
 			data.subs = null
@@ -682,7 +701,8 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 			data.initial = parseLiveQuery(query)
 			data.tokens = OPS_BURST
 			data.countedAt = Date.now()
-			return bunServer.upgrade(request, { data })
+			data.address = address
+			return bunServer.upgrade(request, { data }) ? null : new UpgradeRequiredError()
 		},
 
 		/**
