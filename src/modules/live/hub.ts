@@ -547,11 +547,11 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 		} catch (err) {
 			failure = err
 		}
-		// The sending happens on a turn of its own: inside a socket callback (a subscribe answered
-		// from memory, a drain) Bun holds what is sent in a cork buffer it does not count as
-		// queued, and the replay share is measured by what is queued. Events arriving meanwhile
-		// go to the backlog as during the read.
-		await nextTurn()
+		// A replay that may not fit is sent on a turn of its own: inside a socket callback (a
+		// subscribe answered from memory, a drain) Bun holds what is sent in a cork buffer it does
+		// not count as queued, and the replay share is measured by what is queued. Events arriving
+		// meanwhile go to the backlog as during the read. Small replays (most) need no extra turn.
+		if (result !== null && !result.reset && ws.getBufferedAmount() + byteLength(result.items) > replayBytes / 2) await nextTurn()
 		if (sync.cancelled) return advance(sync) // `leave` already took it out of the reading set
 		const backlog = w.backlog!.slice(sync.from)
 		doneReading(w, sync)
@@ -607,11 +607,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 		if (w.catchTimer === null) armCatchTimer(w, catchUpMs)
 	}
 
-	const fitsWhole = (ws: LiveSocket, frames: string[]) => {
-		let bytes = ws.getBufferedAmount()
-		for (const frame of frames) bytes += Buffer.byteLength(frame)
-		return bytes <= replayBytes
-	}
+	const fitsWhole = (ws: LiveSocket, frames: string[]) => ws.getBufferedAmount() + byteLength(frames) <= replayBytes
 
 	const unsubscribe = (ws: LiveSocket, auction: string) => {
 		drop(ws, auction)
@@ -733,6 +729,12 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 export type LiveHub = ReturnType<typeof createLiveHub>
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+const byteLength = (frames: string[]) => {
+	let bytes = 0
+	for (const frame of frames) bytes += Buffer.byteLength(frame)
+	return bytes
+}
 
 /** The frame that starts a sync: the state at `seq`; `reset` when the events after `since` are not all kept. */
 const headFrame = (type: 'subscribed' | 'reset', auction: string, state: EventsSince['auction']) =>
