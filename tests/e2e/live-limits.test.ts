@@ -1,3 +1,5 @@
+// What one client can make gavel hold on /live (README "Watching live", docs/design.md §5):
+// sockets that never read, measured through the server's own /metrics, never its RSS.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import type { GavelEvent } from '../../src/events.ts'
 import type { LiveFrame } from '../../src/modules/live/model.ts'
@@ -47,7 +49,11 @@ const live = (m: Scrape) => ({
 	connections: m('gavel_ws_connections'),
 })
 
-describe('what one client can make gavel queue on /live', () => {
+// The same for the embedded store and for Redis + NATS: a paused replay reads the store again.
+describe.each([
+	['embedded store and bus', false],
+	['Redis store and NATS bus', true],
+])('what one client can make gavel queue on /live (%s)', (_, real) => {
 	let g: TestGavel
 	let d: BidDriver
 	let big: string
@@ -56,12 +62,15 @@ describe('what one client can make gavel queue on /live', () => {
 	let bound: number
 	beforeAll(async () => {
 		g = await startTestGavel({
+			real,
 			env: { LIVE_SEND_BUFFER_BYTES: String(SEND_BUFFER), RATE_LIMIT_BIDS_PER_SEC: '0', RATE_LIMIT_IP_PER_SEC: '0' },
 		})
-		// Long names make fat events: a replay of the whole kept window is ~700 KB, ten send buffers.
+		// Long names make fat events: a replay of the whole kept window is ~650 KB, forty send buffers.
 		d = await bidDriver(g.url, { bidders: ['b'.repeat(128), 'c'.repeat(128)] })
 		big = await d.create()
-		last = await d.bids(big, 999) // with auction.created: the 1,000 events the store keeps
+		// With auction.created and the 25 bids to come: just under the 1,000 events the store keeps,
+		// so a replay from 0 is still whole when the paused sockets read again.
+		last = await d.bids(big, 950)
 		const page = (await (await fetch(`${g.url}/auctions/${big}/events?since=0`)).json()) as { items: GavelEvent[] }
 		const state = await (await fetch(`${g.url}/auctions/${big}`)).text()
 		const largest = Math.max(state.length + 200, ...page.items.map((e) => Buffer.byteLength(JSON.stringify(e))))
@@ -69,30 +78,51 @@ describe('what one client can make gavel queue on /live', () => {
 	})
 	afterAll(() => g.stop())
 
+	/**
+	 * Opens a socket that reads nothing, and subscribes it to `auction` from 0 one op at a time
+	 * until the kernel's socket buffers are full (loopback takes a few MB) and gavel has to hold
+	 * a replay back; then sends the rest of `subscribes` at once. Every scrape meanwhile must show
+	 * no socket over the bound.
+	 */
+	async function stuckSubscriber(auction: string, events: number, subscribes: number): Promise<RawLiveClient> {
+		const c = await openRawLive(liveUrl(g.url))
+		c.pause()
+		const waiting = (await scrape(g.url))('gavel_ws_replays_waiting')
+		let i = 0
+		for (; i < subscribes; i++) {
+			const before = await scrape(g.url)
+			c.send({ op: 'subscribe', auction, since: 0 })
+			const m = await scrapeUntil(
+				g.url,
+				(m) => m('gavel_ws_replays_waiting') > waiting || m('gavel_ws_frames_sent_total') >= before('gavel_ws_frames_sent_total') + events,
+				`subscribe ${i + 1} to be answered or to wait`,
+			)
+			expect(m('gavel_ws_send_buffer_max_bytes')).toBeLessThanOrEqual(bound)
+			if (m('gavel_ws_replays_waiting') > waiting) break
+		}
+		expect(i).toBeLessThan(subscribes) // the kernel buffers did fill up
+		for (i++; i < subscribes; i++) c.send({ op: 'subscribe', auction, since: 0 })
+		return c
+	}
+
+	const framesOf = (c: RawLiveClient) => c.texts.map((t) => JSON.parse(t) as LiveFrame)
+	const lastSeq = (c: RawLiveClient, auction: string) => framesOf(c).findLast((f): f is GavelEvent => 'id' in f && f.auction === auction)?.seq
+	/** The events of `auction` after the last head frame (`subscribed` or `reset`) for it, and that frame. */
+	const sinceLastHead = (c: RawLiveClient, auction: string) => {
+		const all = framesOf(c)
+		const at = all.findLastIndex((f) => (f.type === 'subscribed' || f.type === 'reset') && f.auction === auction)
+		const events = all.slice(at + 1).filter((f): f is GavelEvent => 'id' in f && f.auction === auction)
+		return { head: all[at], seqs: events.map((e) => e.seq) }
+	}
+
 	test('sockets that never read, subscribing 200 times from 0, each hold at most the send buffer; then they get every event once, in order', async () => {
 		const small = await d.create()
 		const clients: RawLiveClient[] = []
 		for (let k = 0; k < SOCKETS; k++) {
-			const c = await openRawLive(liveUrl(g.url))
+			// 199 from 0, then a second auction as the 200th (a socket may send 200 ops at once):
+			// once that subscription counts, every op before it was handled.
+			const c = await stuckSubscriber(big, last, SUBSCRIBES - 1)
 			clients.push(c)
-			c.pause() // from here on it reads nothing
-			let i = 0
-			// One subscribe at a time until the kernel's socket buffers are full (loopback takes a
-			// few MB) and gavel has to hold the rest: from then on nothing more may pile up.
-			for (; i < SUBSCRIBES; i++) {
-				const before = await scrape(g.url)
-				c.send({ op: 'subscribe', auction: big, since: 0 })
-				const m = await scrapeUntil(
-					g.url,
-					(m) => m('gavel_ws_replays_waiting') > k || m('gavel_ws_frames_sent_total') >= before('gavel_ws_frames_sent_total') + last,
-					`subscribe ${i + 1} of socket ${k + 1} to be answered or to wait`,
-				)
-				expect(m('gavel_ws_send_buffer_max_bytes')).toBeLessThanOrEqual(bound)
-				if (m('gavel_ws_replays_waiting') > k) break
-			}
-			expect(i).toBeLessThan(SUBSCRIBES) // the kernel buffers did fill up
-			// The rest at once, then a second auction: once that subscription counts, every op before it was handled.
-			for (i++; i < SUBSCRIBES; i++) c.send({ op: 'subscribe', auction: big, since: 0 })
 			c.send({ op: 'subscribe', auction: small })
 			await scrapeUntil(g.url, (m) => m('gavel_ws_subscriptions') === 2 * (k + 1), `socket ${k + 1}'s ops to be handled`)
 		}
@@ -109,18 +139,33 @@ describe('what one client can make gavel queue on /live', () => {
 		await d.bids(big, 5)
 		await d.bids(small, 3)
 		for (const c of clients) {
-			const frames = () => c.texts.map((t) => JSON.parse(t) as LiveFrame)
-			const lastSeq = (auction: string) => frames().findLast((f): f is GavelEvent => 'id' in f && f.auction === auction)?.seq
-			await eventually(() => lastSeq(big) === more + 5 && lastSeq(small) === 3, 'the live events after the replays', 20_000)
-			const all = frames()
-			const head = all.findLastIndex((f) => f.type === 'subscribed' && f.auction === big)
-			expect(all[head]).toMatchObject({ type: 'subscribed', auction: big })
-			const after = all.slice(head + 1).filter((f): f is GavelEvent => 'id' in f && f.auction === big)
-			expect(after.map((e) => e.seq)).toEqual(range(1, more + 5))
-			expect(all.filter((f) => 'id' in f && f.auction === small).map((f) => (f as GavelEvent).seq)).toEqual([1, 2, 3])
+			await eventually(() => lastSeq(c, big) === more + 5 && lastSeq(c, small) === 3, 'the live events after the replays', 20_000)
+			const { head, seqs } = sinceLastHead(c, big)
+			expect(head).toMatchObject({ type: 'subscribed', auction: big })
+			expect(seqs).toEqual(range(1, more + 5))
+			expect(sinceLastHead(c, small).seqs).toEqual([1, 2, 3])
 			expect(c.close).toBeNull()
 			c.end()
 		}
+		await scrapeUntil(g.url, (m) => m('gavel_ws_connections') === 0 && m('gavel_ws_replays_waiting') === 0, 'the sockets to be gone')
+	})
+
+	test('a replay paused until its since left the kept window ends in a reset, and live events follow it', async () => {
+		const a = await d.create()
+		const n = await d.bids(a, 999)
+		const c = await stuckSubscriber(a, n, 100)
+		// Far past the window (Redis trims approximately, the memory store in steps).
+		const now = await d.bids(a, 250)
+		c.resume()
+		await eventually(() => sinceLastHead(c, a).head?.type === 'reset', 'the reset', 20_000)
+		const end = await d.bids(a, 2)
+		await eventually(() => lastSeq(c, a) === end, 'the live events after the reset', 20_000)
+		const { head, seqs } = sinceLastHead(c, a)
+		expect(head).toMatchObject({ type: 'reset', auction: a, state: { id: a } })
+		const from = (head as { seq: number }).seq
+		expect(from).toBeGreaterThanOrEqual(now)
+		expect(seqs).toEqual(range(from + 1, end))
+		c.end()
 	})
 })
 
