@@ -138,6 +138,7 @@ async function startGavel(): Promise<Target> {
 		DATA_DIR: dataDir,
 		RATE_LIMIT_BIDS_PER_SEC: '0',
 		RATE_LIMIT_IP_PER_SEC: '0', // thousands of watchers from one address
+		LIVE_MAX_SOCKETS_PER_IP: '0',
 	}
 	if (!values.embedded) {
 		Object.assign(env, {

@@ -54,7 +54,7 @@ await control.stop(true)
 
 const dataDir = await mkdtemp(join(tmpdir(), 'gavel-mem-'))
 const gavel = await startGavel(
-	loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'silent', ROLES: 'api,live', RATE_LIMIT_IP_PER_SEC: '0' }),
+	loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'silent', ROLES: 'api,live', RATE_LIMIT_IP_PER_SEC: '0', LIVE_MAX_SOCKETS_PER_IP: '0' }),
 	silentLogger(),
 )
 const seller = await signToken(SECRET, { sub: 'sam', roles: ['seller'], ttlSeconds: 600 })

@@ -2,6 +2,7 @@ import { Elysia, ParseError } from 'elysia'
 import { AppError, PayloadTooLargeError, RateLimitedError, UriTooLongError } from './errors.ts'
 import { readJsonBody } from './http/body.ts'
 import { SECURITY_HEADERS } from './http/security-headers.ts'
+import { clientAddress } from './http/client-address.ts'
 import type { Auth } from './auth/tokens.ts'
 import type { Logger } from './observability/log.ts'
 import type { Metrics } from './observability/metrics.ts'
@@ -138,7 +139,7 @@ export function createApp(deps: AppDeps) {
 			}),
 		)
 		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies, log }))
-		.use(deps.live ? liveModule({ hub: deps.live }) : new Elysia({ name: 'live-off' }))
+		.use(deps.live ? liveModule({ hub: deps.live, trustProxy: deps.trustProxy }) : new Elysia({ name: 'live-off' }))
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
 		.use(historyModule({ history: deps.history }))
@@ -161,14 +162,6 @@ function apiGate(api: boolean) {
 		if (!NON_API_PATHS.has(url.slice(pathStart, queryStart < 0 ? undefined : queryStart)))
 			throw new AppError('NOT_FOUND', 404, 'this instance does not serve the API (ROLES has no api)')
 	})
-}
-
-function clientAddress(request: Request, server: { requestIP(r: Request): { address: string } | null } | null, trustProxy: boolean) {
-	if (trustProxy) {
-		const forwarded = request.headers.get('x-forwarded-for')
-		if (forwarded) return forwarded.slice(forwarded.lastIndexOf(',') + 1).trim()
-	}
-	return server?.requestIP(request)?.address ?? 'unknown'
 }
 
 /** The app's type, for the Eden treaty client. */

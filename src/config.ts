@@ -11,6 +11,8 @@ export const DEFAULT_LIVE_MAX_FRAME_BYTES = 4 * 1024 // client frames are ~60-by
 export const DEFAULT_LIVE_IDLE_TIMEOUT_S = 120 // Bun pings shortly before; a live client answers
 // Unsent bytes per socket before it is closed as slow; ~3,000 events, a few seconds of a hot auction.
 export const DEFAULT_LIVE_SEND_BUFFER_BYTES = 1024 * 1024
+// Open /live sockets per client address: a browser has a few, an office behind one NAT some dozens.
+export const DEFAULT_LIVE_MAX_SOCKETS_PER_IP = 50
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 // a bid is ~40 bytes, an auction ~1 KB
 export const DEFAULT_EVENTS_KEPT = 1_000 // docs/design.md §3: at least the last 1,000 per auction
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
@@ -72,6 +74,7 @@ const EnvSchema = T.Object({
 	// Bun's own range: 0 would turn idle closing and pings off, and 1–7 round up to 8.
 	LIVE_IDLE_TIMEOUT_S: T.Integer({ minimum: 8, maximum: 960, default: DEFAULT_LIVE_IDLE_TIMEOUT_S }),
 	LIVE_SEND_BUFFER_BYTES: T.Integer({ minimum: 16 * 1024, maximum: 256 * 1024 * 1024, default: DEFAULT_LIVE_SEND_BUFFER_BYTES }),
+	LIVE_MAX_SOCKETS_PER_IP: T.Integer({ minimum: 0, maximum: 1_000_000, default: DEFAULT_LIVE_MAX_SOCKETS_PER_IP }),
 })
 type Env = Static<typeof EnvSchema>
 

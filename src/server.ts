@@ -135,6 +135,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 						maxFrameBytes: config.LIVE_MAX_FRAME_BYTES,
 						idleTimeoutS: config.LIVE_IDLE_TIMEOUT_S,
 						sendBufferBytes: config.LIVE_SEND_BUFFER_BYTES,
+						maxSocketsPerAddress: config.LIVE_MAX_SOCKETS_PER_IP,
 					},
 				})
 			: undefined

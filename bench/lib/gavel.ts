@@ -48,6 +48,7 @@ export async function startGavel(env: Record<string, string> = {}, bunFlags: str
 		DATABASE_URL: schema?.url ?? '',
 		RATE_LIMIT_BIDS_PER_SEC: '0',
 		RATE_LIMIT_IP_PER_SEC: '0',
+		LIVE_MAX_SOCKETS_PER_IP: '0', // watchers of a bench all come from 127.0.0.1
 		DATA_DIR: `/tmp/gavel-${id}`,
 		ROLES: embedded ? 'api,live,archiver,closer' : 'api,live,closer',
 		...env,

@@ -17,6 +17,15 @@ export interface ArchiverReport {
 	problem: string | null
 }
 
+/** The live sockets as the gauges show them: what they have queued and not sent, in bytes, and replays waiting. */
+export interface LiveSample {
+	/** Over all sockets. */
+	sendBufferBytes: number
+	/** The fullest socket's. */
+	sendBufferMaxBytes: number
+	replaysWaiting: number
+}
+
 /**
  * createMetrics builds one Prometheus registry per process (not prom-client's global one, so
  * tests can run several apps side by side). Label children on the hot path are cached.
@@ -61,6 +70,32 @@ export function createMetrics() {
 		name: 'gavel_ws_slow_consumer_closes_total',
 		help: 'WebSockets closed with 4008 because their send buffer went over LIVE_SEND_BUFFER_BYTES',
 		registers,
+	})
+	// Sampled when /metrics is scraped (the live hub registers the sampler): nothing on the fan-out path.
+	let liveSampler: () => LiveSample = () => ({ sendBufferBytes: 0, sendBufferMaxBytes: 0, replaysWaiting: 0 })
+	new Gauge({
+		name: 'gavel_ws_send_buffer_bytes',
+		help: 'Bytes queued to /live WebSockets and not yet taken by the kernel, over all sockets (sampled at scrape)',
+		registers,
+		collect() {
+			this.set(liveSampler().sendBufferBytes)
+		},
+	})
+	new Gauge({
+		name: 'gavel_ws_send_buffer_max_bytes',
+		help: 'Bytes queued to the fullest /live WebSocket (sampled at scrape); LIVE_SEND_BUFFER_BYTES bounds it',
+		registers,
+		collect() {
+			this.set(liveSampler().sendBufferMaxBytes)
+		},
+	})
+	new Gauge({
+		name: 'gavel_ws_replays_waiting',
+		help: 'WebSockets whose replay did not fit in their send buffer and waits for them to read (sampled at scrape)',
+		registers,
+		collect() {
+			this.set(liveSampler().replaysWaiting)
+		},
 	})
 	const wsErrorFrames = new Counter({
 		name: 'gavel_ws_error_frames_total',
@@ -142,6 +177,10 @@ export function createMetrics() {
 		auctionsClosed,
 		repaired,
 		unrepairable,
+		/** sampleLive tells the live gauges how to measure the sockets (the live hub calls it). */
+		sampleLive(sample: () => LiveSample) {
+			liveSampler = sample
+		},
 		/** recordArchiverReport applies one archiver report (see ArchiverReport). */
 		recordArchiverReport(report: ArchiverReport) {
 			for (const [size, written, seconds] of report.batches) {

@@ -22,8 +22,10 @@ describe('a slow consumer', () => {
 	let g: TestGavel
 	let d: BidDriver
 	beforeAll(async () => {
-		// 100 sockets from one address: no per-IP request limit (where there is one) in the way.
-		g = await startTestGavel({ env: { LIVE_SEND_BUFFER_BYTES: String(64 * 1024), RATE_LIMIT_BIDS_PER_SEC: '0', RATE_LIMIT_IP_PER_SEC: '0' } })
+		// 100 sockets from one address: no per-IP request or socket limit in the way.
+		g = await startTestGavel({
+			env: { LIVE_SEND_BUFFER_BYTES: String(64 * 1024), RATE_LIMIT_BIDS_PER_SEC: '0', RATE_LIMIT_IP_PER_SEC: '0', LIVE_MAX_SOCKETS_PER_IP: '0' },
+		})
 		// Long names make fat events, so the loopback socket buffers (~4 MB) fill with fewer bids.
 		d = await bidDriver(g.url, { bidders: ['b'.repeat(128), 'c'.repeat(128)] })
 	})

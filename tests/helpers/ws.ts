@@ -84,7 +84,8 @@ export interface RawLiveClient {
 	end(): void
 }
 
-export async function openRawLive(url: string): Promise<RawLiveClient> {
+/** openRawLive connects and upgrades by hand; `headers` go into the handshake (e.g. X-Forwarded-For). */
+export async function openRawLive(url: string, { headers = {} }: { headers?: Record<string, string> } = {}): Promise<RawLiveClient> {
 	const { hostname, port, pathname, search } = new URL(url)
 	let buffer = Buffer.alloc(0)
 	let upgraded = false
@@ -148,7 +149,11 @@ export async function openRawLive(url: string): Promise<RawLiveClient> {
 	const key = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('base64')
 	socket.write(
 		`GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-			`Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+			`Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+			Object.entries(headers)
+				.map(([name, value]) => `${name}: ${value}\r\n`)
+				.join('') +
+			'\r\n',
 	)
 	await open
 	return client

@@ -29,6 +29,7 @@ const shared = {
 	AUTH_JWT_SECRET: TEST_SECRET,
 	RATE_LIMIT_BIDS_PER_SEC: '0',
 	RATE_LIMIT_IP_PER_SEC: '0', // all watchers come from one address
+	LIVE_MAX_SOCKETS_PER_IP: '0',
 	HOST: '127.0.0.1',
 	PORT: '0',
 	LOG_LEVEL: 'info',

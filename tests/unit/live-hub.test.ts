@@ -47,10 +47,13 @@ function fakeBus() {
 function gatedStore(store: BidStore) {
 	let gate: Promise<void> | null = null
 	let open = () => {}
+	const counts = { reads: 0 }
 	return {
+		counts,
 		store: {
 			...store,
 			async eventsSince(id: string, since: number) {
+				counts.reads++
 				const result = await store.eventsSince(id, since)
 				if (gate) await gate
 				return result
@@ -81,14 +84,16 @@ async function setup({ catchUpMs = 1_000 } = {}) {
 		bus,
 		metrics: createMetrics(),
 		log: silentLogger(),
-		limits: { maxSubscriptions: 10, maxFrameBytes: 4096, idleTimeoutS: 120, sendBufferBytes: 1 << 20 },
+		limits: { maxSubscriptions: 10, maxFrameBytes: 4096, idleTimeoutS: 120, sendBufferBytes: 1 << 20, maxSocketsPerAddress: 0 },
 		catchUpMs,
 	})
 	const server: Server<LiveConnection> = Bun.serve<LiveConnection>({
 		hostname: '127.0.0.1',
 		port: 0,
-		fetch: (req, srv) =>
-			hub.upgrade(req, srv, Object.fromEntries(new URL(req.url).searchParams)) ? undefined : new Response('no', { status: 426 }),
+		fetch: (req, srv) => {
+			const refused = hub.upgrade(req, srv, Object.fromEntries(new URL(req.url).searchParams), 'test')
+			return refused ? Response.json(refused.toJSON(), { status: refused.status }) : undefined
+		},
 		websocket: {
 			...hub.websocket,
 			open: (ws) => ws.data.open(ws),
@@ -212,4 +217,39 @@ test('after a bus outage the hub re-reads what its watchers missed, once each', 
 	await eventually(() => c.events().length === 4, 'the next live event')
 	await Bun.sleep(20)
 	expect(c.seqs()).toEqual([1, 2, 3, 4])
+})
+
+test('subscribing again while the read is out costs at most one more read, and is answered once from the last since', async () => {
+	const { commit, deliver, connect, gated } = await setup()
+	for (let i = 0; i < 5; i++) await commit()
+	gated.hold()
+	const c = await connect({ auction: 'a1', since: 0 })
+	for (let i = 0; i < 150; i++) c.send({ op: 'subscribe', auction: 'a1', since: 0 })
+	c.send({ op: 'subscribe', auction: 'a1', since: 3 })
+	c.send({ op: 'unsubscribe', auction: 'other' }) // answered at once: every op before it was handled
+	await c.next((f) => f.type === 'unsubscribed', 'the ops to be handled')
+	gated.release()
+	await eventually(() => c.events().length === 2, 'the replay from 3')
+	deliver('a1', await commit())
+	await eventually(() => c.events().length === 3, 'the live event')
+	await Bun.sleep(20)
+	expect(c.frames.filter((f) => f.type === 'subscribed')).toHaveLength(1)
+	expect(c.seqs()).toEqual([4, 5, 6])
+	expect(gated.counts.reads).toBe(2)
+})
+
+test('subscribing again on a live socket re-syncs it from the new since, then live events follow once', async () => {
+	const { commit, deliver, connect } = await setup()
+	const c = await connect({ auction: 'a1', since: 0 })
+	await c.next((f) => f.type === 'subscribed', 'subscribed')
+	for (let i = 0; i < 3; i++) deliver('a1', await commit())
+	await eventually(() => c.events().length === 3, 'three live events')
+	c.send({ op: 'subscribe', auction: 'a1', since: 1 }) // what watch() does to fill a gap
+	await c.next((f) => f.type === 'subscribed', 'the second subscribed', 4)
+	await eventually(() => c.events().length === 5, 'the replay after 1')
+	deliver('a1', await commit())
+	await eventually(() => c.events().length === 6, 'the next live event')
+	await Bun.sleep(20)
+	expect(c.seqs()).toEqual([1, 2, 3, 2, 3, 4])
+	expect(c.frames[4]).toMatchObject({ type: 'subscribed', seq: 3 })
 })

@@ -62,6 +62,20 @@ export const CloseCode = {
 	SLOW_CONSUMER: 4008,
 } as const
 
+/** `/live` asked for without a WebSocket handshake. */
+export class UpgradeRequiredError extends AppError {
+	constructor() {
+		super('UPGRADE_REQUIRED', 426, '/live is a WebSocket endpoint; connect with a WebSocket client')
+	}
+}
+
+/** The client address has LIVE_MAX_SOCKETS_PER_IP sockets open: refused before the upgrade. */
+export class TooManyConnectionsError extends AppError {
+	constructor(limit: number) {
+		super('TOO_MANY_CONNECTIONS', 429, `at most ${limit} WebSockets per client address; close one first`, { limit })
+	}
+}
+
 /** The Bun topic of one auction; every live watcher of it is subscribed to exactly this. */
 export const auctionTopic = (auction: string) => `auction:${auction}`
 
