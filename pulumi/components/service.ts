@@ -148,7 +148,7 @@ export class GavelService extends pulumi.ComponentResource {
 		const { minCount, maxCount } = args.autoscaling
 		if (!(Number.isInteger(minCount) && Number.isInteger(maxCount) && minCount >= 1 && minCount <= maxCount))
 			throw new Error(`autoscaling needs 1 ≤ minCount ≤ maxCount (got ${minCount}..${maxCount})`)
-		const reserved = ['REDIS_URL', 'DATABASE_URL', 'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'ROLES', 'NATS_URL', 'PORT', 'NODE_ENV']
+		const reserved = ['REDIS_URL', 'DATABASE_URL', 'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'ROLES', 'NATS_URL', 'PORT', 'NODE_ENV', 'TRUST_PROXY']
 		for (const key of Object.keys(args.environment ?? {}))
 			if (reserved.includes(key)) throw new Error(`environment may not set ${key}; it is managed by the deployment`)
 		const tags = args.tags ?? {}
@@ -175,6 +175,9 @@ export class GavelService extends pulumi.ComponentResource {
 			HOST: '0.0.0.0',
 			NATS_URL: args.natsUrl,
 			LOG_LEVEL: args.logLevel,
+			// Behind the ALB every connection comes from the balancer: the client is the last
+			// X-Forwarded-For entry, which the ALB appends (per-IP request and socket limits).
+			TRUST_PROXY: 'true',
 			...(args.authJwksUrl !== undefined ? { AUTH_JWKS_URL: args.authJwksUrl } : {}),
 			...args.environment,
 		}

@@ -56,6 +56,8 @@ describe('index.ts with stack configuration', () => {
 		const taskDef = program.deployment.byRef(api.inputs.taskDefinition)
 		expect([taskDef.inputs.cpu, taskDef.inputs.memory]).toEqual(['2048', '4096'])
 		expect(env(api)).toMatchObject({ LOG_LEVEL: 'warn', AUTH_ISSUER: 'https://issuer.example' })
+		// Behind the ALB, per-address limits must see the client, not the balancer.
+		expect(env(api).TRUST_PROXY).toBe('true')
 	})
 
 	test('applies network, logging, load balancer and scaling settings', () => {
