@@ -177,3 +177,22 @@ describe('Redis BidStore: what one request may leave behind or cost', () => {
 		}
 	})
 })
+
+test('a value that is not the string or integer the script expects never reaches Lua', async () => {
+	const redis = await connectRedis()
+	const prefix = uniqueName()
+	const store = createRedisBidStore({ redis, prefix })
+	try {
+		const hostile = [
+			{ auction: 'a1', bidder: ['a', 'b'] as unknown as string, amount: 1000 },
+			{ auction: 'a1', bidder: 42 as unknown as string, amount: 1000 },
+			{ auction: 'a1', bidder: 'bob', amount: 10.5 },
+			{ auction: 'a1', bidder: 'bob', amount: 1000, maxAmount: '2000' as unknown as number },
+			{ auction: 'a1', bidder: 'bob', amount: 1000, idempotencyKey: { k: 1 } as unknown as string },
+		]
+		for (const request of hostile) await expect(store.placeBid(request)).rejects.toThrow(TypeError)
+	} finally {
+		await deleteKeys(redis, prefix)
+		await redis.quit()
+	}
+})

@@ -213,6 +213,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 		},
 
 		async placeBid(request: PlaceBidRequest): Promise<PlacedBid> {
+			assertScriptArguments(request)
 			const keys = auctionKeys(prefix, request.auction)
 			const key = request.idempotencyKey
 			const records = key === undefined ? null : keys.idempotency(request.bidder)
@@ -324,7 +325,8 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
  */
 function unavailableWhenUnreachable<S extends BidStore>(store: S): S {
 	const guard = (err: unknown): never => {
-		if (err instanceof AppError || err instanceof ReplyError) throw err
+		// A refusal, a script error or a caller's bug (TypeError) is no outage: never a retryable 503.
+		if (err instanceof AppError || err instanceof ReplyError || err instanceof TypeError) throw err
 		throw new UnavailableError('the bid store is not answering; retry (with the same Idempotency-Key for a bid)', { cause: err })
 	}
 	const guarded = { ...store }
@@ -398,4 +400,19 @@ function fromHash(h: Record<string, string>): AuctionRecord {
 		closed: h.closed === '1',
 		winner: json(h.winner),
 	}
+}
+
+/**
+ * assertScriptArguments: ioredis flattens arrays into a script's arguments and stringifies
+ * anything, so a value that is not the string or integer the script expects would shift or
+ * forge the others. The edge already validated all of them; this is the last check before Lua.
+ */
+function assertScriptArguments({ auction, bidder, amount, maxAmount, idempotencyKey }: PlaceBidRequest): void {
+	const ok =
+		typeof auction === 'string' &&
+		typeof bidder === 'string' &&
+		Number.isSafeInteger(amount) &&
+		(maxAmount === undefined || Number.isSafeInteger(maxAmount)) &&
+		(idempotencyKey === undefined || typeof idempotencyKey === 'string')
+	if (!ok) throw new TypeError('placeBid: auction, bidder and idempotency key must be strings, amounts safe integers')
 }
