@@ -1,4 +1,6 @@
 import type { GavelEvent } from '../events.ts'
+import type { StateRecord } from '../domain/state-record.ts'
+import type { Restorable } from './bid-store.ts'
 
 /**
  * Archive keeps every event forever (docs/design.md §6) and answers the bid history.
@@ -33,8 +35,39 @@ export interface Archive {
 	progress(ids: readonly string[]): Promise<ArchiveProgress[]>
 	/** The seqs from 0 to `upTo` the archive lacks for an auction, ascending, at most `limit`. */
 	missingSeqs(auction: string, upTo: number, limit: number): Promise<number[]>
+	/**
+	 * writeStates keeps each auction's newest state record (by rev) and every idempotency answer
+	 * they carry: the private half of the log (docs/design.md §6), which the history never shows.
+	 * Idempotent, so the archiver acks after it as after `write`.
+	 */
+	writeStates(states: readonly ArchiveState[]): Promise<void>
+	/**
+	 * What a lost store is rebuilt from: for each auction not closed (or closed at or after
+	 * `closedSince`), ordered by id after `after`, its newest state record, its last `eventsKept`
+	 * events up to that state's seq, and its idempotency answers given at or after `answersSince`.
+	 */
+	restorables(query: RestorableQuery): Promise<Restorable[]>
+	/** Forgets idempotency answers given before `before` (epoch ms): they expired; returns how many. */
+	pruneAnswers(before: number): Promise<number>
 	ping(): Promise<void>
 	close(): Promise<void>
+}
+
+/** A decoded, schema-checked state record and the exact JSON it arrived as. */
+export interface ArchiveState {
+	state: StateRecord
+	json: string
+}
+
+export interface RestorableQuery {
+	/** Continue after this auction id ('' from the start). */
+	after: string
+	limit: number
+	eventsKept: number
+	answersSince: number
+	closedSince: number
+	/** Only these auctions (a rebuild of one); every auction when left out. */
+	ids?: readonly string[]
 }
 
 /** A decoded, schema-checked event and the exact JSON it arrived as (stored verbatim). */

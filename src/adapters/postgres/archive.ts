@@ -9,6 +9,8 @@ import {
 	type HistoryQuery,
 } from '../../ports/archive.ts'
 import { migrate } from './migrate.ts'
+import { postgresStates } from './states.ts'
+import { arrayLiteral } from './array-literal.ts'
 
 export interface PostgresArchiveOptions {
 	url: string
@@ -118,6 +120,7 @@ export function createPostgresArchive(options: PostgresArchiveOptions) {
 	}
 
 	const archive = {
+		...postgresStates(sql),
 		async write(events: readonly ArchiveEvent[]) {
 			if (events.length === 0) return 0
 			const n = events.length
@@ -288,23 +291,6 @@ interface ProgressRow {
 	last_seq: string
 	event_count: string
 	closed: boolean
-}
-
-/**
- * arrayLiteral writes a Postgres array literal (`{"a","b",NULL}`), cast to its type in the SQL.
- * postgres.js's own sql.array needs the array types it fetches on a connection's first query,
- * so it mis-sends an array in that very first query; a literal has no such dependency.
- */
-function arrayLiteral(values: ReadonlyArray<string | number | boolean | null>): string {
-	let out = '{'
-	for (let i = 0; i < values.length; i++) {
-		const v = values[i]
-		if (i > 0) out += ','
-		if (v === null || v === undefined) out += 'NULL'
-		else if (typeof v === 'string') out += `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`
-		else out += String(v)
-	}
-	return `${out}}`
 }
 
 const toEvent = (r: { seq: string; json: string }): ArchivedEvent => ({ seq: Number(r.seq), json: r.json })

@@ -11,10 +11,13 @@ import {
 	type HistoryQuery,
 } from '../../ports/archive.ts'
 import init from './migrations/001_init.sql' with { type: 'text' }
+import states from './migrations/002_states.sql' with { type: 'text' }
+import { sqliteStates } from './states.ts'
 
 /** The embedded archive's own migrations (same tables as Postgres, SQLite types). */
 export const SQLITE_MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
 	{ version: 1, name: '001_init', sql: init },
+	{ version: 2, name: '002_states', sql: states },
 ]
 
 export interface SqliteArchiveOptions {
@@ -165,6 +168,7 @@ export function createSqliteArchive(options: SqliteArchiveOptions) {
 	)
 
 	const archive = {
+		...sqliteStates(db),
 		async write(events: readonly ArchiveEvent[]) {
 			if (events.length === 0) return 0
 			try {
