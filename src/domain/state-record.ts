@@ -78,6 +78,16 @@ export function stateRecordJson(record: AuctionRecord, rev: number, at: number, 
 	return JSON.stringify({ auction: record.id, rev, at, record: canonical(record), idempotency } satisfies StateRecord)
 }
 
+/** revOf reads a state record's rev without parsing it: stateRecordJson writes `auction` and then `rev` first. */
+export function revOf(json: string): number {
+	const at = json.indexOf(',"rev":')
+	if (at < 0) return parseStateRecord(json).rev
+	let i = at + 7
+	let n = 0
+	for (let c = json.charCodeAt(i); c >= 48 && c <= 57; c = json.charCodeAt(++i)) n = n * 10 + (c - 48)
+	return n
+}
+
 /** parseStateRecord reads one back, refusing anything that is not a state record (a rebuild writes what it reads). */
 export function parseStateRecord(json: string): StateRecord {
 	const value: unknown = JSON.parse(json)

@@ -194,7 +194,7 @@ export function createMetrics() {
 			lagSeconds.set(report.lagSeconds)
 			archiveUp.set(report.healthy ? 1 : 0)
 		},
-		countBid(outcome: 'accepted' | 'replayed' | 'rejected', reason = '') {
+		countBid(outcome: 'accepted' | 'replayed' | 'rejected' | 'unknown', reason = '') {
 			const key = `${outcome}\0${reason}`
 			let child = bidChildren.get(key)
 			if (!child) bidChildren.set(key, (child = bids.labels(outcome, reason)))
