@@ -17,7 +17,7 @@ import { backoffDelay } from '../../src/lib/backoff.ts'
 import type { GavelEvent } from '../../src/events.ts'
 import type { Logger } from '../../src/observability/log.ts'
 import type { ArchiverReport } from '../../src/observability/metrics.ts'
-import { ArchiveDataError, type Archive } from '../../src/ports/archive.ts'
+import { ArchiveDataError, type Archive, type WriteResult } from '../../src/ports/archive.ts'
 import { createBatcher } from './batch.ts'
 import { decodeEvent } from './decode.ts'
 import type { ArchiverSettings } from './protocol.ts'
@@ -148,17 +148,19 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 	 * until the refused events stand alone and dead-letters them, writing everything else.
 	 * Other failures (archive unavailable) propagate to the retry loop.
 	 */
-	const writeIsolating = async (items: Item[]): Promise<number> => {
+	const writeIsolating = async (items: Item[]): Promise<WriteResult<Item>> => {
 		try {
 			return await archive.write(items)
 		} catch (err) {
 			if (!(err instanceof ArchiveDataError)) throw err
 			if (items.length === 1) {
 				await items[0]!.deadLetter('rejected', err.message)
-				return 0
+				return { written: 0, conflicts: [] }
 			}
 			const half = items.length >> 1
-			return (await writeIsolating(items.slice(0, half))) + (await writeIsolating(items.slice(half)))
+			const first = await writeIsolating(items.slice(0, half))
+			const second = await writeIsolating(items.slice(half))
+			return { written: first.written + second.written, conflicts: [...first.conflicts, ...second.conflicts] }
 		}
 	}
 
@@ -174,7 +176,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 					migrated = true
 				}
 				const started = performance.now()
-				const written = await writeIsolating(unique)
+				const { written } = await writeIsolating(unique)
 				stats.batches.push([items.length, written, (performance.now() - started) / 1000])
 				for (const item of items) item.ack() // after the commit: at-least-once, the insert is idempotent
 				if (stopping) flushedWhileStopping += items.length
