@@ -70,7 +70,7 @@ export function startArchiver({ config, log, metrics, bus, inWorker }: ArchiverH
 	}
 	/** The archiver is gone (a crashed Worker): unhealthy until a new one reports; lag as last seen. */
 	const down = (problem: string) =>
-		record({ batches: [], deadLetters: {}, writeFailures: 0, lagEvents: last?.lagEvents ?? 0, lagSeconds: last?.lagSeconds ?? 0, healthy: false, problem })
+		record({ batches: [], deadLetters: {}, writeFailures: 0, seqConflicts: 0, lagEvents: last?.lagEvents ?? 0, lagSeconds: last?.lagSeconds ?? 0, healthy: false, problem })
 	const target: Target = inWorker
 		? workerTarget(settings, log, record, down)
 		: (() => {

@@ -79,6 +79,12 @@ export function auctionEvents(auction = uniqueAuction()) {
 	}
 }
 
+/** Another event (new id) for the same auction and seq, as a store that lost writes would send it. */
+export function rival<E extends GavelEvent>(of: ArchiveEvent & { event: E }, overrides: Partial<E> = {}): ArchiveEvent & { event: E } {
+	const event: E = { ...of.event, id: newEventId(), ...overrides }
+	return { event, json: JSON.stringify(event) }
+}
+
 /** archiveContract is the one suite both Archive adapters must pass. */
 
 /** A state record of `auction` at `rev`, as a store would hand it over (the record's seq follows `seq`). */
@@ -160,9 +166,10 @@ export function archiveContract(name: string, make: () => Promise<ArchiveHarness
 		test('stores each event once, verbatim; writing a batch again changes nothing', async () => {
 			const a = auctionEvents()
 			const batch = [a.created(), a.bid('bob', 1000), a.bid('carol', 1100)]
-			expect(await archive.write(batch)).toBe(3)
-			expect(await archive.write(batch)).toBe(0)
-			expect(await archive.write([...batch, a.bid('bob', 1200)])).toBe(1)
+			expect(await archive.write(batch)).toEqual({ written: 3, conflicts: [] })
+			// Redelivered, even twice in one batch: duplicates, never conflicts.
+			expect(await archive.write(batch)).toEqual({ written: 0, conflicts: [] })
+			expect(await archive.write([...batch, batch[1]!, a.bid('bob', 1200)])).toEqual({ written: 1, conflicts: [] })
 			const stored = await archive.events(a.auction, -1, 100)
 			expect(stored.map((e) => e.seq)).toEqual([0, 1, 2, 3])
 			expect(stored.slice(0, 3).map((e) => e.json)).toEqual(batch.map((e) => e.json))
@@ -217,14 +224,43 @@ export function archiveContract(name: string, make: () => Promise<ArchiveHarness
 			})
 		})
 
-		test('a second event for a taken (auction, seq) is skipped: the first one stays', async () => {
+		test('another event id on a taken (auction, seq) is a conflict: reported with the stored event, the first stays, the rest is written', async () => {
 			const a = auctionEvents()
 			const created = a.created()
 			const bid = a.bid('bob', 1000)
-			const impostor = { ...bid.event, id: newEventId(), bidder: 'mallory' }
 			await archive.write([created, bid])
-			expect(await archive.write([{ event: impostor, json: JSON.stringify(impostor) }])).toBe(0)
-			expect((await archive.events(a.auction, 0, 10)).map((e) => e.json)).toEqual([bid.json])
+			const impostor = rival(bid, { bidder: 'mallory', amount: 5000, price: 5000, leader: 'mallory' })
+			const next = a.bid('carol', 1100)
+			const batch = [impostor, next]
+			const result = await archive.write(batch)
+			expect(result).toEqual({
+				written: 1,
+				conflicts: [{ auction: a.auction, seq: 1, stored: { id: bid.event.id, json: bid.json }, incoming: impostor }],
+			})
+			expect(result.conflicts[0]!.incoming).toBe(batch[0]!) // the caller's own element, to settle it
+			expect((await archive.events(a.auction, -1, 10)).map((e) => e.json)).toEqual([created.json, bid.json, next.json])
+			// The refused event is not folded into the auction row either.
+			expect(await archive.auction(a.auction)).toMatchObject({ eventCount: 3, bidCount: 2, lastSeq: 2, price: 1100, leader: 'carol' })
+			// Written again (a redelivery), it is reported again: it is still not archived.
+			expect((await archive.write([impostor])).conflicts.map((c) => c.incoming.event.id)).toEqual([impostor.event.id])
+			// The stored event itself is only a duplicate.
+			expect(await archive.write([bid])).toEqual({ written: 0, conflicts: [] })
+		})
+
+		test('two events claiming one seq in the same batch: the earlier is stored, the later is the conflict', async () => {
+			const a = auctionEvents()
+			const created = a.created()
+			const first = a.bid('bob', 1000)
+			const second = rival(first, { bidder: 'mallory' })
+			const third = rival(first, { bidder: 'trent' })
+			const result = await archive.write([created, first, second, third])
+			expect(result.written).toBe(2)
+			expect(result.conflicts.map((c) => [c.seq, c.stored.id, c.incoming.event.id])).toEqual([
+				[1, first.event.id, second.event.id],
+				[1, first.event.id, third.event.id],
+			])
+			expect((await archive.events(a.auction, 0, 10)).map((e) => e.json)).toEqual([first.json])
+			expect(await archive.auction(a.auction)).toMatchObject({ eventCount: 2, bidCount: 1, leader: 'bob' })
 		})
 
 		test('history pages bid.placed only, newest first or oldest first, continuing after a seq', async () => {
@@ -289,7 +325,7 @@ export function archiveContract(name: string, make: () => Promise<ArchiveHarness
 		test('writes a batch of 5,000 events over 50 auctions in one call, counts exact', async () => {
 			const auctions = Array.from({ length: 50 }, () => auctionEvents())
 			const batch = auctions.flatMap((a) => [a.created(), ...Array.from({ length: 99 }, (_, i) => a.bid(`u${i % 7}`, 1000 + i * 10))])
-			expect(await archive.write(batch)).toBe(5_000)
+			expect(await archive.write(batch)).toEqual({ written: 5_000, conflicts: [] })
 			for (const a of [auctions[0]!, auctions[49]!]) {
 				expect(await archive.auction(a.auction)).toMatchObject({ eventCount: 100, bidCount: 99, lastSeq: 99, price: 1980 })
 				expect((await archive.events(a.auction, -1, 1000)).length).toBe(100)
