@@ -3,7 +3,7 @@ import { backoffDelay } from '../lib/backoff.ts'
 import { workerUrl } from '../lib/worker-url.ts'
 import type { Logger } from '../observability/log.ts'
 import type { ArchiverReport, Metrics } from '../observability/metrics.ts'
-import { payloadText, type EventBus } from '../ports/event-bus.ts'
+import { eventIdOf, payloadText, type EventBus } from '../ports/event-bus.ts'
 import type { ArchiverSettings, FromArchiver, ToArchiver } from '../../workers/archiver/protocol.ts'
 import { runArchiver } from '../../workers/archiver/run.ts'
 
@@ -50,7 +50,40 @@ export function archiverSettings(config: Config): ArchiverSettings {
 
 interface Target {
 	push(payloads: string[]): void
+	pushStates(payloads: string[]): void
 	stop(deadlineMs: number): Promise<{ flushed: number }>
+}
+
+/**
+ * Waiters for entries on their way into the embedded archive: the in-process bus's publish
+ * resolves when the archive stored the entry (its SQLite commit is what makes it durable, docs/design.md §6),
+ * and rejects when it was refused or the archiver was lost with it.
+ */
+function settlements() {
+	const waiting = new Map<string, { resolve(): void; reject(err: Error): void }>()
+	return {
+		wait(key: string): Promise<void> {
+			return new Promise<void>((resolve, reject) => waiting.set(key, { resolve, reject }))
+		},
+		settle(key: string, stored: boolean) {
+			const w = waiting.get(key)
+			if (!w) return
+			waiting.delete(key)
+			if (stored) w.resolve()
+			else w.reject(new Error('the archive refused it'))
+		},
+		/** The archiver is gone: what it held is not stored (the bus says so to whoever waits). */
+		failAll(reason: string) {
+			for (const w of waiting.values()) w.reject(new Error(reason))
+			waiting.clear()
+		},
+	}
+}
+
+/** `auction:rev`, the key of a state record (as the archiver settles it). */
+function stateKeyOf(json: string): string {
+	const { auction, rev } = JSON.parse(json) as { auction: string; rev: number }
+	return `${auction}:${rev}`
 }
 
 /**
@@ -71,32 +104,57 @@ export function startArchiver({ config, log, metrics, bus, inWorker }: ArchiverH
 	/** The archiver is gone (a crashed Worker): unhealthy until a new one reports; lag as last seen. */
 	const down = (problem: string) =>
 		record({ batches: [], deadLetters: {}, writeFailures: 0, seqConflicts: 0, lagEvents: last?.lagEvents ?? 0, lagSeconds: last?.lagSeconds ?? 0, healthy: false, problem })
+	const pending = settlements()
 	const target: Target = inWorker
-		? workerTarget(settings, log, record, down)
+		? workerTarget(settings, log, record, down, pending)
 		: (() => {
-				const running = runArchiver(settings, { log, report: record })
-				return { push: running.push, stop: running.stop }
+				const running = runArchiver(settings, { log, report: record, settled: pending.settle })
+				return { push: running.push, pushStates: running.pushStates, stop: running.stop }
 			})()
 
 	let queue: string[] = []
+	let states: string[] = []
 	let scheduled = false
 	const forward = () => {
 		scheduled = false
-		if (queue.length === 0) return
-		const payloads = queue
-		queue = []
-		target.push(payloads)
+		if (queue.length > 0) {
+			const payloads = queue
+			queue = []
+			target.push(payloads)
+		}
+		if (states.length > 0) {
+			const payloads = states
+			states = []
+			target.pushStates(payloads)
+		}
 	}
-	// One message per event-loop turn, however many bids it carried.
-	const unsubscribe = config.NATS_URL
-		? () => {}
-		: bus.subscribeAll((payload) => {
-				queue.push(payloadText(payload))
-				if (!scheduled) {
-					scheduled = true
-					setImmediate(forward)
-				}
-			})
+	const later = () => {
+		if (!scheduled) {
+			scheduled = true
+			setImmediate(forward)
+		}
+	}
+	// One message per event-loop turn, however many bids it carried. Each publish waits for the
+	// archive to have stored its entry: in the embedded stack that is when a commit is durable.
+	const unsubscribe = (() => {
+		if (config.NATS_URL) return () => {}
+		const stopEvents = bus.subscribeAll((payload) => {
+			const json = payloadText(payload)
+			queue.push(json)
+			later()
+			return pending.wait(eventIdOf(json))
+		})
+		const stopStates = bus.subscribeAllStates((payload) => {
+			const json = payloadText(payload)
+			states.push(json)
+			later()
+			return pending.wait(stateKeyOf(json))
+		})
+		return () => {
+			stopEvents()
+			stopStates()
+		}
+	})()
 
 	let stopping: Promise<{ flushed: number }> | null = null
 	return {
@@ -114,12 +172,19 @@ export function startArchiver({ config, log, metrics, bus, inWorker }: ArchiverH
 	}
 }
 
-function workerTarget(settings: ArchiverSettings, log: Logger, record: (r: ArchiverReport) => void, down: (problem: string) => void): Target {
+function workerTarget(
+	settings: ArchiverSettings,
+	log: Logger,
+	record: (r: ArchiverReport) => void,
+	down: (problem: string) => void,
+	pending: ReturnType<typeof settlements>,
+): Target {
 	const send = (worker: Worker, message: ToArchiver) => worker.postMessage(message)
 	let worker: Worker | null = null
 	let stopping = false
 	let restarts = 0
 	let backlog: string[] = [] // events that came while the Worker was being restarted
+	let stateBacklog: string[] = []
 	let onStopped: ((flushed: number) => void) | null = null
 
 	const spawn = () => {
@@ -133,6 +198,9 @@ function workerTarget(settings: ArchiverSettings, log: Logger, record: (r: Archi
 			if (message.type === 'report') {
 				record(message.report)
 				if (message.report.healthy) restarts = 0
+			} else if (message.type === 'settled') {
+				for (const key of message.stored) pending.settle(key, true)
+				for (const key of message.refused) pending.settle(key, false)
 			} else if (message.type === 'stopped') onStopped?.(message.flushed)
 			else if (message.type === 'failed') log.error({ error: message.error }, 'archiver failed')
 		}
@@ -141,6 +209,8 @@ function workerTarget(settings: ArchiverSettings, log: Logger, record: (r: Archi
 			if (worker !== w) return
 			worker = null
 			onStopped?.(0)
+			// What it held but had not stored is not durable: those waiting hear it now, not at their deadline.
+			pending.failAll('the archiver worker exited before storing it')
 			if (stopping) return
 			down('the archiver worker exited')
 			const delayMs = Math.round(backoffDelay(restarts++, { baseMs: 200, maxMs: 10_000 }))
@@ -152,6 +222,10 @@ function workerTarget(settings: ArchiverSettings, log: Logger, record: (r: Archi
 			send(w, { type: 'events', payloads: backlog })
 			backlog = []
 		}
+		if (stateBacklog.length > 0) {
+			send(w, { type: 'states', payloads: stateBacklog })
+			stateBacklog = []
+		}
 	}
 	spawn()
 
@@ -159,6 +233,10 @@ function workerTarget(settings: ArchiverSettings, log: Logger, record: (r: Archi
 		push(payloads) {
 			if (worker) send(worker, { type: 'events', payloads })
 			else backlog.push(...payloads)
+		},
+		pushStates(payloads) {
+			if (worker) send(worker, { type: 'states', payloads })
+			else stateBacklog.push(...payloads)
 		},
 		async stop(deadlineMs) {
 			stopping = true

@@ -61,20 +61,25 @@ test('10,000 bids from 200 concurrent clients on one auction: dense seq, highest
 	expect(final.seq).toBe(accepted.length)
 	expect(final.bidCount).toBe(accepted.length)
 
-	// Every accepted event reaches JetStream exactly once (plus auction.created).
+	// Every accepted event reaches JetStream exactly once (plus auction.created), and every commit
+	// its state record (the creation's, each accepted bid's, self-raises too) on the private subject.
 	const nc = await connectNats()
 	try {
 		const jsm = await jetstreamManager(nc)
 		const stream = g.env.NATS_STREAM!
-		let stored = 0
+		const eventsSubject = `${g.env.NATS_SUBJECT_PREFIX}.${auction.id}`
+		const statesSubject = `${eventsSubject}.state`
+		let counts: Record<string, number> = {}
 		const deadline = Date.now() + 15_000
 		while (Date.now() < deadline) {
-			stored = (await jsm.streams.info(stream)).state.messages
-			if (stored >= accepted.length + 1) break
+			counts = (await jsm.streams.info(stream, { subjects_filter: '>' })).state.subjects ?? {}
+			if ((counts[eventsSubject] ?? 0) >= accepted.length + 1) break
 			await Bun.sleep(50)
 		}
-		expect(stored).toBe(accepted.length + 1)
-		const consumer = await jetstream(nc).consumers.get(stream)
+		expect(counts[eventsSubject]).toBe(accepted.length + 1)
+		expect(counts[statesSubject]).toBe(accepted.length + selfRaises + 1)
+		const consumer = await jetstream(nc).consumers.get(stream, { filter_subjects: eventsSubject })
+		const stored = counts[eventsSubject]!
 		const seen: GavelEvent[] = []
 		const messages = await consumer.fetch({ max_messages: stored, expires: 5_000 })
 		for await (const m of messages) {

@@ -30,11 +30,15 @@ export type ToArchiver =
 	| { type: 'start'; config: ArchiverSettings }
 	/** Event JSON from the in-process bus (embedded mode only), in publish order. */
 	| { type: 'events'; payloads: string[] }
+	/** State records from the in-process bus (embedded mode only). */
+	| { type: 'states'; payloads: string[] }
 	/** Flush what is held, close, answer `stopped`; give up on writes after `deadlineMs`. */
 	| { type: 'stop'; deadlineMs?: number }
 
 /** Archiver Worker → main thread. */
 export type FromArchiver =
 	| { type: 'report'; report: ArchiverReport }
+	/** Embedded mode: entries (event ids, `auction:rev`) the archive has stored, or refused, since the last one. */
+	| { type: 'settled'; stored: string[]; refused: string[] }
 	| { type: 'stopped'; flushed: number }
 	| { type: 'failed'; error: string }

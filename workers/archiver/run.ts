@@ -20,6 +20,8 @@ import type { ArchiverReport } from '../../src/observability/metrics.ts'
 import { ArchiveDataError, type Archive, type SeqConflict, type WriteResult } from '../../src/ports/archive.ts'
 import { createBatcher } from './batch.ts'
 import { decodeEvent } from './decode.ts'
+import { parseStateRecord, type StateRecord } from '../../src/domain/state-record.ts'
+import { isStateSubject } from '../../src/adapters/nats/subjects.ts'
 import type { ArchiverSettings } from './protocol.ts'
 
 const NS_PER_MS = 1_000_000
@@ -33,6 +35,11 @@ export interface ArchiverDeps {
 	log: Logger
 	/** Receives an ArchiverReport every `reportEveryMs` and a last one at stop. */
 	report(report: ArchiverReport): void
+	/**
+	 * Embedded mode: told once per pushed event (its id) or state record (`auction:rev`) whether
+	 * the archive stored it (after the commit) or refused it: the host answers the publisher's wait.
+	 */
+	settled?(key: string, stored: boolean): void
 	/** The archive to write to; default: opened from the settings (tests pass their own). */
 	archive?: Archive & { migrate(): Promise<unknown> }
 }
@@ -40,6 +47,8 @@ export interface ArchiverDeps {
 export interface RunningArchiver {
 	/** Embedded mode: events from the in-process bus, in publish order (ignored with NATS). */
 	push(payloads: readonly string[]): void
+	/** Embedded mode: state records from the in-process bus (ignored with NATS). */
+	pushStates(payloads: readonly string[]): void
 	/**
 	 * stop stops taking events, writes what it holds (retrying the archive until `deadlineMs`,
 	 * after which JetStream keeps the unacked events for the next start) and closes everything.
@@ -49,9 +58,25 @@ export interface RunningArchiver {
 }
 
 /** One event on its way into the archive, with what to do once it is stored (or refused). */
-interface Item {
+interface Item extends Handling {
 	event: GavelEvent
 	json: string
+}
+
+/** A commit's private state record on its way into the archive (docs/design.md §6). */
+interface StateItem extends Handling {
+	state: StateRecord
+	json: string
+}
+
+/** What the batcher carries: events and state records, written and acked together. */
+type Entry = Item | StateItem
+const isState = (e: Entry): e is StateItem => 'state' in e
+const atOfEntry = (e: Entry) => (isState(e) ? e.state.at : e.event.at)
+/** One row each: an event by its id, a state record by auction and rev (what the bus dedups on too). */
+export const keyOfEntry = (e: Entry) => (isState(e) ? `${e.state.auction}:${e.state.rev}` : e.event.id)
+
+interface Handling {
 	/** After the commit: JetStream may forget it. */
 	ack(): void
 	/** While the archive is down: "still on it", so JetStream does not redeliver it elsewhere. */
@@ -143,13 +168,13 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		stats.healthy = false
 		stats.problem = problem
 	}
-	const taken = (item: Item) => {
-		if (stats.unwritten++ === 0) stats.oldestUnwrittenAt = item.event.at
+	const taken = (item: Entry) => {
+		if (stats.unwritten++ === 0) stats.oldestUnwrittenAt = atOfEntry(item)
 	}
-	const settled = (items: readonly Item[]) => {
+	const settled = (items: readonly Entry[]) => {
 		stats.unwritten -= items.length
 		// Events arrive about in `at` order, so the newest settled one bounds the oldest left.
-		stats.oldestUnwrittenAt = stats.unwritten > 0 ? Math.max(stats.oldestUnwrittenAt ?? 0, items[items.length - 1]!.event.at) : null
+		stats.oldestUnwrittenAt = stats.unwritten > 0 ? Math.max(stats.oldestUnwrittenAt ?? 0, atOfEntry(items[items.length - 1]!)) : null
 	}
 	const countDeadLetter = (reason: string) => {
 		stats.deadLetters[reason] = (stats.deadLetters[reason] ?? 0) + 1
@@ -176,6 +201,20 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		}
 	}
 
+	/** As writeIsolating, for state records: a refused one stands alone and is dead-lettered. */
+	const writeStatesIsolating = async (items: StateItem[]): Promise<void> => {
+		if (items.length === 0) return
+		try {
+			await archive.writeStates(items)
+		} catch (err) {
+			if (!(err instanceof ArchiveDataError)) throw err
+			if (items.length === 1) return items[0]!.deadLetter('rejected', err.message)
+			const half = items.length >> 1
+			await writeStatesIsolating(items.slice(0, half))
+			await writeStatesIsolating(items.slice(half))
+		}
+	}
+
 	/**
 	 * seqConflict: the archive holds another event at this event's (auction, seq), so a store
 	 * handed the seq out twice (it lost writes). The stored event stays; this one goes to the
@@ -192,10 +231,15 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 	}
 
 	/** The batcher's flush: write until committed (or stopped past the deadline), then ack. */
-	const commit = async (items: Item[]) => {
+	const commit = async (items: Entry[]) => {
 		// A redelivery can bring the same event twice into one batch; one row each is enough.
 		const seen = new Set<string>()
-		const unique = items.filter((i) => !seen.has(i.event.id) && seen.add(i.event.id))
+		const unique = items.filter((i) => {
+			const key = keyOfEntry(i)
+			return !seen.has(key) && seen.add(key)
+		})
+		const events = unique.filter((i): i is Item => !isState(i))
+		const states = unique.filter(isState)
 		let written = 0 // over attempts: after a failed dead letter, the retry finds the rest already stored
 		for (let attempt = 0; ; attempt++) {
 			try {
@@ -204,7 +248,8 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 					migrated = true
 				}
 				const started = performance.now()
-				const result = await writeIsolating(unique)
+				const result = await writeIsolating(events)
+				await writeStatesIsolating(states)
 				const seconds = (performance.now() - started) / 1000
 				written += result.written
 				// Before the acks: a dead letter that fails is retried with the whole batch.
@@ -248,7 +293,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		}
 	})()
 
-	const batcher = createBatcher<Item>({
+	const batcher = createBatcher<Entry>({
 		maxSize: settings.batchMax,
 		maxWaitMs: settings.batchWaitMs,
 		concurrency: writers,
@@ -258,34 +303,53 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 
 	const source = settings.natsUrl ? jetStreamSource() : localSource()
 
-	/** Events pushed from the in-process bus: nothing to ack, dead letters go to the log. */
+	/**
+	 * Events and state records pushed from the in-process bus. Nothing to ack upstream, but each
+	 * entry reports itself settled (`deps.settled`: stored, or refused), which is what makes the
+	 * embedded archive's commit the moment an answer may call the commit durable. Dead letters go
+	 * to the log.
+	 */
 	function localSource() {
 		const noop = () => {}
+		const logOnly = (key: string, payload: string) => async (reason: string, error: string, letter?: LetterExtras) => {
+			countDeadLetter(reason)
+			deps.settled?.(key, false)
+			log.error({ reason, error, ...letter?.context, key, payload: payload.slice(0, 500) }, 'dead letter: not archived')
+		}
+		const refuse = (key: string | null, reason: string, error: string, payload: string) => {
+			countDeadLetter(reason)
+			if (key !== null) deps.settled?.(key, false)
+			log.error({ reason, error, payload: payload.slice(0, 500) }, 'dead letter: not archived')
+		}
+		const enqueue = (entry: Entry) => {
+			taken(entry)
+			batcher.add(entry) // no waiting here: the bus cannot be paused, the batcher caps each write
+		}
 		return {
 			push(payloads: readonly string[]) {
 				if (stopping) return
 				for (const json of payloads) {
 					const decoded = decodeEvent(json)
 					if (!decoded.ok) {
-						countDeadLetter(decoded.reason)
-						log.error({ reason: decoded.reason, error: decoded.error, payload: json.slice(0, 500) }, 'dead letter: event not archived')
+						refuse(null, decoded.reason, decoded.error, json)
 						continue
 					}
-					const item: Item = {
-						event: decoded.event,
-						json,
-						ack: noop,
-						working: noop,
-						deadLetter: async (reason, error, letter) => {
-							countDeadLetter(reason)
-							log.error(
-								{ reason, error, ...letter?.context, eventId: decoded.event.id, payload: json.slice(0, 500) },
-								'dead letter: event not archived',
-							)
-						},
+					const key = decoded.event.id
+					enqueue({ event: decoded.event, json, ack: () => deps.settled?.(key, true), working: noop, deadLetter: logOnly(key, json) })
+				}
+			},
+			pushStates(payloads: readonly string[]) {
+				if (stopping) return
+				for (const json of payloads) {
+					let state: StateRecord
+					try {
+						state = parseStateRecord(json)
+					} catch (err) {
+						refuse(null, 'invalid', (err as Error).message, json)
+						continue
 					}
-					taken(item)
-					batcher.add(item) // no waiting here: the bus cannot be paused, the batcher caps each write
+					const key = `${state.auction}:${state.rev}`
+					enqueue({ state, json, ack: () => deps.settled?.(key, true), working: noop, deadLetter: logOnly(key, json) })
 				}
 			},
 			async stop() {},
@@ -352,16 +416,10 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 			)
 		}
 
-		const toItem = async (js: JetStreamClient, m: JsMsg): Promise<Item | null> => {
+		const toItem = async (js: JetStreamClient, m: JsMsg): Promise<Entry | null> => {
 			const deadLetter = deadLetterTo(js, m)
 			if (m.info.deliveryCount > settings.maxDeliveries) {
 				await deadLetter('max-deliveries', `delivered ${m.info.deliveryCount} times without being archived`)
-				return null
-			}
-			const json = utf8.decode(m.data)
-			const decoded = decodeEvent(json)
-			if (!decoded.ok) {
-				await deadLetter(decoded.reason, decoded.error)
 				return null
 			}
 			// An ack that cannot be sent (connection closing) is a lost ack: JetStream redelivers and
@@ -373,7 +431,23 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 					log.debug({ err }, 'ack not sent; the event will be redelivered')
 				}
 			}
-			return { event: decoded.event, json, ack: quietly(() => m.ack()), working: quietly(() => m.working()), deadLetter }
+			const handling = { ack: quietly(() => m.ack()), working: quietly(() => m.working()), deadLetter }
+			const json = utf8.decode(m.data)
+			// A state record rides on its auction's subject plus `.state` (docs/design.md §6).
+			if (isStateSubject(m.subject)) {
+				try {
+					return { state: parseStateRecord(json), json, ...handling }
+				} catch (err) {
+					await deadLetter('invalid', (err as Error).message)
+					return null
+				}
+			}
+			const decoded = decodeEvent(json)
+			if (!decoded.ok) {
+				await deadLetter(decoded.reason, decoded.error)
+				return null
+			}
+			return { event: decoded.event, json, ...handling }
 		}
 
 		const checkLag = async (jsm: JetStreamManager) => {
@@ -441,6 +515,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		const running = loop()
 		return {
 			push() {},
+			pushStates() {},
 			async stop() {
 				messages?.stop()
 				if (lagTimer) clearInterval(lagTimer)
@@ -453,6 +528,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 
 	return {
 		push: source.push,
+		pushStates: source.pushStates,
 		async stop(deadlineMs = DEFAULT_STOP_DEADLINE_MS) {
 			if (stopping) throw new Error('the archiver is already stopping')
 			stopping = true
