@@ -109,6 +109,11 @@ export function createMetrics() {
 		buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
 		registers,
 	})
+	const liveFilled = new Counter({
+		name: 'gavel_live_filled_events_total',
+		help: 'Events the live hub read from the store because the bus had not brought them in order (an outage, a reordering, a lost delivery)',
+		registers,
+	})
 	const publishFailures = new Counter({
 		name: 'gavel_bus_publish_failures_total',
 		help: 'Events the bus gave up publishing (left to crash repair)',
@@ -169,6 +174,7 @@ export function createMetrics() {
 		wsSlowConsumerCloses,
 		wsErrorFrames,
 		fanoutDelay,
+		liveFilled,
 		registry,
 		bidDuration,
 		publishFailures,
