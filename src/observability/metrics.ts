@@ -156,7 +156,7 @@ export function createMetrics() {
 	const archiveUp = new Gauge({ name: 'gavel_archive_up', help: '1 while the archiver can write, 0 while it retries', registers })
 	const repaired = new Counter({
 		name: 'gavel_archive_repaired_events_total',
-		help: 'Events crash repair re-published from the store because the archive lacked them',
+		help: 'Events crash repair wrote into the archive from the store because the archive lacked them',
 		registers,
 	})
 	const unrepairable = new Counter({
