@@ -15,6 +15,8 @@ export interface ArchiverReport {
 	/** Whether the last write (or connection attempt) worked, and what failed if not. */
 	healthy: boolean
 	problem: string | null
+	/** Whether the archive's migrations are applied (history and the id check at create need its tables). */
+	migrated: boolean
 }
 
 /** The live sockets as the gauges show them: what they have queued and not sent, in bytes, and replays waiting. */
