@@ -75,8 +75,8 @@ afterEach(async () => {
 	stops = []
 })
 
-async function setup({ gapWaitMs = 1_000 }: { gapWaitMs?: number } = {}) {
-	const memory = createMemoryBidStore()
+async function setup({ gapWaitMs = 1_000, eventsKept }: { gapWaitMs?: number; eventsKept?: number } = {}) {
+	const memory = createMemoryBidStore({ eventsKept })
 	const gated = gatedStore(memory)
 	const { bus, deliver, handlers, resume } = fakeBus()
 	const hub = createLiveHub({
@@ -326,3 +326,33 @@ async function watch(connect: (q: Record<string, string | number>) => Promise<Li
 	await c.next((f) => f.type === 'subscribed', `${auction} subscribed`)
 	return c
 }
+
+test('when the events missed in a bus outage have left the store, the topic gets a reset with the state, then live events', async () => {
+	const { commit, deliver, resume, connect } = await setup({ eventsKept: 5 })
+	const c = await watch(connect, 'a1')
+	deliver('a1', await commit())
+	await eventually(() => c.events().length === 1, 'the live event')
+	for (let i = 0; i < 11; i++) await commit() // seqs 2–12 missed; the store keeps only the last few
+	resume()
+	await c.next((f) => f.type === 'reset', 'the reset')
+	deliver('a1', await commit())
+	await eventually(() => c.events().length === 2, 'the next live event')
+	expect(c.frames.map((f) => f.type)).toEqual(['subscribed', 'bid.placed', 'reset', 'bid.placed'])
+	expect(c.frames[2]).toMatchObject({ type: 'reset', auction: 'a1', seq: 12, state: { seq: 12 } })
+	expect(c.seqs()).toEqual([1, 13])
+})
+
+test("this process's own events and another instance's, reordered on the bus, reach a watcher once each in order", async () => {
+	const { hub, commit, deliver, connect } = await setup({ gapWaitMs: 30 })
+	const c = await watch(connect, 'a1')
+	const theirs = await commit() // seq 1, committed by another instance: only the bus brings it, late
+	const ours = await commit() // seq 2, committed here: handed over at once
+	hub.local('a1', ours)
+	await Bun.sleep(10)
+	expect(c.events()).toEqual([]) // seq 2 waits for seq 1
+	deliver('a1', theirs)
+	deliver('a1', ours) // the bus echo
+	await eventually(() => c.events().length === 2, 'both')
+	await Bun.sleep(20)
+	expect(c.seqs()).toEqual([1, 2])
+})
