@@ -175,7 +175,8 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 									if (!healthy) throw new Error(problem ?? 'not healthy')
 								},
 							},
-							schemaCheck(archiver),
+							// The SQLite file was migrated when it was opened above; Postgres waits for the archiver.
+							schemaCheck(archiver, archive.kind === 'sqlite' ? Promise.resolve() : archiver.migrated),
 						]
 					: []),
 			],
@@ -233,15 +234,15 @@ const MIGRATION_WAIT_MS = 1_500
  * query fails and creation goes on) and history has no tables. Required even where the archive
  * itself is optional, but only until then: a schema stays, so a later outage leaves it `ok`.
  */
-function schemaCheck(archiver: ArchiverHost): Dependency {
+function schemaCheck(archiver: ArchiverHost, schema: Promise<void>): Dependency {
 	let migrated = false
-	void archiver.migrated.then(() => (migrated = true))
+	void schema.then(() => (migrated = true))
 	return {
 		name: 'archive-schema',
 		async ping() {
 			if (migrated) return
 			// Right after the start the archiver is migrating: a /readyz then waits for it, briefly.
-			const done = await Promise.race([archiver.migrated.then(() => true), Bun.sleep(MIGRATION_WAIT_MS).then(() => false)])
+			const done = await Promise.race([schema.then(() => true), Bun.sleep(MIGRATION_WAIT_MS).then(() => false)])
 			if (done) return
 			const { problem } = archiver.health()
 			throw new Error(`the archive's migrations are not applied yet${problem ? ` (${problem})` : ''}`)
