@@ -104,7 +104,7 @@ export function createApp(deps: AppDeps) {
 			const appError = error instanceof AppError ? error : cause instanceof AppError ? cause : null
 			if (appError) {
 				const headers: Record<string, string> =
-					appError instanceof RateLimitedError ? { 'retry-after': String(appError.retryAfterSeconds) } : {}
+					'retryAfterSeconds' in appError ? { 'retry-after': String(appError.retryAfterSeconds) } : {}
 				return jsonError(appError.status, appError.toJSON(), headers)
 			}
 			switch (code) {

@@ -19,6 +19,8 @@ export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 // Idempotency records one bidder keeps per auction: far more than a client retries, a bounded cost per bidder.
 export const DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER = 100
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
+// How long an answer waits for its commit to be durable in the log before it says the outcome is unknown.
+export const DEFAULT_DURABLE_WAIT_MS = 5_000
 export const DEFAULT_ARCHIVE_BATCH_MAX = 1_000 // events per INSERT; ~14 arrays of this length, far from any limit
 export const DEFAULT_ARCHIVE_BATCH_WAIT_MS = 5 // a partial batch waits at most this long
 export const DEFAULT_ARCHIVE_WRITERS = 2 // Postgres batch statements in flight (SQLite always 1)
@@ -69,6 +71,7 @@ const EnvSchema = T.Object({
 	EVENTS_KEPT: T.Integer({ minimum: 100, maximum: 1_000_000, default: DEFAULT_EVENTS_KEPT }),
 	IDEMPOTENCY_MAX_KEYS_PER_BIDDER: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER }),
 	SHUTDOWN_TIMEOUT_MS: T.Integer({ minimum: 100, maximum: 600_000, default: DEFAULT_SHUTDOWN_TIMEOUT_MS }),
+	DURABLE_WAIT_MS: T.Integer({ minimum: 100, maximum: 600_000, default: DEFAULT_DURABLE_WAIT_MS }),
 	LIVE_MAX_SUBSCRIPTIONS: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_LIVE_MAX_SUBSCRIPTIONS }),
 	LIVE_MAX_FRAME_BYTES: T.Integer({ minimum: 256, maximum: 1024 * 1024, default: DEFAULT_LIVE_MAX_FRAME_BYTES }),
 	// Bun's own range: 0 would turn idle closing and pings off, and 1–7 round up to 8.

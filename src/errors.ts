@@ -111,6 +111,18 @@ export class UriTooLongError extends AppError {
 	}
 }
 
+/**
+ * OutcomeUnknownError: the store took the change, but it could not be made durable in the log in
+ * time (docs/design.md §6). Retrying with the same Idempotency-Key tells the outcome (a replay of
+ * the answer), and never places it twice; repair completes what the bus still holds.
+ */
+export class OutcomeUnknownError extends AppError {
+	readonly retryAfterSeconds = 1
+	constructor(what: string, options?: ErrorOptions) {
+		super('OUTCOME_UNKNOWN', 503, `${what} was taken but could not be made durable in time; retry with the same Idempotency-Key to learn its outcome`, { retryAfter: 1 }, options)
+	}
+}
+
 export class UnavailableError extends AppError {
 	constructor(message: string, options?: ErrorOptions) {
 		super('UNAVAILABLE', 503, message, {}, options)

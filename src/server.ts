@@ -141,14 +141,14 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 				})
 			: undefined
 		const publish = createPublisher({ bus, log, metrics, local: live ? (auction, json) => live.local(auction, json) : undefined })
-		const auctions = createAuctionService({ store, publish, metrics, archive, log })
+		const auctions = createAuctionService({ store, publish, metrics, archive, log, durableWaitMs: config.DURABLE_WAIT_MS })
 		const bidLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_BIDS_PER_SEC, burst: config.RATE_LIMIT_BURST })
 		const ipLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_IP_PER_SEC, burst: config.RATE_LIMIT_IP_BURST })
 		cleanup.unshift(async () => {
 			bidLimiter.close()
 			ipLimiter.close()
 		})
-		const bids = createBidService({ store, publish, metrics, limiter: bidLimiter })
+		const bids = createBidService({ store, publish, metrics, limiter: bidLimiter, durableWaitMs: config.DURABLE_WAIT_MS })
 		const history = createHistoryService({ archive, store })
 		// A process that takes bids stays ready while the archive is down (bids do not need it);
 		// one that only archives is not. Either waits for the archive's tables to exist first.

@@ -81,6 +81,7 @@ export function startArchiver({ config, log, metrics, bus, inWorker }: ArchiverH
 			batches: [],
 			deadLetters: {},
 			writeFailures: 0,
+			seqConflicts: 0,
 			lagEvents: last?.lagEvents ?? 0,
 			lagSeconds: last?.lagSeconds ?? 0,
 			healthy: false,

@@ -103,19 +103,21 @@ export function createRepairer(options: RepairerOptions) {
 	}
 
 	/**
-	 * write stores events in the archive and returns how many rows it added; the events the
+	 * write stores events in the archive and returns how many rows it added and the seqs another
+	 * event took meanwhile (a seq conflict: the archiver dead-letters its copy); the events the
 	 * archive refuses for their content (the archiver would dead-letter them) are found by halving
 	 * and returned apart. An unavailable archive throws: the next pass tries again.
 	 */
-	const write = async (events: ArchiveEvent[]): Promise<{ written: number; refused: number[] }> => {
+	const write = async (events: ArchiveEvent[]): Promise<{ written: number; refused: number[]; conflicts: number[] }> => {
 		try {
-			return { written: await archive.write(events), refused: [] }
+			const result = await archive.write(events)
+			return { written: result.written, refused: [], conflicts: result.conflicts.map((c) => c.seq) }
 		} catch (err) {
 			if (!(err instanceof ArchiveDataError)) throw err
-			if (events.length === 1) return { written: 0, refused: [events[0]!.event.seq] }
+			if (events.length === 1) return { written: 0, refused: [events[0]!.event.seq], conflicts: [] }
 			const half = events.length >> 1
 			const [a, b] = [await write(events.slice(0, half)), await write(events.slice(half))]
-			return { written: a.written + b.written, refused: [...a.refused, ...b.refused] }
+			return { written: a.written + b.written, refused: [...a.refused, ...b.refused], conflicts: [...a.conflicts, ...b.conflicts] }
 		}
 	}
 
@@ -141,8 +143,10 @@ export function createRepairer(options: RepairerOptions) {
 		}
 		if (invalid.length > 0) giveUp(auction, invalid, 'events missing from the archive are not valid events in the store either; they cannot be repaired')
 		if (events.length === 0) return 0
-		const { written, refused } = await write(events)
+		const { written, refused, conflicts } = await write(events)
 		if (refused.length > 0) giveUp(auction, refused, 'the archive refuses events it lacks (the archiver dead-letters them too); giving up on them')
+		if (conflicts.length > 0)
+			log.error({ auction, seqs: conflicts }, "another event took these seqs in the archive meanwhile (the store handed them out twice); the store's events were not written")
 		// The stream gets them too, in seq order: the archiver then skips them, and a copy the
 		// stream already has is dropped by its duplicate window. Not awaited: a bus that is down
 		// retries for minutes, and the archive no longer needs it.

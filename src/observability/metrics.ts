@@ -9,6 +9,8 @@ export interface ArchiverReport {
 	batches: Array<[size: number, written: number, seconds: number]>
 	deadLetters: Record<string, number>
 	writeFailures: number
+	/** Events refused because another event holds their (auction, seq) (each also a `seq-conflict` dead letter). */
+	seqConflicts: number
 	/** Events published and not archived yet, and the age of the oldest of them. */
 	lagEvents: number
 	lagSeconds: number
@@ -146,13 +148,18 @@ export function createMetrics() {
 	const lagSeconds = new Gauge({ name: 'gavel_archive_lag_seconds', help: 'Age of the oldest event not archived yet', registers })
 	const deadLetters = new Counter({
 		name: 'gavel_archive_dead_letters_total',
-		help: 'Events sent to the dead-letter stream, by reason (undecodable, invalid, rejected, max-deliveries)',
+		help: 'Events sent to the dead-letter stream, by reason (undecodable, invalid, rejected, seq-conflict, max-deliveries)',
 		labelNames: ['reason'] as const,
 		registers,
 	})
 	const writeFailures = new Counter({
 		name: 'gavel_archive_write_failures_total',
 		help: 'Archive writes that failed and will be retried (database unavailable)',
+		registers,
+	})
+	const seqConflicts = new Counter({
+		name: 'gavel_archive_seq_conflicts_total',
+		help: 'Events not archived because another event id already holds their (auction, seq): a store handed a seq out twice (dead-lettered as seq-conflict)',
 		registers,
 	})
 	const archiveUp = new Gauge({ name: 'gavel_archive_up', help: '1 while the archiver can write, 0 while it retries', registers })
@@ -198,11 +205,12 @@ export function createMetrics() {
 			}
 			for (const [reason, n] of Object.entries(report.deadLetters)) deadLetters.labels(reason).inc(n)
 			if (report.writeFailures > 0) writeFailures.inc(report.writeFailures)
+			if (report.seqConflicts > 0) seqConflicts.inc(report.seqConflicts)
 			lagEvents.set(report.lagEvents)
 			lagSeconds.set(report.lagSeconds)
 			archiveUp.set(report.healthy ? 1 : 0)
 		},
-		countBid(outcome: 'accepted' | 'replayed' | 'rejected', reason = '') {
+		countBid(outcome: 'accepted' | 'replayed' | 'rejected' | 'unknown', reason = '') {
 			const key = `${outcome}\0${reason}`
 			let child = bidChildren.get(key)
 			if (!child) bidChildren.set(key, (child = bids.labels(outcome, reason)))

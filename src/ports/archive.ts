@@ -1,4 +1,6 @@
 import type { GavelEvent } from '../events.ts'
+import type { StateRecord } from '../domain/state-record.ts'
+import type { Restorable } from './bid-store.ts'
 
 /**
  * Archive keeps every event forever (docs/design.md §6) and answers the bid history.
@@ -8,13 +10,16 @@ import type { GavelEvent } from '../events.ts'
 export interface Archive {
 	/**
 	 * write stores a batch atomically and resolves after the commit with how many events were
-	 * new. An event already archived (same id, or same auction and seq) is skipped, so writing a
-	 * batch again is harmless: the archiver acks only after this resolves (at-least-once in,
-	 * exactly-once stored). It rejects with ArchiveDataError when the batch's own content is
-	 * refused (writing it again fails again: isolate the culprit); any other rejection means the
-	 * archive is unavailable and the same batch should be retried later.
+	 * new and the seq conflicts it found. An event already archived (same id) is skipped, so
+	 * writing a batch again is harmless: the archiver acks only after this resolves
+	 * (at-least-once in, exactly-once stored). An event with another id on a taken (auction, seq)
+	 * is not stored either, but it is no duplicate: it comes back in `conflicts` beside the event
+	 * that holds the seq (the first one stays, also within one batch), and the rest of the batch
+	 * is written. It rejects with ArchiveDataError when the batch's own content is refused
+	 * (writing it again fails again: isolate the culprit); any other rejection means the archive
+	 * is unavailable and the same batch should be retried later.
 	 */
-	write(events: readonly ArchiveEvent[]): Promise<number>
+	write<E extends ArchiveEvent>(events: readonly E[]): Promise<WriteResult<E>>
 	/**
 	 * A page of one auction's `bid.placed` events (their JSON as received), by seq in `order`,
 	 * starting after seq `after` when given; null when the archive has no such auction.
@@ -33,14 +38,66 @@ export interface Archive {
 	progress(ids: readonly string[]): Promise<ArchiveProgress[]>
 	/** The seqs from 0 to `upTo` the archive lacks for an auction, ascending, at most `limit`. */
 	missingSeqs(auction: string, upTo: number, limit: number): Promise<number[]>
+	/**
+	 * writeStates keeps each auction's newest state record (by rev) and every idempotency answer
+	 * they carry: the private half of the log (docs/design.md §6), which the history never shows.
+	 * Idempotent, so the archiver acks after it as after `write`.
+	 */
+	writeStates(states: readonly ArchiveState[]): Promise<void>
+	/**
+	 * What a lost store is rebuilt from: for each auction not closed (or closed at or after
+	 * `closedSince`), ordered by id after `after`, its newest state record, its last `eventsKept`
+	 * events up to that state's seq, and its idempotency answers given at or after `answersSince`.
+	 */
+	restorables(query: RestorableQuery): Promise<Restorable[]>
+	/** Forgets idempotency answers given before `before` (epoch ms): they expired; returns how many. */
+	pruneAnswers(before: number): Promise<number>
 	ping(): Promise<void>
 	close(): Promise<void>
+}
+
+/** A decoded, schema-checked state record and the exact JSON it arrived as. */
+export interface ArchiveState {
+	state: StateRecord
+	json: string
+}
+
+export interface RestorableQuery {
+	/** Continue after this auction id ('' from the start). */
+	after: string
+	limit: number
+	eventsKept: number
+	answersSince: number
+	closedSince: number
+	/** Only these auctions (a rebuild of one); every auction when left out. */
+	ids?: readonly string[]
 }
 
 /** A decoded, schema-checked event and the exact JSON it arrived as (stored verbatim). */
 export interface ArchiveEvent {
 	event: GavelEvent
 	json: string
+}
+
+/** What one `write` did: events new to the archive, and the batch's events refused for a taken seq. */
+export interface WriteResult<E extends ArchiveEvent = ArchiveEvent> {
+	written: number
+	/** In batch order; empty on the common path. */
+	conflicts: SeqConflict<E>[]
+}
+
+/**
+ * SeqConflict: the batch brought an event for an (auction, seq) the archive already holds with
+ * another event id. Only a store that handed out a seq twice produces one (one that lost its
+ * last writes, e.g. a Redis failover); the stored event stays and the incoming one is not kept.
+ */
+export interface SeqConflict<E extends ArchiveEvent = ArchiveEvent> {
+	auction: string
+	seq: number
+	/** The event that holds the seq: its id and its JSON as archived. */
+	stored: { id: string; json: string }
+	/** The batch's own element that was refused (the same object that was passed in). */
+	incoming: E
 }
 
 export interface ArchivedEvent {

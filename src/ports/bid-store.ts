@@ -1,4 +1,5 @@
 import type { AuctionRecord, AuctionStatus, AuctionView } from '../domain/auction.ts'
+import type { IdempotencyEntry, StateRecord } from '../domain/state-record.ts'
 
 /**
  * BidStore keeps each auction's state and its recent events, and applies bids atomically.
@@ -45,6 +46,13 @@ export interface BidStore {
 	 * works on Redis Cluster.
 	 */
 	seqs(ids: readonly string[]): Promise<Array<number | null>>
+	/**
+	 * restore writes an auction rebuilt from the log (docs/design.md §6): its newest state record,
+	 * its recent public events and the idempotency answers still in force, with its place in the
+	 * listing and the closers' schedule. It writes only when the store lacks the auction or holds
+	 * an older rev of it (`kept` otherwise), so a late or repeated rebuild never goes back in time.
+	 */
+	restore(auction: Restorable): Promise<'restored' | 'kept'>
 	/** Resolves when the store answers; throws otherwise (readiness). */
 	ping(): Promise<void>
 	close(): Promise<void>
@@ -62,12 +70,23 @@ export interface PlaceBidRequest {
 /**
  * The outcome as ready-to-send JSON: `answer` is the 201 body `{bid, auction, leading}` and
  * `events` the new events, both forwarded byte-for-byte (no re-serialisation on the hot path).
+ * `state` is the commit's private state record (docs/design.md §6), null for a replay.
  */
 export interface PlacedBid {
 	answer: string
 	events: string[]
+	state: string | null
 	leading: boolean
 	replayed: boolean
+}
+
+/** What a rebuild hands the store for one auction (see `restore`). */
+export interface Restorable {
+	state: StateRecord
+	/** Public events, oldest first, dense and ending at `state.record.seq` (the newest the log keeps). */
+	events: string[]
+	/** Answers still in force for Idempotency-Keys on this auction, oldest first. */
+	idempotency: IdempotencyEntry[]
 }
 
 export interface ListQuery {
@@ -82,7 +101,7 @@ export interface Page<T> {
 }
 
 export type CloseResult =
-	| { outcome: 'closed'; event: string }
+	| { outcome: 'closed'; event: string; state: string }
 	| { outcome: 'already' | 'not-found' }
 	| { outcome: 'not-due'; endsAt: number }
 

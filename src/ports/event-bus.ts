@@ -10,14 +10,27 @@ export interface EventBus {
 	 * closed or gives up, which the caller must log: the store keeps the event for repair.
 	 */
 	publish(auction: string, eventId: string, payload: string): Promise<void>
+	/**
+	 * publishState records a commit's private state record (docs/design.md §6) in the log, apart
+	 * from the events: never delivered to `subscribe` or `subscribeAll`, so watchers and their
+	 * instances never see it. Resolves, retries and rejects as `publish` does; `rev` makes its
+	 * id (`<auction>:<rev>`), so a retry is dropped as a duplicate.
+	 */
+	publishState(auction: string, rev: number, payload: string): Promise<void>
 	/** Live delivery of one auction's events from now on; returns the way to stop. */
 	subscribe(auction: string, onEvent: (payload: EventPayload) => void): () => void
 	/**
 	 * Live delivery of every auction's events from now on (each auction's in publish order);
 	 * returns the way to stop. The embedded archive feeds on this; with NATS the archiver uses
 	 * a durable JetStream consumer instead, which also replays what it missed.
+	 *
+	 * In-process, a handler may return a promise: `publish` then resolves only once it has (the
+	 * embedded archive acknowledges an event once its SQLite commit holds it, which makes the
+	 * commit the moment the event is durable).
 	 */
-	subscribeAll(onEvent: (payload: EventPayload) => void): () => void
+	subscribeAll(onEvent: (payload: EventPayload) => void | Promise<void>): () => void
+	/** Every auction's state records, as `subscribeAll` delivers events (the embedded archive). */
+	subscribeAllStates(onState: (payload: EventPayload) => void | Promise<void>): () => void
 	/**
 	 * onResume calls `listener` each time the bus had lost its connection and has it back:
 	 * live deliveries in between may be missing, so subscribers re-read what they need from

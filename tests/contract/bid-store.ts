@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { newAuction, type NewAuctionInput } from '../../src/domain/new-auction.ts'
 import { auctionCreated, type AuctionClosed, type BidPlaced, type GavelEvent } from '../../src/events.ts'
 import { AppError } from '../../src/errors.ts'
-import type { AuctionView } from '../../src/domain/auction.ts'
-import type { BidStore } from '../../src/ports/bid-store.ts'
+import { toView, type AuctionView } from '../../src/domain/auction.ts'
+import type { BidStore, Restorable } from '../../src/ports/bid-store.ts'
+import { parseStateRecord, stateRecordJson, type IdempotencyEntry, type StateRecord } from '../../src/domain/state-record.ts'
 import { testClock, type TestClock } from '../helpers/clock.ts'
 
 export interface StoreHarness {
@@ -24,6 +25,10 @@ export interface BidResult {
 	events: GavelEvent[]
 	replayed: boolean
 	raw: string
+	/** The commit's private state record; null for a replay. */
+	state: StateRecord | null
+	/** The new events as the store wrote them. */
+	rawEvents: string[]
 }
 
 /** A harness bound to one store and clock, with helpers the contract and other suites share. */
@@ -41,7 +46,14 @@ export function storeDriver(store: BidStore, clock: TestClock) {
 			const placed = await store.placeBid({ auction, bidder, amount, maxAmount, idempotencyKey })
 			const answer = JSON.parse(placed.answer)
 			expect(answer.leading).toBe(placed.leading)
-			return { ...answer, events: placed.events.map((e) => JSON.parse(e)), replayed: placed.replayed, raw: placed.answer }
+			return {
+				...answer,
+				events: placed.events.map((e) => JSON.parse(e)),
+				replayed: placed.replayed,
+				raw: placed.answer,
+				state: placed.state === null ? null : parseStateRecord(placed.state),
+				rawEvents: placed.events,
+			}
 		},
 		async refusal(promise: Promise<unknown>): Promise<AppError> {
 			try {
@@ -700,6 +712,185 @@ export function bidStoreContract(name: string, make: MakeStore) {
 			} finally {
 				await own.cleanup()
 			}
+		})
+
+		describe('state records and restore: the store rebuilt from the log is the same store', () => {
+			/** Every commit of one auction, as a rebuild would find them in the log. */
+			interface Log {
+				states: StateRecord[]
+				events: string[]
+				/** The steps (by index) that were accepted, so their Idempotency-Keys have answers. */
+				accepted: number[]
+			}
+			const fresh = async () => make(clock, { eventsKept: 100 })
+			/** What a rebuild restores from a log: the newest state, the window, the answers in force. */
+			const restorable = (log: Log): Restorable => {
+				const state = log.states.reduce((a, b) => (b.rev > a.rev ? b : a))
+				return {
+					state,
+					events: log.events.slice(0, state.record.seq + 1),
+					idempotency: log.states.flatMap((s) => (s.idempotency ? [s.idempotency] : [])),
+				}
+			}
+			/** Runs a scenario on `store`, logging each commit; refusals commit nothing. */
+			const play = async (target: BidStore, scenario: Scenario, keyed = false): Promise<{ id: string; log: Log }> => {
+				const driver = storeDriver(target, clock)
+				clock.set(T0)
+				const created = await driver.create(scenario.auction)
+				const record = (await target.eventsSince(created.id, -1))!
+				const log: Log = {
+					states: [],
+					events: record.reset ? [] : record.items,
+					accepted: [],
+				}
+				for (const [i, step] of scenario.steps.entries()) {
+					clock.set(T0 + (step.at ?? 1_000))
+					try {
+						const r = await driver.bid(created.id, step.bidder, step.amount, step.max, keyed ? `k${i}` : undefined)
+						log.states.push(r.state!)
+						log.events.push(...r.rawEvents)
+						log.accepted.push(i)
+					} catch (err) {
+						if (!(err instanceof AppError)) throw err
+					}
+				}
+				return { id: created.id, log }
+			}
+			/** An answer without what differs by nature between two stores (new event ids). */
+			const comparable = (raw: string) => raw.replace(/"id":"[0-9a-f-]{36}"/g, '"id":"…"')
+
+			test('each accepted bid has a state record: rev counts commits, its view is the answer, hidden fields kept', async () => {
+				const { log } = await play(store, {
+					name: 'proxy and reserve',
+					auction: { reservePrice: 5000 },
+					steps: [
+						{ bidder: 'bob', amount: 1000, max: 3000, expect: {} },
+						{ bidder: 'bob', amount: 1100, max: 4000, expect: {} }, // a hidden raise: no event, still a commit
+						{ bidder: 'carol', amount: 900, expect: {} }, // refused: no commit
+						{ bidder: 'carol', amount: 2000, max: 6000, expect: {} },
+					],
+				})
+				expect(log.states.map((s) => s.rev)).toEqual([1, 2, 3])
+				expect(log.states.map((s) => s.record.leaderMax)).toEqual([3000, 4000, 6000])
+				expect(log.states.every((s) => s.record.reservePrice === 5000)).toBe(true)
+				const last = log.states[2]!
+				expect(last.record).toMatchObject({ price: 5000, leader: 'carol', reserveMet: true, seq: 2, bidCount: 2, closed: false })
+				expect(stateRecordJson(last.record, last.rev, last.at, last.idempotency)).toBe(JSON.stringify(last))
+			})
+
+			for (const scenario of RULES) {
+				test(`restored after "${scenario.name}", it answers the next bids exactly as the original`, async () => {
+					const { id, log } = await play(store, scenario, true)
+					if (log.states.length === 0) return // nothing was accepted: nothing to rebuild but the creation
+					const copy = await fresh()
+					try {
+						expect(await copy.store.restore(restorable(log))).toBe('restored')
+						clock.set(T0 + 2_000)
+						expect(await copy.store.getAuction(id)).toEqual(await store.getAuction(id))
+						expect(await copy.store.eventsSince(id, 0)).toEqual(await store.eventsSince(id, 0))
+						// Every key answered before the rebuild is answered the same after it, byte for byte
+						// (while the auction still takes bids: rule 1 comes before a replay).
+						for (const i of log.accepted) {
+							const step = scenario.steps[i]!
+							clock.set(T0 + (step.at ?? 1_000))
+							const request = { auction: id, bidder: step.bidder, amount: step.amount, maxAmount: step.max, idempotencyKey: `k${i}` }
+							const [before, after] = await Promise.allSettled([store.placeBid(request), copy.store.placeBid(request)])
+							expect(after.status).toBe(before.status)
+							if (before.status === 'fulfilled' && after.status === 'fulfilled') {
+								expect(before.value.replayed).toBe(true)
+								expect(after.value.answer).toBe(before.value.answer)
+							} else expect((after as PromiseRejectedResult).reason.code).toBe((before as PromiseRejectedResult).reason.code)
+						}
+						clock.set(T0 + 2_000)
+						// The hidden state is there: new bids from here on are decided the same way.
+						for (const [bidder, amount, max] of [['zed', 1_000_000, undefined], ['yan', 2_000_000, 9_000_000], ['zed', 3_000_000, undefined]] as const) {
+							const request = { auction: id, bidder, amount, maxAmount: max }
+							const [before, after] = await Promise.allSettled([store.placeBid(request), copy.store.placeBid(request)])
+							expect(after.status).toBe(before.status)
+							if (before.status === 'fulfilled' && after.status === 'fulfilled') expect(comparable(after.value.answer)).toBe(comparable(before.value.answer))
+							else expect((after as PromiseRejectedResult).reason.code).toBe((before as PromiseRejectedResult).reason.code)
+						}
+					} finally {
+						await copy.cleanup()
+					}
+				})
+			}
+
+			test('a restore never goes back in time: an older rev is kept out', async () => {
+				const { id, log } = await play(store, {
+					name: 'three bids',
+					steps: [
+						{ bidder: 'bob', amount: 1000, expect: {} },
+						{ bidder: 'carol', amount: 1100, expect: {} },
+						{ bidder: 'bob', amount: 1200, expect: {} },
+					],
+				})
+				const older = { state: log.states[0]!, events: log.events.slice(0, 2), idempotency: [] }
+				expect(await store.restore(older)).toBe('kept')
+				expect((await store.getAuction(id))!.price).toBe(1200)
+				const copy = await fresh()
+				try {
+					expect(await copy.store.restore(older)).toBe('restored')
+					expect(await copy.store.restore(restorable(log))).toBe('restored')
+					expect(await copy.store.restore(older)).toBe('kept')
+					expect((await copy.store.getAuction(id))!).toMatchObject({ price: 1200, leader: 'bob', seq: 3 })
+				} finally {
+					await copy.cleanup()
+				}
+			})
+
+			test('a closed auction restores closed; an open one is listed, scheduled to close, and closes once', async () => {
+				clock.set(T0)
+				const open = await d.create({ endsAt: T0 + 10_000 })
+				clock.set(T0 + 1_000)
+				const bid = await d.bid(open.id, 'bob', 1000)
+				const closing = await d.create({ endsAt: T0 + 5_000 })
+				await d.bid(closing.id, 'carol', 1500)
+				clock.set(T0 + 5_000)
+				const closed = await store.closeAuction(closing.id)
+				if (closed.outcome !== 'closed') throw new Error(`expected a close, got ${closed.outcome}`)
+				const closedState = parseStateRecord(closed.state)
+				expect(closedState.record).toMatchObject({ closed: true, winner: 'carol', price: 1500, seq: 2 })
+				const copy = await fresh()
+				try {
+					const closingEvents = (await store.eventsSince(closing.id, -1)) as { items: string[] }
+					expect(await copy.store.restore({ state: closedState, events: closingEvents.items, idempotency: [] })).toBe('restored')
+					const openEvents = (await store.eventsSince(open.id, -1)) as { items: string[] }
+					expect(await copy.store.restore({ state: bid.state!, events: openEvents.items, idempotency: [] })).toBe('restored')
+					expect((await copy.store.getAuction(closing.id))!).toMatchObject({ status: 'closed', winner: 'carol' })
+					expect(await copy.store.dueAuctions(10)).toEqual([])
+					expect((await copy.store.listAuctions({ status: 'open', limit: 10 })).items.map((a) => a.id)).toEqual([open.id])
+					expect((await copy.store.listAuctions({ status: 'closed', limit: 10 })).items.map((a) => a.id)).toEqual([closing.id])
+					clock.set(T0 + 10_000)
+					expect(await copy.store.dueAuctions(10)).toEqual([open.id])
+					const result = await copy.store.closeAuction(open.id)
+					expect(result).toMatchObject({ outcome: 'closed' })
+					if (result.outcome === 'closed') expect(parseStateRecord(result.state)).toMatchObject({ rev: 2, record: { closed: true, winner: 'bob', seq: 2 } })
+					expect(await copy.store.closeAuction(open.id)).toEqual({ outcome: 'already' })
+				} finally {
+					await copy.cleanup()
+				}
+			})
+
+			test('answers older than the idempotency TTL are not restored: the key places a new bid', async () => {
+				clock.set(T0)
+				const a = await d.create({ endsAt: T0 + 3 * 86_400_000 })
+				clock.set(T0 + 1_000)
+				const first = await d.bid(a.id, 'bob', 1000, undefined, 'old-key')
+				const entry: IdempotencyEntry = first.state!.idempotency!
+				expect(entry).toMatchObject({ bidder: 'bob', key: 'old-key', at: T0 + 1_000 })
+				const events = (await store.eventsSince(a.id, -1)) as { items: string[] }
+				const copy = await fresh()
+				try {
+					clock.set(T0 + 1_000 + 86_400_000)
+					expect(await copy.store.restore({ state: first.state!, events: events.items, idempotency: [entry] })).toBe('restored')
+					// Restored, the key would pin 1000: IDEMPOTENCY_KEY_REUSED. Gone with its TTL, it is a new bid.
+					const again = await copy.store.placeBid({ auction: a.id, bidder: 'bob', amount: 1100, idempotencyKey: 'old-key' })
+					expect(again.replayed).toBe(false)
+				} finally {
+					await copy.cleanup()
+				}
+			})
 		})
 
 		test('concurrent bids on one auction leave a dense seq and the highest bid in front', async () => {

@@ -43,7 +43,7 @@ export function busContract(name: string, make: () => Promise<BusHarness>) {
 		test("a catch-all subscriber gets every auction's events, each auction's in publish order", async () => {
 			const { bus } = harness
 			const got: string[] = []
-			const stop = bus.subscribeAll((p) => got.push(payloadText(p)))
+			const stop = bus.subscribeAll((p) => void got.push(payloadText(p)))
 			const sent = Array.from({ length: 300 }, (_, i) => event(`all-${i % 3}`, Math.floor(i / 3) + 1))
 			await Promise.all(sent.map((e) => bus.publish(JSON.parse(e.json).auction, e.id, e.json)))
 			await eventually(() => got.length === sent.length, 'all events')
@@ -57,6 +57,25 @@ export function busContract(name: string, make: () => Promise<BusHarness>) {
 			await bus.flush()
 			await Bun.sleep(50)
 			expect(got).not.toContain(late.json)
+		})
+
+		test('state records reach the state subscribers only: no auction or catch-all subscriber sees one', async () => {
+			const { bus } = harness
+			const events: string[] = []
+			const states: string[] = []
+			const stops = [
+				bus.subscribe('s1', (p) => void events.push(payloadText(p))),
+				bus.subscribeAll((p) => void events.push(payloadText(p))),
+				bus.subscribeAllStates((p) => void states.push(payloadText(p))),
+			]
+			const sent = Array.from({ length: 20 }, (_, i) => JSON.stringify({ auction: 's1', rev: i + 1, secret: 'leaderMax' }))
+			await Promise.all(sent.map((json, i) => bus.publishState('s1', i + 1, json)))
+			const marker = event('s1', 1)
+			await bus.publish('s1', marker.id, marker.json)
+			await eventually(() => states.length === sent.length && events.length === 2, 'the state records and the marker event')
+			expect(states.sort()).toEqual([...sent].sort())
+			expect(events).toEqual([marker.json, marker.json])
+			for (const stop of stops) stop()
 		})
 
 		test('unsubscribing stops delivery', async () => {

@@ -49,6 +49,9 @@ export function reports() {
 		get writeFailures() {
 			return all.reduce((n, r) => n + r.writeFailures, 0)
 		},
+		get seqConflicts() {
+			return all.reduce((n, r) => n + r.seqConflicts, 0)
+		},
 		deadLetters(reason: string) {
 			return all.reduce((n, r) => n + (r.deadLetters[reason] ?? 0), 0)
 		},

@@ -1,10 +1,11 @@
 import { describe, expect, test } from 'bun:test'
+import pino from 'pino'
 import { jetstreamManager } from '@nats-io/jetstream'
 import type { Sql } from 'postgres'
 import { createPostgresArchive } from '../../src/adapters/postgres/archive.ts'
 import { silentLogger } from '../../src/observability/log.ts'
 import { runArchiver } from '../../workers/archiver/run.ts'
-import { auctionEvents } from '../contract/archive.ts'
+import { auctionEvents, rival } from '../contract/archive.ts'
 import { archiverSuite, consumerState, publishEvents, publishRaw, reports, testArchiverSettings, until, untilConsuming } from '../helpers/archive.ts'
 import { connectPostgres, createTestSchema, type TestSchema } from '../helpers/services.ts'
 import { startTcpProxy } from '../helpers/tcp-proxy.ts'
@@ -123,6 +124,53 @@ describe('archiver: JetStream → Postgres', () => {
 		}, 'every message settled')
 		await until(() => r.deadLetters('undecodable') + r.deadLetters('invalid') + r.deadLetters('rejected') === 3, 'dead letters reported')
 		await archiver.stop()
+		await sql.end()
+	}, 30_000)
+
+	test('an event with a taken seq goes to the dead-letter stream beside the stored one; the first stays, the rest go on', async () => {
+		const { settings, sql, count } = await setup()
+		const r = reports()
+		const lines: Array<Record<string, unknown>> = []
+		const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+		const archiver = runArchiver(settings, { log, report: r.add })
+		await untilConsuming(suite.nc, settings)
+		const a = auctionEvents()
+		const created = a.created()
+		const bid = a.bid('bob', 1000)
+		const next = a.bid('carol', 1100)
+		const impostor = rival(bid, { bidder: 'mallory', amount: 9000, price: 9000, leader: 'mallory' })
+		await publishEvents(suite.nc, settings.subjectPrefix, [created.json, bid.json])
+		await until(async () => (await count()) === 2, 'the first two archived')
+		await publishEvents(suite.nc, settings.subjectPrefix, [impostor.json, next.json])
+
+		const jsm = await jetstreamManager(suite.nc)
+		await until(async () => (await jsm.streams.info(settings.dlqStream).catch(() => null))?.state.messages === 1, 'one dead letter')
+		await until(async () => (await count()) === 3, 'the next bid archived')
+		const letter = (await jsm.streams.getMessage(settings.dlqStream, { seq: 1 }))!
+		expect(letter.header.get('Gavel-Dlq-Reason')).toBe('seq-conflict')
+		expect(letter.header.get('Gavel-Dlq-Error')).toBe(
+			`seq 1 of auction ${a.auction} is already archived as event ${bid.event.id}; event ${impostor.event.id} was not archived`,
+		)
+		expect(letter.header.get('Gavel-Source-Stream')).toBe(settings.stream)
+		expect(letter.header.get('Gavel-Source-Subject')).toBe(`${settings.subjectPrefix}.${a.auction}`)
+		expect(Number(letter.header.get('Gavel-Source-Seq'))).toBe(3)
+		expect(letter.subject).toBe(`${settings.dlqStream}.${settings.stream}`)
+		// Both events, each exactly as it was published.
+		expect(letter.string()).toBe(`{"stored":${bid.json},"incoming":${impostor.json}}`)
+		expect(JSON.parse(letter.string())).toEqual({ stored: bid.event, incoming: impostor.event })
+
+		const rows = await sql<{ json: string }[]>`select payload::text as json from bid_events order by seq`
+		expect(rows.map((row) => row.json)).toEqual([created.json, bid.json, next.json])
+		await until(async () => {
+			const s = await consumerState(suite.nc, settings.stream, settings.consumer)
+			return s.pending === 0 && s.ackPending === 0
+		}, 'every message settled')
+		await until(() => r.seqConflicts === 1 && r.deadLetters('seq-conflict') === 1, 'the conflict reported')
+		expect(lines.filter((l) => l.reason === 'seq-conflict')).toEqual([
+			expect.objectContaining({ level: 50, auction: a.auction, seq: 1, storedEventId: bid.event.id, incomingEventId: impostor.event.id }),
+		])
+		await archiver.stop()
+		expect(r.seqConflicts).toBe(1)
 		await sql.end()
 	}, 30_000)
 

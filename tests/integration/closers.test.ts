@@ -36,7 +36,7 @@ test('three closers on real Redis close 1,000 auctions due in the same second: e
 	const closers = closerConnections.map((redis) =>
 		createCloser({
 			store: createRedisBidStore({ redis, prefix }),
-			publish: (_auction, events) => events.forEach((e) => published.push(JSON.parse(e))),
+			publish: async (_auction, events) => events.forEach((e) => published.push(JSON.parse(e))),
 			log: silentLogger(),
 			metrics: createMetrics(),
 			intervalMs: 100,
@@ -68,7 +68,7 @@ test('auctions that came due while no closer ran are closed as soon as one start
 	}
 	await Bun.sleep(400) // due, and no closer is running
 	const published: AuctionClosed[] = []
-	const closer = createCloser({ store, publish: (_a, events) => events.forEach((e) => published.push(JSON.parse(e))), log: silentLogger(), metrics: createMetrics(), intervalMs: 100 })
+	const closer = createCloser({ store, publish: async (_a, events) => events.forEach((e) => published.push(JSON.parse(e))), log: silentLogger(), metrics: createMetrics(), intervalMs: 100 })
 	closer.start()
 	try {
 		await eventually(() => published.length >= 20, 'the overdue closes', 10_000)

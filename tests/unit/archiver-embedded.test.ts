@@ -2,10 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, expect, test } from 'bun:test'
+import pino from 'pino'
 import { createSqliteArchive } from '../../src/adapters/sqlite/archive.ts'
 import { silentLogger } from '../../src/observability/log.ts'
 import { runArchiver } from '../../workers/archiver/run.ts'
-import { auctionEvents } from '../contract/archive.ts'
+import { auctionEvents, rival } from '../contract/archive.ts'
 import { reports, testArchiverSettings, until } from '../helpers/archive.ts'
 
 // The archiver without NATS: events pushed from the in-process bus into the SQLite archive.
@@ -65,6 +66,28 @@ test('a refused event is isolated by halving the batch: it alone is dead-lettere
 	expect(stored.length).toBe(63)
 	expect(stored).not.toContain(pushed[17])
 	expect(r.deadLetters('rejected')).toBe(1)
+})
+
+test('an event with a taken seq is a seq conflict: counted, logged with both ids, the first stays, the rest go on', async () => {
+	const r = reports()
+	const lines: Array<Record<string, unknown>> = []
+	const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+	const archiver = runArchiver(settings({ batchMax: 2, batchWaitMs: 60_000 }), { log, report: r.add })
+	const a = auctionEvents()
+	const created = a.created()
+	const bid = a.bid('bob', 1000)
+	const impostor = rival(bid, { bidder: 'mallory' }) // the seq a store that lost bob's bid hands out again
+	const next = a.bid('carol', 1100)
+	// One rival in the batch after bob's, another beside bob's redelivered bid (a duplicate, not a conflict).
+	archiver.push([created.json, bid.json, impostor.json, next.json, bid.json, rival(bid).json])
+	await archiver.stop()
+	expect(await archived(a.auction)).toEqual([created.json, bid.json, next.json])
+	expect([r.seqConflicts, r.deadLetters('seq-conflict')]).toEqual([2, 2])
+	expect(r.written).toBe(3)
+	const logged = lines.filter((l) => l.reason === 'seq-conflict')
+	expect(logged).toHaveLength(2)
+	expect(logged[0]).toMatchObject({ level: 50, auction: a.auction, seq: 1, storedEventId: bid.event.id, incomingEventId: impostor.event.id, payload: impostor.json })
+	expect(String(logged[0]!.error)).toContain(bid.event.id)
 })
 
 test('readiness follows the archive as it is now: healthy again as soon as a failed migration succeeds', async () => {

@@ -27,7 +27,7 @@ test('the closer publishes one auction.closed per due auction and retries after 
 			return store.dueAuctions(limit)
 		},
 	}
-	const closer = createCloser({ store: flaky, publish: (auction, events) => published.push(auction, ...events.map((e) => JSON.parse(e).type)), log: silentLogger(), metrics, intervalMs: 10 })
+	const closer = createCloser({ store: flaky, publish: async (auction, events) => void published.push(auction, ...events.map((e) => JSON.parse(e).type)), log: silentLogger(), metrics, intervalMs: 10 })
 	clock.advance(1_000)
 	closer.start()
 	const deadline = Date.now() + 5_000

@@ -12,3 +12,27 @@ test('a closed local bus refuses to publish', async () => {
 	await bus.close()
 	expect(bus.publish('a', 'id', '{}')).rejects.toThrow('closed')
 })
+
+test('a catch-all subscriber that acknowledges with a promise holds publish until it does (the embedded archive)', async () => {
+	const bus = createLocalEventBus()
+	let acknowledge!: () => void
+	const acked = new Promise<void>((resolve) => (acknowledge = resolve))
+	bus.subscribeAll(() => acked)
+	let published = false
+	const publishing = bus.publish('a1', 'e1', '{"id":"e1"}').then(() => void (published = true))
+	await Bun.sleep(10)
+	expect(published).toBe(false)
+	acknowledge()
+	await publishing
+	expect(published).toBe(true)
+	// States wait the same way for their subscribers.
+	let stateAck!: () => void
+	bus.subscribeAllStates(() => new Promise<void>((resolve) => (stateAck = resolve)))
+	let stored = false
+	const storing = bus.publishState('a1', 1, '{}').then(() => void (stored = true))
+	await Bun.sleep(10)
+	expect(stored).toBe(false)
+	stateAck()
+	await storing
+	await bus.close()
+})

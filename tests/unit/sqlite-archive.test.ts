@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Database } from 'bun:sqlite'
-import { createSqliteArchive, migrateSqlite } from '../../src/adapters/sqlite/archive.ts'
+import { createSqliteArchive, migrateSqlite, SQLITE_MIGRATIONS } from '../../src/adapters/sqlite/archive.ts'
 import { archiveContract, auctionEvents } from '../contract/archive.ts'
 
 archiveContract('sqlite', async () => {
@@ -23,7 +23,7 @@ test('the embedded archive keeps history across reopening, in WAL mode, migrated
 	const path = join(dir, 'archive.sqlite')
 	try {
 		const first = createSqliteArchive({ path })
-		expect(await first.migrate()).toEqual([1])
+		expect(await first.migrate()).toEqual(SQLITE_MIGRATIONS.map((m) => m.version))
 		const a = auctionEvents()
 		await first.write([a.created(), a.bid('bob', 1000)])
 		await first.close()
@@ -36,7 +36,7 @@ test('the embedded archive keeps history across reopening, in WAL mode, migrated
 		const db = new Database(path)
 		expect(db.query<{ journal_mode: string }, []>('pragma journal_mode').get()!.journal_mode).toBe('wal')
 		expect(migrateSqlite(db)).toEqual([])
-		expect(db.query<{ n: number }, []>('select count(*) as n from gavel_migrations').get()!.n).toBe(1)
+		expect(db.query<{ n: number }, []>('select count(*) as n from gavel_migrations').get()!.n).toBe(SQLITE_MIGRATIONS.length)
 		db.close()
 	} finally {
 		await rm(dir, { recursive: true, force: true })

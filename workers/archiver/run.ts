@@ -17,7 +17,7 @@ import { backoffDelay } from '../../src/lib/backoff.ts'
 import type { GavelEvent } from '../../src/events.ts'
 import type { Logger } from '../../src/observability/log.ts'
 import type { ArchiverReport } from '../../src/observability/metrics.ts'
-import { ArchiveDataError, type Archive } from '../../src/ports/archive.ts'
+import { ArchiveDataError, type Archive, type SeqConflict, type WriteResult } from '../../src/ports/archive.ts'
 import { createBatcher } from './batch.ts'
 import { decodeEvent } from './decode.ts'
 import type { ArchiverSettings } from './protocol.ts'
@@ -57,7 +57,15 @@ interface Item {
 	/** While the archive is down: "still on it", so JetStream does not redeliver it elsewhere. */
 	working(): void
 	/** The archive refuses it for good: park it in the dead-letter stream (or the log). */
-	deadLetter(reason: string, error: string): Promise<void>
+	deadLetter(reason: string, error: string, letter?: LetterExtras): Promise<void>
+}
+
+/** What a dead letter may carry beyond the event itself. */
+interface LetterExtras {
+	/** The dead-letter message's body instead of the event as delivered. */
+	body?: string
+	/** More fields for its log line. */
+	context?: Record<string, unknown>
 }
 
 /**
@@ -69,8 +77,9 @@ interface Item {
  *
  * At runtime nothing is fatal: an unavailable archive or bus is retried with exponential
  * backoff and jitter, the consumer is re-created after a failure, and an event that cannot be
- * decoded, fails the schema, or is refused by the archive goes to the dead-letter stream while
- * the rest go on.
+ * decoded, fails the schema, is refused by the archive, or finds its (auction, seq) taken by
+ * another event (a seq conflict, sent with the stored event) goes to the dead-letter stream
+ * while the rest go on.
  */
 export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): RunningArchiver {
 	const log = deps.log.child({ component: 'archiver' })
@@ -103,6 +112,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		batches: [] as ArchiverReport['batches'],
 		deadLetters: {} as Record<string, number>,
 		writeFailures: 0,
+		seqConflicts: 0,
 		healthy: true,
 		problem: null as string | null,
 		unwritten: 0, // events taken in and not committed (or dead-lettered) yet
@@ -116,6 +126,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 			batches: stats.batches,
 			deadLetters: stats.deadLetters,
 			writeFailures: stats.writeFailures,
+			seqConflicts: stats.seqConflicts,
 			lagEvents,
 			lagSeconds: lagEvents > 0 && oldest !== null ? Math.max(0, (Date.now() - oldest) / 1000) : 0,
 			healthy: stats.healthy,
@@ -125,6 +136,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		stats.batches = []
 		stats.deadLetters = {}
 		stats.writeFailures = 0
+		stats.seqConflicts = 0
 		deps.report(r)
 	}
 	const reporter = setInterval(report, settings.reportEveryMs ?? DEFAULT_REPORT_EVERY_MS)
@@ -149,18 +161,35 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 	 * until the refused events stand alone and dead-letters them, writing everything else.
 	 * Other failures (archive unavailable) propagate to the retry loop.
 	 */
-	const writeIsolating = async (items: Item[]): Promise<number> => {
+	const writeIsolating = async (items: Item[]): Promise<WriteResult<Item>> => {
 		try {
 			return await archive.write(items)
 		} catch (err) {
 			if (!(err instanceof ArchiveDataError)) throw err
 			if (items.length === 1) {
 				await items[0]!.deadLetter('rejected', err.message)
-				return 0
+				return { written: 0, conflicts: [] }
 			}
 			const half = items.length >> 1
-			return (await writeIsolating(items.slice(0, half))) + (await writeIsolating(items.slice(half)))
+			const first = await writeIsolating(items.slice(0, half))
+			const second = await writeIsolating(items.slice(half))
+			return { written: first.written + second.written, conflicts: [...first.conflicts, ...second.conflicts] }
 		}
+	}
+
+	/**
+	 * seqConflict: the archive holds another event at this event's (auction, seq), so a store
+	 * handed the seq out twice (it lost writes). The stored event stays; this one goes to the
+	 * dead-letter stream with the stored one beside it, so nothing vanishes unseen.
+	 */
+	const seqConflict = async ({ auction, seq, stored, incoming }: SeqConflict<Item>) => {
+		const error = `seq ${seq} of auction ${auction} is already archived as event ${stored.id}; event ${incoming.event.id} was not archived`
+		await incoming.deadLetter('seq-conflict', error, {
+			// Both verbatim, so whoever reconciles sees exactly what each store said.
+			body: `{"stored":${stored.json},"incoming":${incoming.json}}`,
+			context: { auction, seq, storedEventId: stored.id, incomingEventId: incoming.event.id },
+		})
+		stats.seqConflicts++
 	}
 
 	/** The batcher's flush: write until committed (or stopped past the deadline), then ack. */
@@ -168,6 +197,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		// A redelivery can bring the same event twice into one batch; one row each is enough.
 		const seen = new Set<string>()
 		const unique = items.filter((i) => !seen.has(i.event.id) && seen.add(i.event.id))
+		let written = 0 // over attempts: after a failed dead letter, the retry finds the rest already stored
 		for (let attempt = 0; ; attempt++) {
 			try {
 				if (!migrated) {
@@ -175,8 +205,12 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 					migrated = true
 				}
 				const started = performance.now()
-				const written = await writeIsolating(unique)
-				stats.batches.push([items.length, written, (performance.now() - started) / 1000])
+				const result = await writeIsolating(unique)
+				const seconds = (performance.now() - started) / 1000
+				written += result.written
+				// Before the acks: a dead letter that fails is retried with the whole batch.
+				for (const conflict of result.conflicts) await seqConflict(conflict)
+				stats.batches.push([items.length, written, seconds])
 				for (const item of items) item.ack() // after the commit: at-least-once, the insert is idempotent
 				if (stopping) flushedWhileStopping += items.length
 				stats.healthy = true
@@ -245,9 +279,12 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 						json,
 						ack: noop,
 						working: noop,
-						deadLetter: async (reason, error) => {
+						deadLetter: async (reason, error, letter) => {
 							countDeadLetter(reason)
-							log.error({ reason, error, eventId: decoded.event.id, payload: json.slice(0, 500) }, 'dead letter: event not archived')
+							log.error(
+								{ reason, error, ...letter?.context, eventId: decoded.event.id, payload: json.slice(0, 500) },
+								'dead letter: event not archived',
+							)
 						},
 					}
 					taken(item)
@@ -301,7 +338,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 			}
 		}
 
-		const deadLetterTo = (js: JetStreamClient, m: JsMsg) => async (reason: string, error: string) => {
+		const deadLetterTo = (js: JetStreamClient, m: JsMsg) => async (reason: string, error: string, letter?: LetterExtras) => {
 			const h = headers()
 			h.set('Gavel-Dlq-Reason', reason)
 			h.set('Gavel-Dlq-Error', error.replace(/[\r\n]+/g, ' ').slice(0, 500))
@@ -309,11 +346,11 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 			h.set('Gavel-Source-Subject', m.subject)
 			h.set('Gavel-Source-Seq', String(m.info.streamSequence))
 			// The source position as the message id: dead-lettering again after a crash stores it once.
-			await js.publish(dlqSubject, m.data, { msgID: `${settings.stream}:${m.info.streamSequence}`, headers: h })
+			await js.publish(dlqSubject, letter?.body ?? m.data, { msgID: `${settings.stream}:${m.info.streamSequence}`, headers: h })
 			m.term() // no reason text: servers before 2.10 ignore "+TERM <reason>"; it is in the headers
 			countDeadLetter(reason)
 			log.error(
-				{ reason, error, subject: m.subject, streamSeq: m.info.streamSequence, dlq: settings.dlqStream },
+				{ reason, error, ...letter?.context, subject: m.subject, streamSeq: m.info.streamSequence, dlq: settings.dlqStream },
 				'dead letter: event moved to the dead-letter stream',
 			)
 		}

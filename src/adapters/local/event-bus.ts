@@ -4,18 +4,35 @@ import type { EventBus, EventPayload } from '../../ports/event-bus.ts'
  * createLocalEventBus is the embedded EventBus: delivery inside one process, in publish order.
  * Handlers run on a microtask, never inside the publisher's call stack, as with a real bus.
  */
+type Handler = (payload: EventPayload) => void | Promise<void>
+
 export function createLocalEventBus() {
-	const handlers = new Map<string, Set<(payload: EventPayload) => void>>()
-	const everything = new Set<(payload: EventPayload) => void>()
+	const handlers = new Map<string, Set<Handler>>()
+	const everything = new Set<Handler>()
+	const everyState = new Set<Handler>()
 	let closed = false
+	/** Calls each handler; resolves once those that answered with a promise (acknowledgements) have. */
+	const deliver = async (targets: Iterable<Handler>, payload: EventPayload) => {
+		let acks: Array<Promise<void>> | null = null
+		for (const handler of targets) {
+			const ack = handler(payload)
+			if (ack) (acks ??= []).push(ack)
+		}
+		if (acks) await Promise.all(acks)
+	}
 	const bus = {
 		async publish(auction, _eventId, payload) {
 			if (closed) throw new Error('event bus is closed')
 			const set = handlers.get(auction)
 			if (!set && everything.size === 0) return
 			await Promise.resolve()
-			if (set) for (const handler of set) handler(payload)
-			for (const handler of everything) handler(payload)
+			await deliver(set ? [...set, ...everything] : everything, payload)
+		},
+		async publishState(_auction, _rev, payload) {
+			if (closed) throw new Error('event bus is closed')
+			if (everyState.size === 0) return
+			await Promise.resolve()
+			await deliver(everyState, payload)
 		},
 		subscribe(auction, onEvent) {
 			let set = handlers.get(auction)
@@ -32,6 +49,12 @@ export function createLocalEventBus() {
 				everything.delete(onEvent)
 			}
 		},
+		subscribeAllStates(onState) {
+			everyState.add(onState)
+			return () => {
+				everyState.delete(onState)
+			}
+		},
 		onResume() {
 			return () => {} // nothing to lose in one process
 		},
@@ -43,6 +66,7 @@ export function createLocalEventBus() {
 			closed = true
 			handlers.clear()
 			everything.clear()
+			everyState.clear()
 		},
 	} satisfies EventBus
 	return bus

@@ -3,8 +3,18 @@ import { decodeCursor, encodeCursor, idOfListKey, listKey } from '../../domain/l
 import { applyBid, closeAuction, refuseEntry, type Refusal } from '../../domain/rules.ts'
 import { newEventId } from '../../events.ts'
 import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
-import { LISTING_ENDED_MAX, type BidStore, type CloseResult, type EventsSince, type ListQuery, type PlaceBidRequest, type PlacedBid } from '../../ports/bid-store.ts'
+import {
+	LISTING_ENDED_MAX,
+	type BidStore,
+	type CloseResult,
+	type EventsSince,
+	type ListQuery,
+	type PlaceBidRequest,
+	type PlacedBid,
+	type Restorable,
+} from '../../ports/bid-store.ts'
 import { refusalError, idempotencyFingerprint } from '../bid-refusals.ts'
+import { stateRecordJson, type IdempotencyEntry } from '../../domain/state-record.ts'
 import { ExistsError, IdempotencyKeyReusedError, NotFoundError } from '../../errors.ts'
 
 export interface MemoryBidStoreOptions {
@@ -17,6 +27,8 @@ export interface MemoryBidStoreOptions {
 
 interface Kept {
 	record: AuctionRecord
+	/** Commits so far (the state records' `rev`): 0 at creation. */
+	rev: number
 	/** Recent events as JSON, oldest first; `firstSeq` is the seq of events[0]. */
 	events: string[]
 	firstSeq: number
@@ -117,17 +129,32 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 		}
 	}
 
+	/** Enters a new (or restored) auction in the index, its status set and the time sets. */
+	const list = (record: AuctionRecord, t: number) => {
+		const key = listKey(record)
+		const status = record.closed ? 'closed' : t < record.startsAt ? 'scheduled' : 'open'
+		insert(sortedKeys, key, byText)
+		insert(listed[status], key, byText)
+		if (status === 'scheduled') insert(starts, [record.startsAt, key], byTime)
+		if (status !== 'closed') insert(ends, [record.endsAt, key], byTime)
+		return status
+	}
+	/** Takes an auction out of every listing set (before a restore re-enters it). */
+	const unlist = (kept: Kept) => {
+		const key = listKey(kept.record)
+		remove(sortedKeys, key, byText)
+		for (const status of ['scheduled', 'open', 'closed'] as const) remove(listed[status], key, byText)
+		remove(starts, [kept.record.startsAt, key], byTime)
+		remove(ends, [kept.listedEnd, key], byTime)
+	}
+
 	const store = {
 		async createAuction(record, createdEvent) {
 			if (auctions.has(record.id)) throw new ExistsError(record.id)
 			const t = now()
 			const status = t < record.startsAt ? 'scheduled' : 'open'
-			auctions.set(record.id, { record: { ...record }, events: [createdEvent], firstSeq: 0, listed: status, listedEnd: record.endsAt })
-			const key = listKey(record)
-			insert(sortedKeys, key, byText)
-			insert(listed[status], key, byText)
-			if (status === 'scheduled') insert(starts, [record.startsAt, key], byTime)
-			insert(ends, [record.endsAt, key], byTime)
+			auctions.set(record.id, { record: { ...record }, rev: 0, events: [createdEvent], firstSeq: 0, listed: status, listedEnd: record.endsAt })
+			list(record, t)
 			return toView(record, t)
 		},
 
@@ -183,7 +210,7 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 				const prior = idempotency.get(bucketKey)?.get(key)
 				if (prior && t - prior.at < idempotencyTtlMs) {
 					if (prior.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError()
-					return { answer: answerJson(kept.record, prior), events: [], leading: prior.leading, replayed: true }
+					return { answer: answerJson(kept.record, prior), events: [], state: null, leading: prior.leading, replayed: true }
 				}
 			}
 			const outcome = applyBid(kept.record, request, t, { bid: newEventId(), close: newEventId() })
@@ -202,7 +229,10 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 			const { endsAt, status, price, leader, bidCount, seq, reserveMet, winner } = toView(outcome.next, t)
 			const answered = { bid: events[0] ?? null, live: { endsAt, status, price, leader, bidCount, seq, reserveMet, winner }, leading: outcome.leading }
 			if (key !== undefined) remember(bucketKey, key, { at: t, fingerprint, ...answered })
-			return { answer: answerJson(outcome.next, answered), events, leading: outcome.leading, replayed: false }
+			const answer = answerJson(outcome.next, answered)
+			const idempotent: IdempotencyEntry | null = key === undefined ? null : { bidder: request.bidder, key, at: t, fingerprint, answer }
+			const state = stateRecordJson(outcome.next, ++kept.rev, t, idempotent)
+			return { answer, events, state, leading: outcome.leading, replayed: false }
 		},
 
 		async eventsSince(id, since): Promise<EventsSince | null> {
@@ -229,13 +259,47 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 		async closeAuction(id): Promise<CloseResult> {
 			const kept = auctions.get(id)
 			if (!kept) return { outcome: 'not-found' }
-			const result = closeAuction(kept.record, now(), newEventId())
+			const t = now()
+			const result = closeAuction(kept.record, t, newEventId())
 			if ('code' in result) return result.code === 'ALREADY' ? { outcome: 'already' } : { outcome: 'not-due', endsAt: result.endsAt }
 			kept.record = result.next
 			relist(kept, 'closed')
 			const event = JSON.stringify(result.event)
 			append(kept, [event])
-			return { outcome: 'closed', event }
+			return { outcome: 'closed', event, state: stateRecordJson(result.next, ++kept.rev, t) }
+		},
+
+		async restore({ state, events, idempotency: answers }: Restorable) {
+			const held = auctions.get(state.auction)
+			if (held && held.rev >= state.rev) return 'kept'
+			if (held) unlist(held)
+			const t = now()
+			const record = { ...state.record }
+			const window = events.slice(-eventsKept)
+			const kept: Kept = {
+				record,
+				rev: state.rev,
+				events: window,
+				firstSeq: record.seq + 1 - window.length,
+				listed: 'open',
+				listedEnd: record.endsAt,
+			}
+			kept.listed = list(record, t)
+			auctions.set(record.id, kept)
+			for (const entry of answers) {
+				if (t - entry.at >= idempotencyTtlMs) continue
+				const { bid, auction: view, leading } = JSON.parse(entry.answer) as { bid: unknown; auction: AuctionView; leading: boolean }
+				const { endsAt, status, price, leader, bidCount, seq, reserveMet, winner } = view
+				remember(`${record.id}\n${entry.bidder}`, entry.key, {
+					at: entry.at,
+					fingerprint: entry.fingerprint,
+					// The very bytes the event window holds: events are JSON.stringify-ed objects, so this round trip is exact.
+					bid: bid === null ? null : JSON.stringify(bid),
+					live: { endsAt, status, price, leader, bidCount, seq, reserveMet, winner },
+					leading,
+				})
+			}
+			return 'restored'
 		},
 
 		async seqs(ids) {

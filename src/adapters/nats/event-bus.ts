@@ -3,7 +3,7 @@ import { jetstreamManager, RetentionPolicy, StorageType, type StreamConfig } fro
 import type { EventBus } from '../../ports/event-bus.ts'
 import { backoffDelay, sleep } from '../../lib/backoff.ts'
 import type { Logger } from '../../observability/log.ts'
-import { allAuctionsSubject, auctionSubject, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX } from './subjects.ts'
+import { allAuctionsSubject, auctionSubject, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, everyAuctionEvents, everyAuctionState, stateSubject } from './subjects.ts'
 import { createAckedPublisher } from './acked-publisher.ts'
 
 export interface NatsEventBusOptions {
@@ -107,18 +107,21 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 		for (const start of batch) start()
 	}
 
+	const enqueue = (subject: string, msgId: string, payload: string) => {
+		if (closing) return Promise.reject(new Error('event bus is closed'))
+		const p = new Promise<void>((resolve, reject) => {
+			if (queued.length === 0) setImmediate(startQueued)
+			queued.push(() => publishUntilStored(subject, msgId, payload).then(resolve, reject))
+		})
+		inFlight.add(p)
+		const done = () => inFlight.delete(p)
+		p.then(done, done)
+		return p
+	}
+
 	const bus = {
-		publish(auction, eventId, payload) {
-			if (closing) return Promise.reject(new Error('event bus is closed'))
-			const p = new Promise<void>((resolve, reject) => {
-				if (queued.length === 0) setImmediate(startQueued)
-				queued.push(() => publishUntilStored(auctionSubject(prefix, auction), eventId, payload).then(resolve, reject))
-			})
-			inFlight.add(p)
-			const done = () => inFlight.delete(p)
-			p.then(done, done)
-			return p
-		},
+		publish: (auction, eventId, payload) => enqueue(auctionSubject(prefix, auction), eventId, payload),
+		publishState: (auction, rev, payload) => enqueue(stateSubject(prefix, auction), `${auction}:${rev}`, payload),
 		subscribe(auction, onEvent) {
 			const sub = nc.subscribe(auctionSubject(prefix, auction), {
 				callback: (err, msg) => {
@@ -128,9 +131,17 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 			return () => sub.unsubscribe()
 		},
 		subscribeAll(onEvent) {
-			const sub = nc.subscribe(allAuctionsSubject(prefix), {
+			const sub = nc.subscribe(everyAuctionEvents(prefix), {
 				callback: (err, msg) => {
-					if (!err) onEvent(msg.data)
+					if (!err) void onEvent(msg.data)
+				},
+			})
+			return () => sub.unsubscribe()
+		},
+		subscribeAllStates(onState) {
+			const sub = nc.subscribe(everyAuctionState(prefix), {
+				callback: (err, msg) => {
+					if (!err) void onState(msg.data)
 				},
 			})
 			return () => sub.unsubscribe()

@@ -3,4 +3,12 @@ export const DEFAULT_STREAM = 'GAVEL_EVENTS'
 export const DEFAULT_SUBJECT_PREFIX = 'gavel.auction'
 
 export const auctionSubject = (prefix: string, auction: string) => `${prefix}.${auction}`
+/** An auction's private state records (docs/design.md §6): one token below its events, so no watcher's subscription matches. */
+export const stateSubject = (prefix: string, auction: string) => `${prefix}.${auction}.state`
+/** What the stream keeps: every auction's events and state records. */
 export const allAuctionsSubject = (prefix: string) => `${prefix}.>`
+/** Every auction's events, and nothing else (one token: state records have two). */
+export const everyAuctionEvents = (prefix: string) => `${prefix}.*`
+export const everyAuctionState = (prefix: string) => `${prefix}.*.state`
+/** Whether a message of the stream is a state record rather than an event. */
+export const isStateSubject = (subject: string) => subject.endsWith('.state')

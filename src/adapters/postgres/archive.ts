@@ -7,8 +7,12 @@ import {
 	type ArchiveEvent,
 	type ArchiveProgress,
 	type HistoryQuery,
+	type SeqConflict,
+	type WriteResult,
 } from '../../ports/archive.ts'
 import { migrate } from './migrate.ts'
+import { postgresStates } from './states.ts'
+import { arrayLiteral } from './array-literal.ts'
 
 export interface PostgresArchiveOptions {
 	url: string
@@ -22,24 +26,25 @@ const NO_SEQ = Number.MAX_SAFE_INTEGER
 
 /**
  * The batch insert: ONE statement whatever the batch size (14 array parameters, never near
- * Postgres' 65,535-parameter limit). It inserts the events, skips those already archived, and
- * folds only the newly inserted ones into their auctions' rows, so a redelivered batch changes
- * nothing and counts stay exact. Rows are taken in (auction, seq) order so concurrent archivers
- * lock in the same order.
+ * Postgres' 65,535-parameter limit). It inserts the events, skips those already archived (by
+ * id, or by a taken (auction, seq): SKIPPED tells which), and folds only the newly inserted ones
+ * into their auctions' rows, so a redelivered batch changes nothing and counts stay exact. Rows
+ * are taken in (auction, seq) order so concurrent archivers lock in the same order, and in batch
+ * order within one seq, so of two events claiming one seq in a batch the earlier is kept.
  */
 const WRITE = `
 with input as (
 	select * from unnest(
 		$1::uuid[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[], $7::int8[],
 		$8::int8[], $9::text[], $10::bool[], $11::int8[], $12::bool[], $13::text[], $14::text[]
-	) as e(event_id, auction_id, seq, type, at_ms, bidder, amount, price, leader, proxy, ends_at_ms, reserve_met, winner, payload)
+	) with ordinality as e(event_id, auction_id, seq, type, at_ms, bidder, amount, price, leader, proxy, ends_at_ms, reserve_met, winner, payload, ord)
 ),
 inserted as (
 	insert into bid_events (event_id, auction_id, seq, type, at, bidder, amount, price, leader, proxy, ends_at, reserve_met, winner, payload)
 	select event_id, auction_id, seq, type, timestamptz 'epoch' + at_ms * interval '1 millisecond', bidder, amount, price,
 		leader, proxy, timestamptz 'epoch' + ends_at_ms * interval '1 millisecond', reserve_met, winner, payload::json
 	from input
-	order by auction_id, seq
+	order by auction_id, seq, ord
 	on conflict do nothing
 	returning auction_id, seq, type, at, price, leader, ends_at, reserve_met, winner,
 		case when type = 'auction.created' then payload end as created
@@ -98,6 +103,20 @@ returning (select count(*) from inserted) as written
 `
 
 /**
+ * Runs only after WRITE skipped rows (written < batch size): which of the batch's events lost
+ * their (auction, seq) to an event with another id. One whose own id is archived is a duplicate
+ * (a redelivery), not a conflict; every other one finds the event holding its seq. `ord` is the
+ * 1-based position in the batch.
+ */
+const SKIPPED = `
+select i.ord, s.event_id::text as stored_id, s.payload::text as stored_json
+from unnest($1::uuid[], $2::text[], $3::int8[]) with ordinality as i(event_id, auction_id, seq, ord)
+join bid_events s on s.auction_id = i.auction_id and s.seq = i.seq and s.event_id <> i.event_id
+where not exists (select 1 from bid_events d where d.event_id = i.event_id)
+order by i.ord
+`
+
+/**
  * createPostgresArchive keeps the archive in Postgres. The pool connects lazily, so creating it
  * never fails; `migrate()` applies the schema (the archiver calls it before its first write).
  */
@@ -117,9 +136,26 @@ export function createPostgresArchive(options: PostgresArchiveOptions) {
 		return err
 	}
 
+	/** The follow-up to a write that skipped rows: SKIPPED over the batch's ids and seqs. */
+	const conflictsAmong = async <E extends ArchiveEvent>(
+		events: readonly E[],
+		cols: { id: string[]; auction: string[]; seq: number[] },
+	): Promise<SeqConflict<E>[]> => {
+		const rows = await sql.unsafe<{ ord: string; stored_id: string; stored_json: string }[]>(
+			SKIPPED,
+			[arrayLiteral(cols.id), arrayLiteral(cols.auction), arrayLiteral(cols.seq)],
+			{ prepare: true },
+		)
+		return rows.map((r) => {
+			const incoming = events[Number(r.ord) - 1]!
+			return { auction: incoming.event.auction, seq: incoming.event.seq, stored: { id: r.stored_id, json: r.stored_json }, incoming }
+		})
+	}
+
 	const archive = {
-		async write(events: readonly ArchiveEvent[]) {
-			if (events.length === 0) return 0
+		...postgresStates(sql),
+		async write<E extends ArchiveEvent>(events: readonly E[]): Promise<WriteResult<E>> {
+			if (events.length === 0) return { written: 0, conflicts: [] }
 			const n = events.length
 			const cols = {
 				id: new Array<string>(n),
@@ -172,7 +208,10 @@ export function createPostgresArchive(options: PostgresArchiveOptions) {
 					arrayLiteral(cols.winner),
 					arrayLiteral(cols.payload),
 				], { prepare: true })
-				return rows.length === 0 ? 0 : Number(rows[0]!.written)
+				const written = rows.length === 0 ? 0 : Number(rows[0]!.written)
+				// The common path ends here: every event was new, nothing to tell apart.
+				if (written === n) return { written, conflicts: [] }
+				return { written, conflicts: await conflictsAmong(events, cols) }
 			} catch (err) {
 				throw dataError(err)
 			}
@@ -288,23 +327,6 @@ interface ProgressRow {
 	last_seq: string
 	event_count: string
 	closed: boolean
-}
-
-/**
- * arrayLiteral writes a Postgres array literal (`{"a","b",NULL}`), cast to its type in the SQL.
- * postgres.js's own sql.array needs the array types it fetches on a connection's first query,
- * so it mis-sends an array in that very first query; a literal has no such dependency.
- */
-function arrayLiteral(values: ReadonlyArray<string | number | boolean | null>): string {
-	let out = '{'
-	for (let i = 0; i < values.length; i++) {
-		const v = values[i]
-		if (i > 0) out += ','
-		if (v === null || v === undefined) out += 'NULL'
-		else if (typeof v === 'string') out += `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`
-		else out += String(v)
-	}
-	return `${out}}`
 }
 
 const toEvent = (r: { seq: string; json: string }): ArchivedEvent => ({ seq: Number(r.seq), json: r.json })

@@ -1,8 +1,12 @@
 import type { Sql, TransactionSql } from 'postgres'
 import init from './migrations/001_init.sql' with { type: 'text' }
+import states from './migrations/002_states.sql' with { type: 'text' }
 
 /** The migrations in order; the SQL is bundled as text so a compiled binary carries it. */
-export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [{ version: 1, name: '001_init', sql: init }]
+export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+	{ version: 1, name: '001_init', sql: init },
+	{ version: 2, name: '002_states', sql: states },
+]
 
 /** Any constant works; it only has to be the same for every gavel process on the database. */
 const MIGRATION_LOCK = 0x6761_7665_6c // 'gavel'

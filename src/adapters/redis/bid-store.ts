@@ -2,16 +2,29 @@ import { ReplyError, type Cluster, type Redis, type Result } from 'ioredis'
 import { settingsOf, toView, tiersOf, type AuctionRecord, type AuctionStatus } from '../../domain/auction.ts'
 import { decodeCursor, encodeCursor, idOfListKey, listKey } from '../../domain/listing.ts'
 import { newEventId } from '../../events.ts'
+import { seqOf } from '../../ports/event-bus.ts'
 import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER, DEFAULT_IDEMPOTENCY_TTL_MS } from '../../config.ts'
 import { AppError, ExistsError, IdempotencyKeyReusedError, NotFoundError, UnavailableError } from '../../errors.ts'
 import type { AuctionView } from '../../domain/auction.ts'
-import { LISTING_ENDED_MAX, type BidStore, type CloseResult, type EventsSince, type ListQuery, type Page, type PlaceBidRequest, type PlacedBid } from '../../ports/bid-store.ts'
+import {
+	LISTING_ENDED_MAX,
+	type BidStore,
+	type CloseResult,
+	type EventsSince,
+	type ListQuery,
+	type Page,
+	type PlaceBidRequest,
+	type PlacedBid,
+	type Restorable,
+} from '../../ports/bid-store.ts'
 import { idempotencyFingerprint, refusalError } from '../bid-refusals.ts'
 import { auctionKeys, dueKey, indexKey, listingKeys } from './keys.ts'
 import placeBidLua from './place-bid.lua' with { type: 'text' }
 import createAuctionLua from './create-auction.lua' with { type: 'text' }
 import closeAuctionLua from './close-auction.lua' with { type: 'text' }
 import listingLua from './listing.lua' with { type: 'text' }
+import restoreAuctionLua from './restore-auction.lua' with { type: 'text' }
+import { recordOf, stateRecordJson, type IdempotencyEntry } from '../../domain/state-record.ts'
 
 type ScriptReply = Array<string | number>
 
@@ -21,6 +34,7 @@ declare module 'ioredis' {
 		gavelCreateAuction(...keysAndArgs: Array<string | number>): Result<number, Context>
 		gavelCloseAuction(...keysAndArgs: Array<string | number>): Result<ScriptReply, Context>
 		gavelListing(...keysAndArgs: Array<string | number>): Result<number, Context>
+		gavelRestoreAuction(...keysAndArgs: Array<string | number>): Result<number, Context>
 	}
 }
 
@@ -59,6 +73,8 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 	redis.defineCommand('gavelCreateAuction', { numberOfKeys: 2, lua: createAuctionLua })
 	redis.defineCommand('gavelCloseAuction', { numberOfKeys: 2, lua: closeAuctionLua })
 	redis.defineCommand('gavelListing', { numberOfKeys: 5, lua: listingLua })
+	// Its number of keys varies (one pair per bidder with idempotency records): passed per call.
+	redis.defineCommand('gavelRestoreAuction', { lua: restoreAuctionLua })
 	const listing = listingKeys(prefix)
 	const listingSets = [listing.scheduled, listing.open, listing.closed, listing.starts, listing.ends]
 
@@ -217,12 +233,14 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			const keys = auctionKeys(prefix, request.auction)
 			const key = request.idempotencyKey
 			const records = key === undefined ? null : keys.idempotency(request.bidder)
+			const t = now()
+			const fingerprint = idempotencyFingerprint(request)
 			const reply = await redis.gavelPlaceBid(
 				keys.state,
 				keys.events,
 				records?.answers ?? keys.noIdempotency,
 				records?.order ?? keys.noIdempotency,
-				now(),
+				t,
 				request.bidder,
 				JSON.stringify(request.bidder),
 				request.amount,
@@ -231,25 +249,29 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 				newEventId(),
 				eventsKept,
 				key === undefined ? '0' : idempotencyTtl,
-				idempotencyFingerprint(request),
+				fingerprint,
 				key ?? '',
 				keysPerBidder,
 			)
 			const code = reply[0]
 			if (code === 'OK') {
 				const answer = reply[1] as string
-				const events = reply.slice(3) as string[]
+				const [rev, leaderMax, reservePrice, closedFlag] = reply.slice(3, 7) as [number, string, string, number]
+				const events = reply.slice(7) as string[]
+				const view = (JSON.parse(answer) as { auction: AuctionView }).auction
+				const record = recordOf(view, { leaderMax: Number(leaderMax), reservePrice: reservePrice === '' ? null : Number(reservePrice), closed: closedFlag === 1 })
+				const idempotent: IdempotencyEntry | null = key === undefined ? null : { bidder: request.bidder, key, at: t, fingerprint, answer }
+				const state = stateRecordJson(record, rev, t, idempotent)
 				if (events.length === 2) {
 					// A buy-now closed it. Should this write fail, the listing heals itself (an open
 					// page that meets the auction, or the closer at its end): never fail the bid for it.
-					const { createdAt } = (JSON.parse(answer) as { auction: AuctionView }).auction
-					await closeInListing(listKey({ createdAt, id: request.auction })).catch(() => undefined)
+					await closeInListing(listKey({ createdAt: view.createdAt, id: request.auction })).catch(() => undefined)
 				}
-				return { answer, events, leading: reply[2] === 1, replayed: false }
+				return { answer, events, state, leading: reply[2] === 1, replayed: false }
 			}
 			if (code === 'REPLAY') {
 				const answer = reply[1] as string
-				return { answer, events: [], leading: JSON.parse(answer).leading, replayed: true }
+				return { answer, events: [], state: null, leading: JSON.parse(answer).leading, replayed: true }
 			}
 			if (code === 'NOT_FOUND') throw new NotFoundError('auction')
 			if (code === 'IDEMPOTENCY_KEY_REUSED') throw new IdempotencyKeyReusedError()
@@ -281,7 +303,8 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 
 		async closeAuction(id): Promise<CloseResult> {
 			const keys = auctionKeys(prefix, id)
-			const reply = await redis.gavelCloseAuction(keys.state, keys.events, now(), newEventId(), eventsKept)
+			const t = now()
+			const reply = await redis.gavelCloseAuction(keys.state, keys.events, t, newEventId(), eventsKept)
 			if (reply[0] === 'NOT_DUE') {
 				const endsAt = reply[1] as number
 				const member = listKey({ createdAt: reply[2] as number, id })
@@ -296,9 +319,57 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			// Done (by us or by an earlier closer that died before this step): unschedule, list as closed.
 			const member = listKey({ createdAt: reply[reply.length - 1] as number, id })
 			await Promise.all([redis.zrem(dueKey(prefix), id), closeInListing(member)])
-			if (reply[0] === 'CLOSED') return { outcome: 'closed', event: reply[1] as string }
+			if (reply[0] === 'CLOSED') {
+				// A closed auction never changes again: read now, the hash is the state the close left.
+				const [record] = await readRecords([id])
+				return { outcome: 'closed', event: reply[1] as string, state: stateRecordJson(record!, reply[2] as number, t) }
+			}
 			if (reply[0] === 'ALREADY') return { outcome: 'already' }
 			throw new Error(`close-auction.lua answered ${JSON.stringify(reply)}`)
+		},
+
+		async restore({ state, events, idempotency: answers }: Restorable) {
+			const { record } = state
+			const keys = auctionKeys(prefix, record.id)
+			const t = now()
+			const hash = Object.entries(toHash(record)).flat()
+			const window = events.slice(-Number(eventsKept))
+			// The answers still in force, grouped by bidder, the newest `keysPerBidder` of each.
+			const byBidder = new Map<string, IdempotencyEntry[]>()
+			for (const entry of answers) {
+				if (t - entry.at >= Number(idempotencyTtl)) continue
+				const list = byBidder.get(entry.bidder) ?? []
+				list.push(entry)
+				byBidder.set(entry.bidder, list)
+			}
+			const bidderKeys: string[] = []
+			const bidderArgs: Array<string | number> = []
+			for (const [bidder, entries] of byBidder) {
+				const kept = entries.sort((a, b) => a.at - b.at).slice(-Number(keysPerBidder))
+				const pair = keys.idempotency(bidder)
+				bidderKeys.push(pair.answers, pair.order)
+				bidderArgs.push(kept.length, ...kept.flatMap((e) => [e.key, idempotencyLine(e)]), kept[kept.length - 1]!.at)
+			}
+			const allKeys = [keys.state, keys.events, ...bidderKeys]
+			const restored = await redis.gavelRestoreAuction(
+				allKeys.length,
+				...allKeys,
+				state.rev,
+				eventsKept,
+				idempotencyTtl,
+				t,
+				hash.length,
+				...hash,
+				window.length,
+				...window.flatMap((json) => [seqOf(json), json]),
+				...bidderArgs,
+			)
+			if (restored !== 1) return 'kept'
+			// Its place in the index, the closers' schedule and the listing: the global keys, after.
+			const pipeline = redis.pipeline().zadd(indexKey(prefix), 0, listKey(record))
+			if (!record.closed) pipeline.zadd(dueKey(prefix), record.endsAt, record.id)
+			await Promise.all([pipeline.exec(), placeInListing([record], t)])
+			return 'restored'
 		},
 
 		async seqs(ids) {
@@ -415,4 +486,24 @@ function assertScriptArguments({ auction, bidder, amount, maxAmount, idempotency
 		(maxAmount === undefined || Number.isSafeInteger(maxAmount)) &&
 		(idempotencyKey === undefined || typeof idempotencyKey === 'string')
 	if (!ok) throw new TypeError('placeBid: auction, bidder and idempotency key must be strings, amounts safe integers')
+}
+
+/**
+ * idempotencyLine is an idempotency record as place-bid.lua keeps it (the format is described at
+ * the top of that script), made from the answer it stands for, for a restore. A replay from it
+ * builds the answer byte for byte again.
+ */
+function idempotencyLine({ bidder, at, fingerprint, answer }: IdempotencyEntry): string {
+	const { bid, auction } = JSON.parse(answer) as {
+		bid: { id: string; seq: number; amount: number; price: number; leader: string; proxy: boolean; reserveMet: boolean } | null
+		auction: AuctionView
+	}
+	const leaderText = (leader: string | null) => (leader === null || leader === bidder ? '' : JSON.stringify(leader))
+	if (bid === null) {
+		const flags = auction.reserveMet ? 'R' : '-'
+		return `${at} ${fingerprint} ${auction.seq} ${auction.bidCount} ${auction.endsAt} ${auction.price ?? ''} ${flags} - - ${leaderText(auction.leader)}`
+	}
+	// C: this bid's buy-now closed the auction (its auction.closed follows the bid at seq + 1).
+	const flags = `E${bid.proxy ? 'P' : ''}${auction.seq === bid.seq + 1 ? 'C' : ''}${bid.reserveMet ? 'R' : ''}`
+	return `${at} ${fingerprint} ${bid.seq} ${auction.bidCount} ${auction.endsAt} ${bid.price} ${flags} ${bid.id} ${bid.amount} ${leaderText(bid.leader)}`
 }

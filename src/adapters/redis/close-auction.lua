@@ -2,7 +2,8 @@
 -- It re-checks the current endsAt (soft close may have moved it since it was scheduled).
 -- KEYS[1] state hash, KEYS[2] recent-event stream
 -- ARGV[1] now (epoch ms), ARGV[2] closed event id, ARGV[3] events kept
--- Returns {'CLOSED', event, createdAt} | {'ALREADY', createdAt} | {'NOT_DUE', endsAt, createdAt} | {'NOT_FOUND'}
+-- Returns {'CLOSED', event, rev, createdAt} | {'ALREADY', createdAt} | {'NOT_DUE', endsAt, createdAt} | {'NOT_FOUND'}
+-- (rev: the auction's commits, for the state record of the close)
 -- (createdAt names the auction in the listing sets, which the caller updates: another slot).
 local raw = redis.call('HMGET', KEYS[1], 'id', 'closed', 'endsAt', 'seq', 'price', 'leader', 'reserveMet', 'createdAt')
 local id, closed, endsAt, seq, price, leader, reserveMet = raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]
@@ -23,4 +24,4 @@ local event = '{"id":"' .. ARGV[2] .. '","type":"auction.closed","auction":' .. 
   ',"at":' .. ARGV[1] .. ',"winner":' .. winnerJson .. ',"price":' .. priceJson .. ',"reserveMet":' .. reserveMet .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], nextSeq .. '-1', 'e', event)
 redis.call('HSET', KEYS[1], 'closed', '1', 'winner', winner, 'seq', tostring(nextSeq))
-return {'CLOSED', event, createdAt}
+return {'CLOSED', event, redis.call('HINCRBY', KEYS[1], 'rev', 1), createdAt}

@@ -10,7 +10,9 @@
 -- ARGV[11] Idempotency-Key ARGV[12] keys kept per bidder and auction (the oldest go first)
 --
 -- Returns outcomes as data, never as errors:
---   {'OK', answer, leading(1|0), event...}   {'REPLAY', answer}
+--   {'OK', answer, leading(1|0), rev, leaderMax, reservePrice or '', closed(1|0), event...}   {'REPLAY', answer}
+--   (rev counts the auction's commits; with the view in the answer and the three private fields,
+--   the caller has the whole new state for its state record, docs/design.md §6)
 --   {'NOT_FOUND'} {'NOT_STARTED', startsAt} {'CLOSED'} {'OWN_AUCTION'} {'TOO_LOW', minimum}
 --   {'IDEMPOTENCY_KEY_REUSED'}
 --
@@ -152,8 +154,9 @@ local function remember(seq, bidCount, answerEndsAt, answerPrice, flags, eventId
   redis.call('PEXPIRE', KEYS[3], idemTtl)
   redis.call('PEXPIRE', KEYS[4], idemTtl)
 end
-local function reply(answer, leadingFlag, events)
-  local out = {'OK', answer, leadingFlag}
+local function reply(answer, leadingFlag, events, ceiling, closedFlag)
+  local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
+  local out = {'OK', answer, leadingFlag, rev, tostring(ceiling), f[11], closedFlag}
   for i = 1, #events do out[#out + 1] = events[i] end
   return out
 end
@@ -163,7 +166,7 @@ if selfRaise and newPrice == price then
   -- Nothing public changed: keep the new ceiling, append no event.
   redis.call('HSET', KEYS[1], 'leaderMax', tostring(newMax))
   remember(f[16], f[17], f[2], f[5], reserveMet and 'R' or '', '-', '-', leader)
-  return reply(answerJson('null', stateJson('open', f[2], f[5], leader, f[17], f[16], metFlag, 'null'), 'true'), 1, {})
+  return reply(answerJson('null', stateJson('open', f[2], f[5], leader, f[17], f[16], metFlag, 'null'), 'true'), 1, {}, newMax, 0)
 end
 local eventAmount = amount
 if selfRaise then eventAmount = newPrice end -- the reserve moved the price: show it, never the maximum
@@ -196,4 +199,4 @@ redis.call('HSET', KEYS[1], 'price', tostring(newPrice), 'leader', newLeader, 'l
 remember(seq, bidCount, endsAt, newPrice, 'E' .. (proxy == 'true' and 'P' or '') .. (closed and 'C' or '') .. (reserveMet and 'R' or ''),
   ARGV[6], eventAmount, newLeader)
 return reply(answerJson(bidEvent, stateJson(status, endsAt, newPrice, newLeader, bidCount, stateSeq, metFlag, winner), tostring(leading)),
-  leading and 1 or 0, events)
+  leading and 1 or 0, events, newMax, closed and 1 or 0)

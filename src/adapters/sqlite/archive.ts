@@ -9,12 +9,17 @@ import {
 	type ArchiveEvent,
 	type ArchiveProgress,
 	type HistoryQuery,
+	type SeqConflict,
+	type WriteResult,
 } from '../../ports/archive.ts'
 import init from './migrations/001_init.sql' with { type: 'text' }
+import states from './migrations/002_states.sql' with { type: 'text' }
+import { sqliteStates } from './states.ts'
 
 /** The embedded archive's own migrations (same tables as Postgres, SQLite types). */
 export const SQLITE_MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
 	{ version: 1, name: '001_init', sql: init },
+	{ version: 2, name: '002_states', sql: states },
 ]
 
 export interface SqliteArchiveOptions {
@@ -43,6 +48,11 @@ export function createSqliteArchive(options: SqliteArchiveOptions) {
 		insert into bid_events (event_id, auction_id, seq, type, at_ms, bidder, amount, price, leader, proxy, ends_at_ms, reserve_met, winner, payload)
 		values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		on conflict do nothing`)
+	// Asked only about a skipped event: a duplicate (its id is archived) or a seq conflict.
+	const seqHolder = db.prepare<{ id: string; json: string }, [string, number]>(
+		'select event_id as id, payload as json from bid_events where auction_id = ? and seq = ?',
+	)
+	const idArchived = db.prepare<{ one: number }, [string]>('select 1 as one from bid_events where event_id = ?')
 	// Mirrors the Postgres upsert: settings fill in once, bid state only moves forward by seq.
 	const upsertAuction = db.prepare(`
 		insert into auctions (id, title, seller_id, currency, starting_price, increment, buy_now_price, soft_close_ms,
@@ -73,10 +83,12 @@ export function createSqliteArchive(options: SqliteArchiveOptions) {
 			last_seq = max(last_seq, excluded.last_seq),
 			updated_at_ms = excluded.updated_at_ms`)
 
-	const writeBatch = db.transaction((events: readonly ArchiveEvent[]) => {
+	const writeBatch = db.transaction((events: readonly ArchiveEvent[]): WriteResult => {
 		const touched = new Map<string, Touched>()
+		const conflicts: SeqConflict[] = []
 		let written = 0
-		for (const { event: e, json } of events) {
+		for (const item of events) {
+			const { event: e, json } = item
 			const bid = e.type === 'bid.placed' ? e : null
 			const { changes } = insertEvent.run(
 				e.id,
@@ -94,7 +106,12 @@ export function createSqliteArchive(options: SqliteArchiveOptions) {
 				e.type === 'auction.closed' ? e.winner : null,
 				json,
 			)
-			if (changes === 0) continue
+			if (changes === 0) {
+				const holder = seqHolder.get(e.auction, e.seq)
+				if (holder && holder.id !== e.id && !idArchived.get(e.id))
+					conflicts.push({ auction: e.auction, seq: e.seq, stored: { id: holder.id, json: holder.json }, incoming: item })
+				continue
+			}
 			written++
 			// Fold only what was new into the auction row, as the Postgres statement does.
 			let t = touched.get(e.auction)
@@ -138,7 +155,7 @@ export function createSqliteArchive(options: SqliteArchiveOptions) {
 				at,
 			)
 		}
-		return written
+		return { written, conflicts }
 	})
 
 	const history = {
@@ -165,10 +182,12 @@ export function createSqliteArchive(options: SqliteArchiveOptions) {
 	)
 
 	const archive = {
-		async write(events: readonly ArchiveEvent[]) {
-			if (events.length === 0) return 0
+		...sqliteStates(db),
+		async write<E extends ArchiveEvent>(events: readonly E[]): Promise<WriteResult<E>> {
+			if (events.length === 0) return { written: 0, conflicts: [] }
 			try {
-				return writeBatch(events)
+				// The conflicts' `incoming` are elements of `events`, so they are E.
+				return writeBatch(events) as WriteResult<E>
 			} catch (err) {
 				throw dataError(err)
 			}

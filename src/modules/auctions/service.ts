@@ -4,6 +4,9 @@ import { ExistsError, NotFoundError } from '../../errors.ts'
 import type { Archive } from '../../ports/archive.ts'
 import type { Logger } from '../../observability/log.ts'
 import { auctionCreated } from '../../events.ts'
+import { stateRecordJson } from '../../domain/state-record.ts'
+import { DEFAULT_DURABLE_WAIT_MS } from '../../config.ts'
+import { durable } from '../events/durable.ts'
 import type { Principal } from '../../auth/tokens.ts'
 import type { BidStore, EventsSince, ListQuery, Page } from '../../ports/bid-store.ts'
 import type { Metrics } from '../../observability/metrics.ts'
@@ -21,10 +24,12 @@ export interface AuctionServiceDeps {
 	archive?: Pick<Archive, 'auction'>
 	log?: Logger
 	now?: () => number
+	/** How long an answer waits for its commit to be durable in the log (DURABLE_WAIT_MS). */
+	durableWaitMs?: number
 }
 
 /** createAuctionService opens, finds and lists auctions; it knows nothing of HTTP. */
-export function createAuctionService({ store, publish, metrics, archive, log, now = Date.now }: AuctionServiceDeps) {
+export function createAuctionService({ store, publish, metrics, archive, log, now = Date.now, durableWaitMs = DEFAULT_DURABLE_WAIT_MS }: AuctionServiceDeps) {
 	/** Whether the archive already has this id; an archive that does not answer does not block creation. */
 	const archived = async (id: string) => {
 		try {
@@ -43,7 +48,8 @@ export function createAuctionService({ store, publish, metrics, archive, log, no
 			const json = JSON.stringify(auctionCreated(record))
 			const view = await store.createAuction(record, json)
 			metrics.auctionsCreated.inc()
-			publish(record.id, [json])
+			// The creation is a commit like a bid: its event and its state record (rev 0) in the log before the 201.
+			await durable(publish(record.id, [json], stateRecordJson(record, 0, record.createdAt)), durableWaitMs, 'the auction')
 			return view
 		},
 

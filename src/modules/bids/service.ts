@@ -1,4 +1,6 @@
-import { AppError, RateLimitedError } from '../../errors.ts'
+import { AppError, OutcomeUnknownError, RateLimitedError } from '../../errors.ts'
+import { DEFAULT_DURABLE_WAIT_MS } from '../../config.ts'
+import { durable } from '../events/durable.ts'
 import type { RateLimiter } from '../limits/rate-limiter.ts'
 import type { BidStore, PlaceBidRequest, PlacedBid } from '../../ports/bid-store.ts'
 import type { Metrics } from '../../observability/metrics.ts'
@@ -10,13 +12,16 @@ export interface BidServiceDeps {
 	metrics: Metrics
 	/** Per-bidder limiter, checked before the rules (docs/design.md §2 rule 9). */
 	limiter: RateLimiter
+	/** How long an answer waits for its commit to be durable in the log (DURABLE_WAIT_MS). */
+	durableWaitMs?: number
 }
 
 /**
  * createBidService is the hot path: one store call (one Lua round trip in Redis), then the
- * events go to the bus in the background. It counts bids in flight so shutdown can drain them.
+ * commit (its events and its state record) goes to the bus, and the 201 waits until the log holds
+ * it (docs/design.md §6). It counts bids in flight so shutdown can drain them.
  */
-export function createBidService({ store, publish, metrics, limiter }: BidServiceDeps) {
+export function createBidService({ store, publish, metrics, limiter, durableWaitMs = DEFAULT_DURABLE_WAIT_MS }: BidServiceDeps) {
 	let inFlight = 0
 	let idle: (() => void) | null = null
 
@@ -28,11 +33,13 @@ export function createBidService({ store, publish, metrics, limiter }: BidServic
 				const wait = limiter.take(request.bidder)
 				if (wait > 0) throw new RateLimitedError(wait)
 				const placed = await store.placeBid(request)
-				if (placed.events.length > 0) publish(request.auction, placed.events)
+				if (placed.events.length > 0 || placed.state !== null)
+					await durable(publish(request.auction, placed.events, placed.state), durableWaitMs, 'the bid')
 				metrics.countBid(placed.replayed ? 'replayed' : 'accepted')
 				return placed
 			} catch (err) {
-				metrics.countBid('rejected', err instanceof AppError ? err.code : 'INTERNAL')
+				if (err instanceof OutcomeUnknownError) metrics.countBid('unknown', err.code)
+				else metrics.countBid('rejected', err instanceof AppError ? err.code : 'INTERNAL')
 				throw err
 			} finally {
 				metrics.bidDuration.observe((performance.now() - started) / 1000)

@@ -37,7 +37,8 @@ export function createCloser({ store, publish, log, metrics, intervalMs = DEFAUL
 				if (result.outcome !== 'closed') continue
 				closed++
 				metrics.auctionsClosed.inc()
-				publish(id, [result.event])
+				// Not awaited: the bus retries by itself, and a slow one must not hold up other closes.
+				void publish(id, [result.event], result.state)
 			}
 			if (due.length < BATCH) return closed
 		}

@@ -1,12 +1,16 @@
 import { eventIdOf, type EventBus } from '../../ports/event-bus.ts'
+import { revOf } from '../../domain/state-record.ts'
 import type { Logger } from '../../observability/log.ts'
 import type { Metrics } from '../../observability/metrics.ts'
 
 /**
- * createPublisher hands committed events to the bus without making the caller wait: a bid is
- * accepted at its store commit (docs/design.md §9), so the publish round trip stays off the answer.
- * The bus retries by itself; an event it finally gives up on is logged and counted, and stays
- * in the store's event stream for crash repair. Nothing is dropped silently.
+ * createPublisher hands a commit to the bus: its public events (to this process's own watchers
+ * at once, then to the bus) and its private state record (docs/design.md §6). The promise it
+ * returns resolves when the bus holds all of them durably; callers that answer a client wait for
+ * it (a 201 is sent only once the commit is in the log), others may let it run.
+ *
+ * The bus retries by itself; whatever it finally gives up on is logged and counted, and the
+ * events stay in the store's event stream for crash repair. Nothing is dropped silently.
  */
 export function createPublisher({
 	bus,
@@ -20,7 +24,21 @@ export function createPublisher({
 	/** This process's own watchers, served before the bus round trip (the live role's hub). */
 	local?: (auction: string, json: string) => void
 }) {
-	return function publish(auction: string, events: readonly string[]): void {
+	const track = (done: Promise<void>, what: Record<string, unknown>) => {
+		metrics.publishesInFlight.inc()
+		return done.then(
+			() => void metrics.publishesInFlight.dec(),
+			(err: unknown) => {
+				metrics.publishesInFlight.dec()
+				metrics.publishFailures.inc()
+				log.error({ err, ...what }, 'not published; crash repair re-sends events from the store')
+				throw err
+			},
+		)
+	}
+
+	return function publish(auction: string, events: readonly string[], state?: string | null): Promise<void> {
+		const stored: Array<Promise<void>> = []
 		for (const json of events) {
 			if (local) {
 				// The bid is committed: a fan-out problem here must never turn its answer into an error.
@@ -31,16 +49,15 @@ export function createPublisher({
 				}
 			}
 			const eventId = eventIdOf(json)
-			metrics.publishesInFlight.inc()
-			bus.publish(auction, eventId, json).then(
-				() => metrics.publishesInFlight.dec(),
-				(err) => {
-					metrics.publishesInFlight.dec()
-					metrics.publishFailures.inc()
-					log.error({ err, auction, eventId }, 'event not published; crash repair will re-send it from the store')
-				},
-			)
+			stored.push(track(bus.publish(auction, eventId, json), { auction, eventId }))
 		}
+		if (state) {
+			const rev = revOf(state)
+			stored.push(track(bus.publishState(auction, rev, state), { auction, rev, kind: 'state' }))
+		}
+		const all = stored.length === 1 ? stored[0]! : Promise.all(stored).then(() => {})
+		all.catch(() => {}) // logged and counted above; a caller that does not wait must not see an unhandled rejection
+		return all
 	}
 }
 
