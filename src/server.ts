@@ -20,6 +20,7 @@ import { startArchiver, type ArchiverHost } from './archive/host.ts'
 import { createRepairer } from './archive/repair.ts'
 import { createHistoryService } from './modules/history/service.ts'
 import type { Logger } from './observability/log.ts'
+import type { Dependency } from './modules/ops/index.ts'
 import type { BidStore } from './ports/bid-store.ts'
 import type { EventBus } from './ports/event-bus.ts'
 import packageJson from '../package.json' with { type: 'json' }
@@ -150,7 +151,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		const bids = createBidService({ store, publish, metrics, limiter: bidLimiter, durableWaitMs: config.DURABLE_WAIT_MS })
 		const history = createHistoryService({ archive, store })
 		// A process that takes bids stays ready while the archive is down (bids do not need it);
-		// one that only archives is not.
+		// one that only archives is not. Either waits for the archive's tables to exist first.
 		const archiveOptional = config.roles.size > 1 || !config.roles.has('archiver')
 		const app = createApp({
 			api: config.roles.has('api'),
@@ -174,6 +175,8 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 									if (!healthy) throw new Error(problem ?? 'not healthy')
 								},
 							},
+							// The SQLite file was migrated when it was opened above; Postgres waits for the archiver.
+							schemaCheck(archiver, archive.kind === 'sqlite' ? Promise.resolve() : archiver.migrated),
 						]
 					: []),
 			],
@@ -219,5 +222,30 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 	} catch (err) {
 		for (const step of cleanup) await step().catch(() => {})
 		throw err
+	}
+}
+
+/** How long a /readyz waits for the archiver's first migration (within the check's 2 s). */
+const MIGRATION_WAIT_MS = 1_500
+
+/**
+ * schemaCheck keeps a process with the archiver role unready until the archive's migrations are
+ * applied: before that, creating an auction cannot check a chosen id against the archive (the
+ * query fails and creation goes on) and history has no tables. Required even where the archive
+ * itself is optional, but only until then: a schema stays, so a later outage leaves it `ok`.
+ */
+function schemaCheck(archiver: ArchiverHost, schema: Promise<void>): Dependency {
+	let migrated = false
+	void schema.then(() => (migrated = true))
+	return {
+		name: 'archive-schema',
+		async ping() {
+			if (migrated) return
+			// Right after the start the archiver is migrating: a /readyz then waits for it, briefly.
+			const done = await Promise.race([schema.then(() => true), Bun.sleep(MIGRATION_WAIT_MS).then(() => false)])
+			if (done) return
+			const { problem } = archiver.health()
+			throw new Error(`the archive's migrations are not applied yet${problem ? ` (${problem})` : ''}`)
+		},
 	}
 }

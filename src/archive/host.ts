@@ -21,6 +21,11 @@ export interface ArchiverHost {
 	mode: 'worker' | 'in-process'
 	/** From the archiver's latest report: can it write? */
 	health(): { healthy: boolean; problem: string | null }
+	/**
+	 * Resolves once an archiver of this process has applied the archive's migrations (a schema,
+	 * once there, stays: a later outage does not undo it).
+	 */
+	migrated: Promise<void>
 	/** From the archiver's latest report: events not archived yet, and the oldest one's age. */
 	lag(): { events: number; seconds: number }
 	/** Stops feeding it, lets it flush, and resolves with how many events that wrote. */
@@ -96,14 +101,26 @@ export function startArchiver({ config, log, metrics, bus, inWorker }: ArchiverH
 	const settings = archiverSettings(config)
 	let health: { healthy: boolean; problem: string | null } = { healthy: true, problem: null }
 	let last: ArchiverReport | null = null
+	const migrated = Promise.withResolvers<void>()
 	const record = (report: ArchiverReport) => {
 		metrics.recordArchiverReport(report)
 		health = { healthy: report.healthy, problem: report.problem }
 		last = report
+		if (report.migrated) migrated.resolve()
 	}
 	/** The archiver is gone (a crashed Worker): unhealthy until a new one reports; lag as last seen. */
 	const down = (problem: string) =>
-		record({ batches: [], deadLetters: {}, writeFailures: 0, seqConflicts: 0, lagEvents: last?.lagEvents ?? 0, lagSeconds: last?.lagSeconds ?? 0, healthy: false, problem })
+		record({
+			batches: [],
+			deadLetters: {},
+			writeFailures: 0,
+			seqConflicts: 0,
+			lagEvents: last?.lagEvents ?? 0,
+			lagSeconds: last?.lagSeconds ?? 0,
+			healthy: false,
+			problem,
+			migrated: false,
+		})
 	const pending = settlements()
 	const target: Target = inWorker
 		? workerTarget(settings, log, record, down, pending)
@@ -160,6 +177,7 @@ export function startArchiver({ config, log, metrics, bus, inWorker }: ArchiverH
 	return {
 		mode: inWorker ? 'worker' : 'in-process',
 		health: () => health,
+		migrated: migrated.promise,
 		lag: () => ({ events: last?.lagEvents ?? 0, seconds: last?.lagSeconds ?? 0 }),
 		stop(deadlineMs = config.SHUTDOWN_TIMEOUT_MS / 2) {
 			stopping ??= (async () => {

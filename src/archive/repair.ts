@@ -1,8 +1,9 @@
 import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
-import { isDense, type Archive, type ArchiveProgress } from '../ports/archive.ts'
+import { ArchiveDataError, isDense, type Archive, type ArchiveEvent, type ArchiveProgress } from '../ports/archive.ts'
 import type { BidStore, EventsSince } from '../ports/bid-store.ts'
-import type { EventBus } from '../ports/event-bus.ts'
+import { seqOf, type EventBus } from '../ports/event-bus.ts'
+import { decodeEvent } from '../../workers/archiver/decode.ts'
 
 export interface RepairerOptions {
 	store: BidStore
@@ -29,11 +30,6 @@ const DEFAULT_SCAN_LIMIT = 500
 const DEFAULT_NEWEST_LIMIT = 50
 /** At most this many missing events per auction per repair (the store keeps ~1,000 anyway). */
 const MAX_REPAIR = 1_000
-/**
- * Re-publishes of one event that may fail to fill its gap before repair gives up on it: an event
- * the archiver dead-letters (the archive refuses it) never arrives however often it is sent.
- */
-export const MAX_REPUBLISHES = 3
 
 interface Suspect {
 	/** When the archive was first seen behind the store. */
@@ -44,12 +40,18 @@ interface Suspect {
 
 /**
  * createRepairer is crash repair (docs/design.md §6): a bid is accepted at its store commit, so if the
- * process dies before the event reaches the bus, the archive is left with a seq gap. Each tick
- * compares the archive's progress with the store's seq (`BidStore.seqs`) for the auctions that
- * can still change (a sweep over the archive's unsettled auctions, plus the store's newest),
- * and once an auction has stayed behind past the grace period it re-publishes the missing
- * events from the store's event stream with their original ids: JetStream's dedup window and
- * the archive's `on conflict do nothing` make a double harmless.
+ * process dies before the event reaches the bus, or an archiver dies holding it, the archive is
+ * left with a seq gap. Each tick compares the archive's progress with the store's seq
+ * (`BidStore.seqs`) for the auctions that can still change (a sweep over the archive's
+ * unsettled auctions, plus the store's newest), and once an auction has stayed behind past the
+ * grace period it writes the missing events from the store's event stream into the archive
+ * itself, then publishes them with their original ids so the stream has them too.
+ *
+ * Writing, not only re-publishing: an event that reached the stream and not the archive (its
+ * archiver was killed before the commit; JetStream hands it out again only after the ack wait)
+ * would be dropped by the stream's duplicate window, and the gap would stay. The archive's
+ * write is idempotent (`on conflict do nothing`), so the archiver's own copy arriving later
+ * changes nothing, and only the rows this write added are counted as repaired.
  */
 export function createRepairer(options: RepairerOptions) {
 	const { store, bus, archive, metrics, graceMs, intervalMs } = options
@@ -60,8 +62,6 @@ export function createRepairer(options: RepairerOptions) {
 	const suspects = new Map<string, Suspect>()
 	/** Seqs found missing and no longer in the store, or given up on: counted and logged once, not chased again. */
 	const lost = new Map<string, Set<number>>()
-	/** How often each still-missing seq was re-published, per auction. */
-	const republishes = new Map<string, Map<number, number>>()
 	const giveUp = (auction: string, seqs: number[], why: string) => {
 		metrics.unrepairable.inc(seqs.length)
 		lost.set(auction, new Set([...(lost.get(auction) ?? []), ...seqs]))
@@ -102,52 +102,76 @@ export function createRepairer(options: RepairerOptions) {
 		return { items: found && !found.reset ? found.items : [], gone: missing.slice(0, lo) }
 	}
 
+	/**
+	 * write stores events in the archive and returns how many rows it added and the seqs another
+	 * event took meanwhile (a seq conflict: the archiver dead-letters its copy); the events the
+	 * archive refuses for their content (the archiver would dead-letter them) are found by halving
+	 * and returned apart. An unavailable archive throws: the next pass tries again.
+	 */
+	const write = async (events: ArchiveEvent[]): Promise<{ written: number; refused: number[]; conflicts: number[] }> => {
+		try {
+			const result = await archive.write(events)
+			return { written: result.written, refused: [], conflicts: result.conflicts.map((c) => c.seq) }
+		} catch (err) {
+			if (!(err instanceof ArchiveDataError)) throw err
+			if (events.length === 1) return { written: 0, refused: [events[0]!.event.seq], conflicts: [] }
+			const half = events.length >> 1
+			const [a, b] = [await write(events.slice(0, half)), await write(events.slice(half))]
+			return { written: a.written + b.written, refused: [...a.refused, ...b.refused], conflicts: [...a.conflicts, ...b.conflicts] }
+		}
+	}
+
 	const repair = async (auction: string, target: number): Promise<number> => {
 		const known = lost.get(auction)
-		let missing = (await archive.missingSeqs(auction, target, MAX_REPAIR)).filter((seq) => !known?.has(seq))
-		const tries = republishes.get(auction) ?? new Map<number, number>()
-		for (const seq of tries.keys()) if (!missing.includes(seq)) tries.delete(seq) // it arrived
-		const refused = missing.filter((seq) => (tries.get(seq) ?? 0) >= MAX_REPUBLISHES)
-		if (refused.length > 0) {
-			for (const seq of refused) tries.delete(seq)
-			giveUp(auction, refused, `events re-published ${MAX_REPUBLISHES} times never reached the archive (dead-lettered?); giving up on them`)
-			missing = missing.filter((seq) => !refused.includes(seq))
-		}
-		if (tries.size > 0) republishes.set(auction, tries)
-		else republishes.delete(auction)
+		const missing = (await archive.missingSeqs(auction, target, MAX_REPAIR)).filter((seq) => !known?.has(seq))
 		if (missing.length === 0) return 0
 		const found = await fromStore(auction, missing)
 		if (!found) return 0
-		const wanted = new Set(missing)
-		const sent: number[] = []
-		for (const json of found.items) {
-			const { id, seq } = JSON.parse(json) as { id: string; seq: number }
-			if (!wanted.has(seq)) continue
-			await bus.publish(auction, id, json) // in seq order, each stored before the next
-			sent.push(seq)
-			tries.set(seq, (tries.get(seq) ?? 0) + 1)
-		}
-		if (tries.size > 0) republishes.set(auction, tries)
-		if (sent.length > 0) {
-			metrics.repaired.inc(sent.length)
-			log.warn({ auction, seqs: sent }, 'republished events the archive lacked (lost between store commit and publish)')
-		}
 		if (found.gone.length > 0)
 			giveUp(auction, found.gone, 'events missing from the archive are no longer kept by the store; they cannot be repaired')
-		return sent.length
+		const wanted = new Set(missing)
+		const events: ArchiveEvent[] = []
+		const invalid: number[] = []
+		for (const json of found.items) {
+			const decoded = decodeEvent(json)
+			if (decoded.ok) {
+				if (wanted.has(decoded.event.seq)) events.push({ event: decoded.event, json })
+			} else {
+				const seq = seqIn(json)
+				if (wanted.has(seq)) invalid.push(seq)
+			}
+		}
+		if (invalid.length > 0) giveUp(auction, invalid, 'events missing from the archive are not valid events in the store either; they cannot be repaired')
+		if (events.length === 0) return 0
+		const { written, refused, conflicts } = await write(events)
+		if (refused.length > 0) giveUp(auction, refused, 'the archive refuses events it lacks (the archiver dead-letters them too); giving up on them')
+		if (conflicts.length > 0)
+			log.error({ auction, seqs: conflicts }, "another event took these seqs in the archive meanwhile (the store handed them out twice); the store's events were not written")
+		// The stream gets them too, in seq order: the archiver then skips them, and a copy the
+		// stream already has is dropped by its duplicate window. Not awaited: a bus that is down
+		// retries for minutes, and the archive no longer needs it.
+		for (const { event, json } of events)
+			if (!refused.includes(event.seq))
+				bus.publish(auction, event.id, json).catch((err: unknown) => log.warn({ err, auction, seq: event.seq }, 'repaired event not re-published to the bus'))
+		if (written > 0) {
+			metrics.repaired.inc(written)
+			const seqs = events.map((e) => e.event.seq).filter((seq) => !refused.includes(seq))
+			log.warn({ auction, seqs, written }, 'wrote events the archive lacked from the store (lost between the store commit and the archive)')
+		}
+		return written
 	}
 
-	/** One pass; returns what it looked at and re-published (tests call it directly). */
-	const tick = async (): Promise<{ checked: number; republished: number }> => {
+	/** One pass; returns how many auctions it looked at and how many events it wrote into the archive (tests call it directly). */
+	const tick = async (): Promise<{ checked: number; repaired: number }> => {
 		if (options.paused?.()) {
 			suspects.clear()
-			return { checked: 0, republished: 0 }
+			return { checked: 0, repaired: 0 }
 		}
 		const t = now()
 		const progress = await candidates()
 		const ids = [...progress.keys()]
 		const seqs = await store.seqs(ids)
-		let republished = 0
+		let repaired = 0
 		for (const [i, id] of ids.entries()) {
 			const p = progress.get(id)!
 			const storeSeq = seqs[i] ?? null
@@ -165,12 +189,12 @@ export function createRepairer(options: RepairerOptions) {
 			if (t - s.since < graceMs) continue
 			suspects.delete(id)
 			try {
-				republished += await repair(id, s.target)
+				repaired += await repair(id, s.target)
 			} catch (err) {
 				log.warn({ err, auction: id }, 'repair failed; trying again next time')
 			}
 		}
-		return { checked: ids.length, republished }
+		return { checked: ids.length, repaired }
 	}
 
 	let timer: ReturnType<typeof setTimeout> | null = null
@@ -200,3 +224,12 @@ export function createRepairer(options: RepairerOptions) {
 }
 
 export type Repairer = ReturnType<typeof createRepairer>
+
+/** The seq of an event's JSON, or -1 when it is not JSON with one. */
+function seqIn(json: string): number {
+	try {
+		return seqOf(json)
+	} catch {
+		return -1
+	}
+}

@@ -17,6 +17,8 @@ export interface ArchiverReport {
 	/** Whether the last write (or connection attempt) worked, and what failed if not. */
 	healthy: boolean
 	problem: string | null
+	/** Whether the archive's migrations are applied (history and the id check at create need its tables). */
+	migrated: boolean
 }
 
 /** The live sockets as the gauges show them: what they have queued and not sent, in bytes, and replays waiting. */
@@ -111,6 +113,11 @@ export function createMetrics() {
 		buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
 		registers,
 	})
+	const liveFilled = new Counter({
+		name: 'gavel_live_filled_events_total',
+		help: 'Events the live hub read from the store because the bus had not brought them in order (an outage, a reordering, a lost delivery)',
+		registers,
+	})
 	const publishFailures = new Counter({
 		name: 'gavel_bus_publish_failures_total',
 		help: 'Events the bus gave up publishing (left to crash repair)',
@@ -158,7 +165,7 @@ export function createMetrics() {
 	const archiveUp = new Gauge({ name: 'gavel_archive_up', help: '1 while the archiver can write, 0 while it retries', registers })
 	const repaired = new Counter({
 		name: 'gavel_archive_repaired_events_total',
-		help: 'Events crash repair re-published from the store because the archive lacked them',
+		help: 'Events crash repair wrote into the archive from the store because the archive lacked them',
 		registers,
 	})
 	const unrepairable = new Counter({
@@ -176,6 +183,7 @@ export function createMetrics() {
 		wsSlowConsumerCloses,
 		wsErrorFrames,
 		fanoutDelay,
+		liveFilled,
 		registry,
 		bidDuration,
 		publishFailures,

@@ -51,10 +51,18 @@ export function repairContract(name: string, make: () => Promise<RepairHarness>)
 		const progress = async (id: string) => (await h.archive.progress([id]))[0] ?? null
 		const counter = async (c: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await c.get()).values[0]?.value ?? 0
 
-		test('re-publishes events committed in the store but never published, after the grace period, with their ids', async () => {
+		test('writes events committed in the store but never published into the archive after the grace period, and publishes them, with their ids', async () => {
 			let t = 0
 			const metrics = createMetrics()
-			const repairer = createRepairer({ ...h, log: silentLogger(), metrics, graceMs: GRACE_MS, intervalMs: 1_000, now: () => t })
+			const published: string[] = []
+			const bus: EventBus = {
+				...h.bus,
+				publish: (auction, id, json) => {
+					published.push(`${auction}:${JSON.parse(json).seq}`)
+					return h.bus.publish(auction, id, json)
+				},
+			}
+			const repairer = createRepairer({ ...h, bus, log: silentLogger(), metrics, graceMs: GRACE_MS, intervalMs: 1_000, now: () => t })
 
 			const a = await create(true)
 			const lostBids: string[] = []
@@ -65,11 +73,13 @@ export function repairContract(name: string, make: () => Promise<RepairHarness>)
 			const b = await create(false) // died right after creating: not even auction.created went out
 			await until(async () => (await progress(a))?.eventCount === 5, 'the published events archived')
 
-			expect(await repairer.tick()).toMatchObject({ republished: 0 }) // behind, but maybe in flight
+			expect(await repairer.tick()).toMatchObject({ repaired: 0 }) // behind, but maybe in flight
 			t = GRACE_MS - 1
-			expect(await repairer.tick()).toMatchObject({ republished: 0 })
+			expect(await repairer.tick()).toMatchObject({ repaired: 0 })
 			t = GRACE_MS
-			expect(await repairer.tick()).toMatchObject({ republished: 3 })
+			expect(await repairer.tick()).toMatchObject({ repaired: 3 })
+			// The stream gets them too: a's two lost bids, b's auction.created.
+			expect(published.filter((p) => p.startsWith(`${a}:`) || p.startsWith(`${b}:`)).sort()).toEqual([`${a}:3`, `${a}:6`, `${b}:0`].sort())
 
 			await until(async () => {
 				const [pa, pb] = [await progress(a), await progress(b)]
@@ -81,18 +91,19 @@ export function repairContract(name: string, make: () => Promise<RepairHarness>)
 			expect(await counter(metrics.repaired)).toBe(3)
 
 			t += GRACE_MS * 2
-			expect(await repairer.tick()).toMatchObject({ republished: 0 }) // nothing left to do
+			expect(await repairer.tick()).toMatchObject({ repaired: 0 }) // nothing left to do
+			expect(await counter(metrics.repaired)).toBe(3)
 		})
 
 		test('a busy auction whose archive keeps catching up is never repaired', async () => {
 			let t = 0
 			const a = await create(true)
 			// Other tests' auctions share the store; watch only what is re-published for this one.
-			const republished: string[] = []
+			const published: string[] = []
 			const bus: EventBus = {
 				...h.bus,
 				publish: (auction, id, json) => {
-					if (auction === a) republished.push(id)
+					if (auction === a) published.push(id)
 					return h.bus.publish(auction, id, json)
 				},
 			}
@@ -103,7 +114,7 @@ export function repairContract(name: string, make: () => Promise<RepairHarness>)
 				await until(async () => (await progress(a))?.lastSeq === round, `bid ${round} archived`)
 				t += GRACE_MS
 			}
-			expect(republished).toEqual([])
+			expect(published).toEqual([])
 		})
 	})
 }

@@ -107,7 +107,7 @@ describe('bid history over HTTP (embedded: in-process bus, archiver Worker, SQLi
 
 	test('readiness and metrics show the archive', async () => {
 		const ready = (await (await fetch(`${g.url}/readyz`)).json()) as { checks: Record<string, string> }
-		expect(ready.checks).toMatchObject({ sqlite: 'ok', archiver: 'ok' })
+		expect(ready.checks).toMatchObject({ sqlite: 'ok', archiver: 'ok', 'archive-schema': 'ok' })
 		await until(async () => /gavel_archive_events_total [1-9]/.test(await (await fetch(`${g.url}/metrics`)).text()), 'archive metrics')
 		const metrics = await (await fetch(`${g.url}/metrics`)).text()
 		for (const name of ['gavel_archive_batch_size_count', 'gavel_archive_insert_duration_seconds_count', 'gavel_archive_lag_events', 'gavel_archive_lag_seconds'])

@@ -1,4 +1,5 @@
 import { afterAll, expect, test } from 'bun:test'
+import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { createNatsEventBus } from '../../src/adapters/nats/event-bus.ts'
 import { createAckedPublisher } from '../../src/adapters/nats/acked-publisher.ts'
@@ -93,5 +94,36 @@ test('the acked publisher resolves on the PubAck and rejects at once when no str
 		expect(refused?.message).toContain('503')
 	} finally {
 		publisher.close()
+	}
+})
+
+test('the acked publisher sends what waits for a PubAck again as soon as the connection is back, in order, not after its timeout', async () => {
+	const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(NATS_URL).port || 4222) })
+	const stream = uniqueName('GTEST').toUpperCase()
+	streams.push(stream)
+	const prefix = uniqueName('gtest')
+	await jsm.streams.add({ name: stream, subjects: [`${prefix}.>`] })
+	const nc = await connect({ servers: `nats://127.0.0.1:${proxy.port}`, maxReconnectAttempts: -1, reconnectTimeWait: 50 })
+	// A PubAck timeout far beyond the test's: only a re-send on reconnect can settle these.
+	const publisher = createAckedPublisher(nc, { timeoutMs: 600_000 })
+	try {
+		await publisher.publish(`${prefix}.a1`, newEventId(), '{"n":0}')
+		await proxy.close() // the connection drops: nats.js throws away what it buffers meanwhile
+		const ids = [newEventId(), newEventId(), newEventId()]
+		let settled = 0
+		const publishes = ids.map((id, i) => publisher.publish(`${prefix}.a1`, id, `{"n":${i + 1}}`).then(() => void settled++))
+		await Bun.sleep(100)
+		expect(settled).toBe(0)
+		await proxy.open()
+		await eventually(() => settled === ids.length, 'the PubAcks of the re-sent events', 10_000)
+		await Promise.all(publishes)
+		expect(publisher.pending()).toBe(0)
+		const stored = await Promise.all([2, 3, 4].map((seq) => jsm.streams.getMessage(stream, { seq })))
+		expect(stored.map((m) => m?.header.get('Nats-Msg-Id'))).toEqual(ids)
+		expect((await jsm.streams.info(stream)).state.messages).toBe(4)
+	} finally {
+		publisher.close()
+		await nc.close()
+		await proxy.close()
 	}
 })

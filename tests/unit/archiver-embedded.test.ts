@@ -107,3 +107,14 @@ test('readiness follows the archive as it is now: healthy again as soon as a fai
 	await archiver.stop()
 	await real.close()
 })
+
+test('reports that the archive is migrated as soon as it is, not at the next report (readiness waits for it)', async () => {
+	const r = reports()
+	const archiver = runArchiver(settings({ reportEveryMs: 600_000 }), { log: silentLogger(), report: r.add })
+	try {
+		await until(() => r.all.length > 0, 'a report')
+		expect(r.all[0]).toMatchObject({ migrated: true, healthy: true })
+	} finally {
+		await archiver.stop()
+	}
+})

@@ -75,8 +75,8 @@ afterEach(async () => {
 	stops = []
 })
 
-async function setup({ catchUpMs = 1_000 } = {}) {
-	const memory = createMemoryBidStore()
+async function setup({ gapWaitMs = 1_000, eventsKept }: { gapWaitMs?: number; eventsKept?: number } = {}) {
+	const memory = createMemoryBidStore({ eventsKept })
 	const gated = gatedStore(memory)
 	const { bus, deliver, handlers, resume } = fakeBus()
 	const hub = createLiveHub({
@@ -85,7 +85,7 @@ async function setup({ catchUpMs = 1_000 } = {}) {
 		metrics: createMetrics(),
 		log: silentLogger(),
 		limits: { maxSubscriptions: 10, maxFrameBytes: 4096, idleTimeoutS: 120, sendBufferBytes: 1 << 20, maxSocketsPerAddress: 0 },
-		catchUpMs,
+		gapWaitMs,
 	})
 	const server: Server<LiveConnection> = Bun.serve<LiveConnection>({
 		hostname: '127.0.0.1',
@@ -109,13 +109,17 @@ async function setup({ catchUpMs = 1_000 } = {}) {
 		return server.stop(true)
 	})
 	const t0 = Date.now()
-	const record = newAuction({ id: 'a1', title: 'lamp', startingPrice: 100, increment: 10, endsAt: t0 + 600_000 }, 'sam', t0)
-	await memory.createAuction(record, JSON.stringify(auctionCreated(record)))
-	let price = 90
+	const prices = new Map<string, number>()
+	for (const id of ['a1', 'a2', 'a3']) {
+		const record = newAuction({ id, title: 'lamp', startingPrice: 100, increment: 10, endsAt: t0 + 600_000 }, 'sam', t0)
+		await memory.createAuction(record, JSON.stringify(auctionCreated(record)))
+		prices.set(id, 90)
+	}
 	/** Commits a bid in the store and returns its event JSON, not yet on the bus. */
-	const commit = async () => {
-		price += 10
-		const placed = await memory.placeBid({ auction: 'a1', bidder: price % 20 ? 'bob' : 'carol', amount: price })
+	const commit = async (auction = 'a1') => {
+		const price = prices.get(auction)! + 10
+		prices.set(auction, price)
+		const placed = await memory.placeBid({ auction, bidder: price % 20 ? 'bob' : 'carol', amount: price })
 		return placed.events[0]!
 	}
 	const connect = async (query: Record<string, string | number>) => {
@@ -156,12 +160,12 @@ test('events delivered while the replay read is in flight follow the replay, eac
 	expect(c.seqs()).toEqual([1, 2, 3, 4])
 })
 
-test('on a quiet auction a synced watcher joins the topic after the catch-up wait', async () => {
-	const { commit, deliver, connect, hub } = await setup({ catchUpMs: 20 })
-	await commit()
+test('an event published before anyone listened here is not waited for: the next one reaches every watcher', async () => {
+	const { commit, deliver, connect, hub } = await setup({ gapWaitMs: 20 })
+	await commit() // the bus will never bring seq 1 here
 	const c = await connect({ auction: 'a1' })
 	await c.next((f) => f.type === 'subscribed', 'subscribed')
-	await Bun.sleep(60) // nothing arrives: the bus will never bring seq 1 here
+	await Bun.sleep(60)
 	const second = await connect({ auction: 'a1' })
 	await second.next((f) => f.type === 'subscribed', 'subscribed')
 	deliver('a1', await commit())
@@ -252,4 +256,103 @@ test('subscribing again on a live socket re-syncs it from the new since, then li
 	await Bun.sleep(20)
 	expect(c.seqs()).toEqual([1, 2, 3, 2, 3, 4])
 	expect(c.frames[4]).toMatchObject({ type: 'subscribed', seq: 3 })
+})
+
+test('after a bus outage, live events that arrive before an auction is re-read wait for it: every auction dense and in order', async () => {
+	const { commit, deliver, resume, connect, gated } = await setup()
+	const auctions = ['a1', 'a2', 'a3']
+	const c = await connect({})
+	for (const auction of auctions) {
+		c.send({ op: 'subscribe', auction })
+		await c.next((f) => f.type === 'subscribed' && f.auction === auction, `${auction} subscribed`)
+	}
+	for (const auction of auctions) deliver(auction, await commit(auction)) // seq 1 arrives live
+	await eventually(() => auctions.every((a) => c.events(a).length === 1), 'the live events')
+	for (const auction of auctions) for (let i = 0; i < 2; i++) await commit(auction) // seq 2 and 3 lost in the outage
+	gated.hold() // the re-reads after the outage take a while
+	resume()
+	// The bus is back: new events arrive live before any auction's re-read is done.
+	for (const auction of auctions) deliver(auction, await commit(auction)) // seq 4
+	await Bun.sleep(20)
+	gated.release()
+	await eventually(() => auctions.every((a) => c.events(a).length >= 4), 'every event of every auction', 3_000)
+	for (const auction of auctions) deliver(auction, await commit(auction)) // seq 5, live again
+	await eventually(() => auctions.every((a) => c.events(a).length >= 5), 'the next live events')
+	await Bun.sleep(20)
+	for (const auction of auctions) expect(c.seqs(auction)).toEqual([1, 2, 3, 4, 5])
+})
+
+test('an event the bus brings early waits for the ones before it; one the bus never brings is read from the store', async () => {
+	const { commit, deliver, connect } = await setup({ gapWaitMs: 30 })
+	const c = await watch(connect, 'a1')
+	const [one, two, three] = [await commit(), await commit(), await commit()]
+	deliver('a1', three) // reordered on the bus (two api instances publishing at once)
+	deliver('a1', one)
+	await Bun.sleep(10)
+	expect(c.seqs()).toEqual([1]) // three is held: two is still missing
+	deliver('a1', two)
+	await eventually(() => c.events().length === 3, 'two, then three')
+	await commit() // seq 4: its delivery is lost
+	deliver('a1', await commit()) // seq 5 waits for 4, which only the store has
+	await eventually(() => c.events().length === 5, 'the gap filled from the store')
+	deliver('a1', await commit())
+	await eventually(() => c.events().length === 6, 'the next live event')
+	await Bun.sleep(20)
+	expect(c.seqs()).toEqual([1, 2, 3, 4, 5, 6])
+})
+
+test('a watcher synced ahead of what the topic has sent waits until it catches up, then gets each event once', async () => {
+	const { commit, deliver, connect } = await setup({ gapWaitMs: 30 })
+	const first = await watch(connect, 'a1')
+	const one = await commit() // committed, still on its way over the bus
+	const second = await watch(connect, 'a1') // its state already has seq 1
+	deliver('a1', one)
+	deliver('a1', await commit())
+	await eventually(() => first.events().length === 2 && second.events().length === 1, 'seq 2 at both')
+	const three = await commit()
+	void three // its delivery is lost
+	const third = await watch(connect, 'a1') // ahead of the topic until the store fills seq 3 in
+	deliver('a1', await commit())
+	await eventually(() => first.events().length === 4 && second.events().length === 3 && third.events().length === 1, 'seq 4 at all three')
+	await Bun.sleep(20)
+	expect(first.seqs()).toEqual([1, 2, 3, 4])
+	expect(second.seqs()).toEqual([2, 3, 4])
+	expect(third.seqs()).toEqual([4])
+})
+
+/** Connects a watcher to one auction and waits for its `subscribed`. */
+async function watch(connect: (q: Record<string, string | number>) => Promise<LiveClient>, auction: string) {
+	const c = await connect({ auction })
+	await c.next((f) => f.type === 'subscribed', `${auction} subscribed`)
+	return c
+}
+
+test('when the events missed in a bus outage have left the store, the topic gets a reset with the state, then live events', async () => {
+	const { commit, deliver, resume, connect } = await setup({ eventsKept: 5 })
+	const c = await watch(connect, 'a1')
+	deliver('a1', await commit())
+	await eventually(() => c.events().length === 1, 'the live event')
+	for (let i = 0; i < 11; i++) await commit() // seqs 2–12 missed; the store keeps only the last few
+	resume()
+	await c.next((f) => f.type === 'reset', 'the reset')
+	deliver('a1', await commit())
+	await eventually(() => c.events().length === 2, 'the next live event')
+	expect(c.frames.map((f) => f.type)).toEqual(['subscribed', 'bid.placed', 'reset', 'bid.placed'])
+	expect(c.frames[2]).toMatchObject({ type: 'reset', auction: 'a1', seq: 12, state: { seq: 12 } })
+	expect(c.seqs()).toEqual([1, 13])
+})
+
+test("this process's own events and another instance's, reordered on the bus, reach a watcher once each in order", async () => {
+	const { hub, commit, deliver, connect } = await setup({ gapWaitMs: 30 })
+	const c = await watch(connect, 'a1')
+	const theirs = await commit() // seq 1, committed by another instance: only the bus brings it, late
+	const ours = await commit() // seq 2, committed here: handed over at once
+	hub.local('a1', ours)
+	await Bun.sleep(10)
+	expect(c.events()).toEqual([]) // seq 2 waits for seq 1
+	deliver('a1', theirs)
+	deliver('a1', ours) // the bus echo
+	await eventually(() => c.events().length === 2, 'both')
+	await Bun.sleep(20)
+	expect(c.seqs()).toEqual([1, 2])
 })

@@ -6,6 +6,7 @@ import { createMemoryBidStore } from '../../src/adapters/memory/bid-store.ts'
 import { createLocalEventBus } from '../../src/adapters/local/event-bus.ts'
 import { createSqliteArchive } from '../../src/adapters/sqlite/archive.ts'
 import { createRepairer } from '../../src/archive/repair.ts'
+import { ArchiveDataError, type Archive } from '../../src/ports/archive.ts'
 import { newAuction } from '../../src/domain/new-auction.ts'
 import { auctionCreated } from '../../src/events.ts'
 import { createMetrics } from '../../src/observability/metrics.ts'
@@ -58,7 +59,7 @@ test('events that already left the store window are counted as unrepairable once
 
 		await repairer.tick()
 		t = 1_000
-		expect(await repairer.tick()).toMatchObject({ republished: 10 }) // the store keeps seqs 21–30
+		expect(await repairer.tick()).toMatchObject({ repaired: 10 }) // the store keeps seqs 21–30
 		await until(async () => (await h.archive.progress([record.id]))[0]?.lastSeq === 30, 'the kept events archived')
 		expect(await h.archive.missingSeqs(record.id, 30, 100)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
 		const value = async (c: typeof metrics.repaired) => (await c.get()).values[0]?.value ?? 0
@@ -91,29 +92,30 @@ test('waits while the archiver is behind (paused), and the grace period starts a
 		await repairer.tick() // suspected at t = 0
 		paused = true
 		t = 5_000
-		expect(await repairer.tick()).toEqual({ checked: 0, republished: 0 })
+		expect(await repairer.tick()).toEqual({ checked: 0, repaired: 0 })
 		paused = false
-		expect(await repairer.tick()).toMatchObject({ republished: 0 }) // suspected again at t = 5,000
+		expect(await repairer.tick()).toMatchObject({ repaired: 0 }) // suspected again at t = 5,000
 		t = 6_000
-		expect(await repairer.tick()).toMatchObject({ republished: 1 })
+		expect(await repairer.tick()).toMatchObject({ repaired: 1 })
 	} finally {
 		await h.cleanup()
 	}
 })
 
-test('an event whose re-publishes never reach the archive (dead-lettered) is given up after a few tries', async () => {
+test('an event the archive refuses (the archiver dead-letters it) is given up at once; the others are written', async () => {
 	const h = await embedded()
 	try {
 		let t = 0
 		const metrics = createMetrics()
-		// The archiver refuses seq 2 for good: on the bus it goes nowhere, as into a dead-letter stream.
-		const bus = {
-			...h.bus,
-			publish: async (auction: string, id: string, json: string) => {
-				if ((JSON.parse(json) as { seq: number }).seq !== 2) await h.bus.publish(auction, id, json)
+		// The archive refuses seq 2 for its content, in any batch that holds it.
+		const archive: Archive = {
+			...h.archive,
+			write: async (events) => {
+				if (events.some((e) => e.event.seq === 2)) throw new ArchiveDataError('value out of range')
+				return h.archive.write(events)
 			},
 		}
-		const repairer = createRepairer({ ...h, bus, log: silentLogger(), metrics, graceMs: 1_000, intervalMs: 1_000, now: () => t })
+		const repairer = createRepairer({ ...h, archive, log: silentLogger(), metrics, graceMs: 1_000, intervalMs: 1_000, now: () => t })
 		const record = newAuction({ id: 'refused', title: 'Lamp', startingPrice: 1000, increment: 10, endsAt: Date.now() + 600_000 }, 'sam', Date.now())
 		const created = JSON.stringify(auctionCreated(record))
 		await h.store.createAuction(record, created)
@@ -122,19 +124,54 @@ test('an event whose re-publishes never reach the archive (dead-lettered) is giv
 		await until(async () => (await h.archive.progress([record.id]))[0]?.eventCount === 1, 'auction.created archived')
 
 		const value = async (c: typeof metrics.repaired) => (await c.get()).values[0]?.value ?? 0
-		const sent: number[] = []
-		for (let pass = 0; pass < 12; pass++) {
+		const repaired: number[] = []
+		for (let pass = 0; pass < 4; pass++) {
 			await repairer.tick() // suspect
 			t += 1_000
-			sent.push((await repairer.tick()).republished) // repair after the grace period
+			repaired.push((await repairer.tick()).repaired) // repair after the grace period
 			t += 1_000
-			await until(async () => (await h.archive.missingSeqs(record.id, 3, 10)).every((s) => s === 2), 'the others archived')
 		}
-		// Seqs 1 and 3 arrive at the first repair; seq 2 is sent three times, then given up on.
-		expect(sent.slice(0, 4)).toEqual([3, 1, 1, 0])
-		expect(sent.slice(4).every((n) => n === 0)).toBe(true)
-		expect(await value(metrics.unrepairable)).toBe(1)
+		// Seqs 1 and 3 are written at the first repair; seq 2 is given up on then, never tried again.
+		expect(repaired).toEqual([2, 0, 0, 0])
+		expect([await value(metrics.repaired), await value(metrics.unrepairable)]).toEqual([2, 1])
 		expect(await h.archive.missingSeqs(record.id, 3, 10)).toEqual([2])
+	} finally {
+		await h.cleanup()
+	}
+})
+
+test('an archive that does not answer repairs nothing and counts nothing; the next pass does', async () => {
+	const h = await embedded()
+	try {
+		let t = 0
+		let down = true
+		const metrics = createMetrics()
+		const archive: Archive = {
+			...h.archive,
+			write: async (events) => {
+				if (down) throw new Error('connection refused')
+				return h.archive.write(events)
+			},
+		}
+		const repairer = createRepairer({ ...h, archive, log: silentLogger(), metrics, graceMs: 1_000, intervalMs: 1_000, now: () => t })
+		const record = newAuction({ id: 'down', title: 'Lamp', startingPrice: 1000, increment: 10, endsAt: Date.now() + 600_000 }, 'sam', Date.now())
+		const created = JSON.stringify(auctionCreated(record))
+		await h.store.createAuction(record, created)
+		await h.bus.publish(record.id, eventIdOf(created), created)
+		await h.store.placeBid({ auction: record.id, bidder: 'bob', amount: 1000 }) // never published
+		await until(async () => (await h.archive.progress([record.id]))[0]?.eventCount === 1, 'auction.created archived')
+
+		const value = async (c: typeof metrics.repaired) => (await c.get()).values[0]?.value ?? 0
+		await repairer.tick()
+		t = 1_000
+		expect(await repairer.tick()).toMatchObject({ repaired: 0 })
+		expect(await value(metrics.repaired)).toBe(0)
+		down = false
+		await repairer.tick() // suspected again
+		t = 2_000
+		expect(await repairer.tick()).toMatchObject({ repaired: 1 })
+		expect(await value(metrics.repaired)).toBe(1)
+		expect(await h.archive.missingSeqs(record.id, 1, 10)).toEqual([])
 	} finally {
 		await h.cleanup()
 	}

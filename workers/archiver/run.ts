@@ -156,6 +156,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 			lagSeconds: lagEvents > 0 && oldest !== null ? Math.max(0, (Date.now() - oldest) / 1000) : 0,
 			healthy: stats.healthy,
 			problem: stats.problem,
+			migrated,
 		}
 		stats.batches = []
 		stats.deadLetters = {}
@@ -282,9 +283,11 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 			try {
 				await archive.migrate()
 				migrated = true
-				// Readiness follows the archive as it is now, not the last failed attempt.
+				// Readiness follows the archive as it is now, not the last failed attempt; and
+				// it waits for this, so it is told at once rather than at the next report.
 				stats.healthy = true
 				stats.problem = null
+				report()
 			} catch (err) {
 				unhealthy(`archive migration failed: ${(err as Error).message}`)
 				log.warn({ err, attempt }, 'archive not reachable for migrations, retrying')

@@ -37,17 +37,29 @@ export interface LiveHubDeps {
 	metrics: Metrics
 	log: Logger
 	limits: LiveLimits
-	/** Longest wait for the bus to catch up with a synced watcher's seq (tests shorten it). */
-	catchUpMs?: number
+	/**
+	 * How long an auction's stream waits for the bus to bring a missing event (delivered out of
+	 * order, still in flight, or lost) before reading it from the store (tests shorten it).
+	 */
+	gapWaitMs?: number
 }
 
 /** How often, at most, a backpressured fan-out looks for sockets over their send buffer. */
 const SWEEP_INTERVAL_MS = 100
 /**
- * How long a synced watcher waits for the bus to catch up with the seq it was synced to before
- * it joins the topic anyway (an event committed before the read may still be on its way here).
+ * How long an event that came early waits for the ones before it before the hub reads them from
+ * the store: enough for a reordering between api instances or an event still in flight to sort
+ * itself out without a read, too little for a watcher to notice.
  */
-const DEFAULT_CATCH_UP_MS = 1_000
+const DEFAULT_GAP_WAIT_MS = 250
+/** After a bus reconnect every watched auction is read again, this many at a time. */
+const REFILL_CONCURRENCY = 8
+/** Early events held per auction; past it they are let go and read from the store with the gap. */
+const MAX_HELD = 1024
+/** Store reads in a row that do not close a gap before the hub gives up on it (the store lost events). */
+const MAX_FUTILE_FILLS = 3
+/** The topic's position until the store's seq has been read: no event is next after it, none below it. */
+const UNKNOWN = -2
 /**
  * Bun's own limit, as a multiple of ours: past it Bun drops frames (and the hub closes that
  * socket at once). Ours is enforced by the sweep within 100 ms; the margin keeps Bun from
@@ -66,38 +78,42 @@ interface Watched {
 	count: number
 	/** Local watchers on the topic: the audience of a fan-out. */
 	joined: number
-	/** Resolves once the bus delivers this auction's events (a ping after the subscribe). */
+	/** Resolves once the bus delivers this auction's events here and `top` is known. */
 	ready: Promise<void>
 	stop(): void
-	/** The highest seq the bus has delivered here since the subscription (-1: none yet). */
-	seen: number
+	/**
+	 * The topic's position: every event up to this seq went to the topic, once and in order, and
+	 * none after it (UNKNOWN until the store's seq is read; -1 before an auction's first event).
+	 * Only sending the next event moves it, so it is exactly what the joined watchers have.
+	 */
+	top: number
+	/** Events that came before the ones below them, by seq, until the gap is filled; null when none. */
+	held: Map<number, string> | null
+	/** The highest seq known to exist (held, or read by a sync): above `top` it is a gap to fill. */
+	wanted: number
+	gapTimer: ReturnType<typeof setTimeout> | null
+	/** The store read filling the gap, while it is out. */
+	filling: Promise<void> | null
+	/** The bus reconnected: read after `top` even with no gap in sight (deliveries may be missing). */
+	refill: boolean
+	/** Store reads in a row that left the gap open. */
+	futile: number
 	/** Watchers whose store read is in flight. */
 	reading: Set<Sync>
-	/** Events that arrived while any watcher was reading; null when none is. */
+	/** What the topic got while any watcher was reading, in seq order; null when none is. */
 	backlog: string[] | null
-	/** Synced watchers waiting for the bus to reach their seq before they join the topic. */
+	/** Synced watchers ahead of `top`, waiting for the topic to reach their seq before they join it. */
 	catching: Set<Sync>
-	catchTimer: ReturnType<typeof setTimeout> | null
-	/** The seqs handed out lately, by `seq % DEDUP_WINDOW`: an event that comes twice goes out once. */
-	delivered: Float64Array
-	/** The highest seq this instance's watchers are known to have (delivered here, or read at sync). */
-	known: number
 }
-
-/**
- * How many recent seqs per auction the hub remembers to drop second copies: an event reaches it
- * from this process's own publisher (at once) and again from the bus, and bus retries repeat.
- */
-const DEDUP_WINDOW = 1024
 
 /**
  * A subscription on its way to the topic. A socket's syncs queue up (`LiveConnection.syncs`)
  * and only the first one works, so a socket has at most one store read out however many
- * subscribes it sends. Phases: `queued`; `reading` (store read in flight, events pile up in the
- * auction's backlog); `waiting` (the replay did not fit in the socket's replay share: the
- * rest waits for the socket to read, then is read again from the store after the last seq
- * sent); then, off the queue, `catching` (replay sent; events above `seq` go to it directly
- * until the bus has delivered `target` here, so an event still in flight is neither lost nor
+ * subscribes it sends. Phases: `queued`; `reading` (store read in flight, the topic's events
+ * pile up in the auction's backlog); `waiting` (the replay did not fit in the socket's replay
+ * share: the rest waits for the socket to read, then is read again from the store after the
+ * last seq sent); then, off the queue, `catching` (its read is ahead of the topic, an event
+ * still in flight: it joins once the topic has sent `seq`, so that event is neither lost nor
  * sent twice), and finally the topic.
  */
 interface Sync {
@@ -116,10 +132,6 @@ interface Sync {
 	from: number
 	/** The seq the watcher has (while catching up). */
 	seq: number
-	/** The seq of the state it was synced to. */
-	target: number
-	/** When it joins the topic even if the bus never reaches `target` (published before we listened). */
-	deadline: number
 }
 
 type LiveSocket = ServerWebSocket<LiveConnection>
@@ -153,16 +165,20 @@ const decoder = new TextDecoder()
  * createLiveHub is the live role: it takes from the bus only the auctions that have watchers
  * here (subscribe on the first, unsubscribe after the last) and hands each event's bytes,
  * unchanged, to one Bun topic per auction with `server.publish`: no per-socket work on the
- * live path. A new watcher is synced without loss or duplicates: the bus subscription is
- * ready first, the store read (state + events after `since`) follows, and events that arrive
- * meanwhile wait in a backlog; the replay, the backlog after the read's seq and the topic
- * subscription then happen in one synchronous step, so no event can slip in between. A replay
- * that does not fit in the socket's share of its send buffer is sent in pieces as the socket
- * reads, each piece read afresh from the store. If the bus has not yet brought the read's seq
- * here (its event is still in flight), the watcher gets the newer events one by one until it
- * has, then joins the topic (at most `catchUpMs` later).
+ * live path. Each topic gets every event once and in seq order: the next one goes out at once,
+ * a repeat is dropped, and one that comes early (a reordering, a delivery lost in a bus outage)
+ * waits until the ones before it arrive or, after `gapWaitMs`, are read from the store. After a
+ * bus reconnect every watched auction is read again from what its topic last sent.
+ *
+ * A new watcher is synced without loss or duplicates: the bus subscription is ready first, the
+ * store read (state + events after `since`) follows, and what the topic sends meanwhile waits
+ * in a backlog; the replay, the backlog after the read's seq and the topic subscription then
+ * happen in one synchronous step, so no event can slip in between. A replay that does not fit
+ * in the socket's share of its send buffer is sent in pieces as the socket reads, each piece
+ * read afresh from the store. A read ahead of the topic (its last event still in flight here)
+ * joins once the topic has sent that event.
  */
-export function createLiveHub({ store, bus, metrics, log: parentLog, limits, catchUpMs = DEFAULT_CATCH_UP_MS }: LiveHubDeps) {
+export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gapWaitMs = DEFAULT_GAP_WAIT_MS }: LiveHubDeps) {
 	const log = parentLog.child({ component: 'live' })
 	const watched = new Map<string, Watched>()
 	const sockets = new Set<LiveSocket>()
@@ -200,16 +216,19 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 				joined: 0,
 				ready: Promise.resolve(),
 				stop: () => {},
-				seen: -1,
+				top: UNKNOWN,
+				held: null,
+				wanted: -1,
+				gapTimer: null,
+				filling: null,
+				refill: false,
+				futile: 0,
 				reading: new Set(),
 				backlog: null,
 				catching: new Set(),
-				catchTimer: null,
-				delivered: new Float64Array(DEDUP_WINDOW).fill(Number.NaN),
-				known: -1,
 			}
 			entry.stop = bus.subscribe(auction, (payload) => fanOut(entry, payload))
-			entry.ready = whenDelivering()
+			entry.ready = whenDelivering(entry)
 			watched.set(auction, (w = entry))
 			metrics.liveAuctions.inc()
 		}
@@ -220,28 +239,53 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 	const release = (w: Watched) => {
 		if (--w.count > 0) return
 		w.stop()
-		if (w.catchTimer !== null) clearTimeout(w.catchTimer)
+		if (w.gapTimer !== null) clearTimeout(w.gapTimer)
 		if (watched.get(w.auction) === w) watched.delete(w.auction)
 		metrics.liveAuctions.dec()
 	}
 
 	// A bus ping is a round trip behind the subscribe (NATS: SUB, then PING/PONG), so once it
-	// answers, every event published afterwards reaches us. Failures surface in the sync.
-	const whenDelivering = () => {
-		const ready = bus.ping()
+	// answers, every event published afterwards reaches us: the store's seq read after it is where
+	// the topic starts. Failures surface in the sync.
+	const whenDelivering = (w: Watched) => {
+		const ready = (async () => {
+			await bus.ping()
+			if (w.top !== UNKNOWN) return
+			const [seq] = await store.seqs([w.auction])
+			if (w.top === UNKNOWN) begin(w, seq ?? -1)
+		})()
 		ready.catch(() => {})
 		return ready
+	}
+
+	/** begin sets where the topic starts; what came before that is dropped, what came after goes out in order. */
+	const begin = (w: Watched, seq: number) => {
+		w.top = seq
+		if (w.held !== null) flushHeld(w)
+		if (w.wanted > w.top) armGap(w, gapWaitMs)
 	}
 
 	const fanOut = (w: Watched, payload: EventPayload) => {
 		// One decode per event, not per socket: text frames, because browsers hand binary ones over as Blobs.
 		const json = typeof payload === 'string' ? payload : decoder.decode(payload)
-		const seq = seqOf(json)
-		const slot = seq & (DEDUP_WINDOW - 1)
-		if (w.delivered[slot] === seq) return // NaN (never set) equals nothing
-		w.delivered[slot] = seq
-		if (seq > w.seen) w.seen = seq
-		if (seq > w.known) w.known = seq
+		offer(w, json, seqOf(json))
+	}
+
+	/**
+	 * offer takes an event from anywhere (the bus, this process's publisher, a store read): the
+	 * next one goes to the topic at once, a repeat (bus echo, retry, re-publish) is dropped, and
+	 * one that came early waits for the ones before it.
+	 */
+	const offer = (w: Watched, json: string, seq: number) => {
+		if (seq === w.top + 1) {
+			emit(w, json, seq)
+			if (w.held !== null) flushHeld(w)
+		} else if (seq > w.top) hold(w, seq, json)
+	}
+
+	/** emit hands the next event to the topic: the hot path, one `server.publish` for every watcher. */
+	const emit = (w: Watched, json: string, seq: number) => {
+		w.top = seq
 		if (w.backlog !== null) w.backlog.push(json)
 		if (w.joined > 0 && server !== null) {
 			const at = atOf(json)
@@ -253,63 +297,136 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 			else if (sent < 0) scheduleSweep()
 		}
 		// After the topic publish, so a watcher that joins here does not get this event twice.
-		if (w.catching.size > 0) catchUp(w, json, seq)
+		if (w.catching.size > 0) admit(w)
+	}
+
+	const hold = (w: Watched, seq: number, json: string) => {
+		const held = (w.held ??= new Map())
+		// Past the cap the event is read from the store with the rest of the gap.
+		if (held.size < MAX_HELD) held.set(seq, json)
+		if (seq > w.wanted) w.wanted = seq
+		armGap(w, gapWaitMs)
+	}
+
+	/** flushHeld sends the held events that are next in line and forgets those the topic already had. */
+	const flushHeld = (w: Watched) => {
+		const held = w.held!
+		for (let json = held.get(w.top + 1); json !== undefined; json = held.get(w.top + 1)) {
+			held.delete(w.top + 1)
+			emit(w, json, w.top + 1)
+		}
+		for (const seq of held.keys()) if (seq <= w.top) held.delete(seq)
+		if (held.size > 0) return
+		w.held = null
+		if (w.wanted <= w.top && w.gapTimer !== null && !w.refill) {
+			clearTimeout(w.gapTimer)
+			w.gapTimer = null
+		}
+	}
+
+	/** admit lets the catching watchers that the topic has reached join it. */
+	const admit = (w: Watched) => {
+		for (const sync of w.catching) {
+			if (sync.seq === w.top) join(w, sync)
+			else if (sync.seq < w.top) {
+				// The topic jumped past it (a reset, a gap given up on): sync it again from what it has.
+				w.catching.delete(sync)
+				enqueue(sync.ws, w, sync.seq)
+			}
+		}
+	}
+
+	const armGap = (w: Watched, ms: number) => {
+		if (w.gapTimer !== null || w.filling !== null) return // a fill looks again when it is done
+		w.gapTimer = setTimeout(() => {
+			w.gapTimer = null
+			void fill(w)
+		}, ms)
+		w.gapTimer.unref?.()
 	}
 
 	/**
-	 * resync runs when the bus reconnects: live deliveries were lost meanwhile (JetStream kept
-	 * them, core subscriptions did not), so each watched auction re-reads its events after the
-	 * highest seq its watchers have and fans them out; repeats are dropped by seq as ever.
+	 * fill reads the events after `top` from the store and sends them, then the held ones above
+	 * them, in seq order: the gap the bus left closes without anything going out early. A store
+	 * that answers with a reset (the gap is older than it keeps) restarts the topic from its state.
 	 */
-	const resync = async () => {
-		for (const w of [...watched.values()]) {
-			if (w.known < 0) continue
+	const fill = (w: Watched): Promise<void> => {
+		if (w.filling !== null) return w.filling
+		if (w.top === UNKNOWN || watched.get(w.auction) !== w || (!w.refill && w.wanted <= w.top)) return Promise.resolve()
+		w.refill = false
+		const from = w.top
+		const filling = (async () => {
+			let retryMs = gapWaitMs
 			try {
-				const missed = await store.eventsSince(w.auction, w.known)
-				if (missed === null || watched.get(w.auction) !== w) continue
-				if (missed.reset) {
-					log.warn({ auction: w.auction, since: w.known }, 'events missed during the bus outage are older than the store keeps; watchers re-sync at the next event')
-					continue
+				const result = await store.eventsSince(w.auction, from)
+				if (watched.get(w.auction) !== w) return
+				if (result === null) return skipGap(w, 'the store no longer knows the auction')
+				if (result.reset) return restart(w, result.auction)
+				let filled = 0
+				for (const json of result.items) {
+					const seq = seqOf(json)
+					if (seq > w.top) filled++
+					offer(w, json, seq)
 				}
-				for (const json of missed.items) fanOut(w, json)
+				if (filled > 0) {
+					metrics.liveFilled.inc(filled)
+					log.debug({ auction: w.auction, after: from, events: filled }, 'sent events the bus had not brought, read from the store')
+				}
+				// Held events beyond what the store had then were committed after the read, or the store lost them.
+				w.futile = w.wanted > w.top && filled === 0 ? w.futile + 1 : 0
+				if (w.futile >= MAX_FUTILE_FILLS) skipGap(w, `the store does not have the events before seq ${w.wanted} that the bus brought`)
 			} catch (err) {
-				log.warn({ err, auction: w.auction }, 're-sync after the bus outage failed; watchers re-sync at the next event')
+				log.warn({ err, auction: w.auction }, 'reading the events the bus did not bring failed; trying again')
+				retryMs = Math.max(gapWaitMs, 1_000)
+			} finally {
+				w.filling = null
+				if (watched.get(w.auction) === w && (w.refill || w.wanted > w.top)) armGap(w, w.refill ? 0 : retryMs)
 			}
-		}
+		})()
+		w.filling = filling
+		return filling
 	}
-	const stopResume = bus.onResume(() => void resync())
 
-	/** catchUp sends an event to the watchers still catching up, and lets in those the bus has reached. */
-	const catchUp = (w: Watched, json: string, seq: number) => {
-		for (const sync of w.catching) {
-			if (seq > sync.seq) {
-				send(sync.ws, json)
-				sync.seq = seq
-			}
-			if (w.seen >= sync.target) join(w, sync)
+	/** restart: the events after `top` left the store's window. The topic's watchers get a `reset` and go on from the state. */
+	const restart = (w: Watched, state: EventsSince['auction']) => {
+		log.warn({ auction: w.auction, after: w.top, seq: state.seq }, 'events the bus did not bring are older than the store keeps; watchers get a reset')
+		if (w.joined > 0 && server !== null) {
+			server.publish(w.topic, headFrame('reset', w.auction, state), false)
+			metrics.wsFramesSent.inc(w.joined)
 		}
+		w.top = Math.max(w.top, state.seq)
+		w.futile = 0
+		for (const sync of w.reading) sync.stale = true // their backlog lacks the jump: read again
+		if (w.held !== null) flushHeld(w)
+		admit(w)
 	}
+
+	/** skipGap sends the held events in order across a gap the store cannot fill, and says so. */
+	const skipGap = (w: Watched, why: string) => {
+		log.error({ auction: w.auction, after: w.top, upTo: w.wanted }, `${why}; sending the later events without the missing ones`)
+		const held = w.held
+		w.held = null
+		w.futile = 0
+		if (held !== null) for (const [seq, json] of [...held].sort((a, b) => a[0] - b[0])) if (seq > w.top) emit(w, json, seq)
+		w.wanted = w.top
+		admit(w)
+	}
+
+	/** refillAll runs when the bus reconnects: deliveries in between are missing, so every watched auction reads what came after its topic's last event. */
+	const refillAll = async () => {
+		const queue = [...watched.values()].filter((w) => w.top !== UNKNOWN)
+		for (const w of queue) w.refill = true
+		const worker = async () => {
+			for (let w = queue.shift(); w !== undefined; w = queue.shift()) await fill(w)
+		}
+		await Promise.all(Array.from({ length: REFILL_CONCURRENCY }, worker))
+	}
+	const stopResume = bus.onResume(() => void refillAll())
 
 	const join = (w: Watched, sync: Sync) => {
 		w.catching.delete(sync)
 		w.joined++ // counted even for a socket closing right now: its `close` takes it off again
 		if (sync.ws.readyState === 1) sync.ws.subscribe(w.topic)
-	}
-
-	const joinOverdue = (w: Watched) => {
-		w.catchTimer = null
-		const now = Date.now()
-		let next = Infinity
-		for (const sync of w.catching) {
-			if (sync.deadline <= now) join(w, sync)
-			else next = Math.min(next, sync.deadline)
-		}
-		if (next !== Infinity) armCatchTimer(w, next - now)
-	}
-
-	const armCatchTimer = (w: Watched, ms: number) => {
-		w.catchTimer = setTimeout(() => joinOverdue(w), ms)
-		w.catchTimer.unref?.()
 	}
 
 	// ---- slow consumers --------------------------------------------------------------------------
@@ -420,7 +537,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 
 	/** enqueue puts a new subscription in its socket's queue; it reads at once if it is the only one. */
 	const enqueue = (ws: LiveSocket, w: Watched, since: number | undefined) => {
-		const sync: Sync = { ws, w, phase: 'queued', since, head: true, cancelled: false, stale: false, from: 0, seq: -1, target: -1, deadline: 0 }
+		const sync: Sync = { ws, w, phase: 'queued', since, head: true, cancelled: false, stale: false, from: 0, seq: -1 }
 		const queue = (ws.data.syncs ??= [])
 		queue.push(sync)
 		if (queue.length === 1) startRead(sync)
@@ -559,7 +676,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 		if (sync.stale) return startRead(sync)
 		if (failure !== null) {
 			log.warn({ err: failure, auction: w.auction }, 'subscribe failed: store or bus unavailable')
-			w.ready = whenDelivering() // the next subscribe checks the bus again
+			w.ready = whenDelivering(w) // the next subscribe checks the bus (and the topic's start) again
 			drop(ws, w.auction)
 			return sendError(ws, new UnavailableError('the auction cannot be read right now; subscribe again'), w.auction)
 		}
@@ -571,15 +688,15 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 	}
 
 	/**
-	 * deliver is the synchronous step after a read: head frame, replay, the backlog events after
-	 * the read's seq, then the topic; or, when the bus has not yet delivered that seq here (an
-	 * event committed before the read is still in flight), a short catch-up first. What does not
-	 * fit in the replay share waits for the socket to read (`wait`).
+	 * deliver is the synchronous step after a read: head frame, replay, what the topic sent since
+	 * the read's seq, then the topic; or, when the read is ahead of the topic (an event committed
+	 * before the read is still on its way here), the topic once it has sent that event. What does
+	 * not fit in the replay share waits for the socket to read (`wait`).
 	 */
 	const deliver = (sync: Sync, result: EventsSince, backlog: string[]) => {
 		const { ws, w } = sync
 		const state = result.auction
-		if (state.seq > w.known) w.known = state.seq
+		if (state.seq > w.wanted) w.wanted = state.seq
 		const items = result.reset ? [] : result.items
 		const withHead = sync.head || result.reset
 		const frames = withHead ? [headFrame(result.reset ? 'reset' : 'subscribed', w.auction, state), ...items] : items
@@ -590,21 +707,23 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 			// Events are stored densely from `since` on, so the last one sent says where to go on.
 			return wait(sync, sent > (withHead ? 1 : 0) ? seqOf(frames[sent - 1]!) : sync.since, false)
 		}
-		// The client now has everything up to the read's seq. Newer events from the backlog go
-		// whole or not at all: there may be a gap in them (an event still on its way), and the
-		// store has them in order for the next piece.
+		// The client now has everything up to the read's seq. What the topic sent after it (in
+		// order, since the read started) brings it to the topic's position; it goes whole or not
+		// at all, and the store has it in order for the next piece.
 		const later = newerThan(backlog, state.seq)
 		if (later.length > 0 && !fitsWhole(ws, later)) return wait(sync, state.seq, false)
 		if (!sendAll(ws, later)) return
+		const has = later.length > 0 ? seqOf(later[later.length - 1]!) : state.seq
+		// The topic restarted past the read meanwhile (a reset): read what is missing.
+		if (has < w.top) return wait(sync, has, false)
 		sync.head = false
 		advance(sync)
-		if (w.seen >= state.seq) return join(w, sync)
+		if (has === w.top) return join(w, sync)
+		// Ahead of the topic (`later` is empty): join once it has sent `has`, from the bus or the store.
 		sync.phase = 'catching'
-		sync.seq = state.seq // `later` is empty: anything newer would have moved `seen` past it
-		sync.target = state.seq
-		sync.deadline = Date.now() + catchUpMs
+		sync.seq = has
 		w.catching.add(sync)
-		if (w.catchTimer === null) armCatchTimer(w, catchUpMs)
+		armGap(w, gapWaitMs)
 	}
 
 	const fitsWhole = (ws: LiveSocket, frames: string[]) => ws.getBufferedAmount() + byteLength(frames) <= replayBytes
@@ -720,7 +839,10 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, cat
 			stopResume()
 			if (sweepTimer !== null) clearTimeout(sweepTimer)
 			for (const ws of sockets) ws.close(CloseCode.GOING_AWAY, 'server shutting down')
-			for (const w of watched.values()) w.stop()
+			for (const w of watched.values()) {
+				w.stop()
+				if (w.gapTimer !== null) clearTimeout(w.gapTimer)
+			}
 			watched.clear()
 		},
 	}
@@ -740,13 +862,9 @@ const byteLength = (frames: string[]) => {
 const headFrame = (type: 'subscribed' | 'reset', auction: string, state: EventsSince['auction']) =>
 	`{"type":"${type}","auction":"${auction}","seq":${state.seq},"state":${JSON.stringify(state)}}`
 
-/** newerThan returns the backlog events after `seq`, in seq order, each seq once (bus retries may repeat one). */
+/** newerThan returns the backlog events after `seq` (the backlog is what the topic got: in order, each once). */
 function newerThan(backlog: string[], seq: number): string[] {
-	const later: Array<[number, string]> = []
-	for (const json of backlog) {
-		const s = seqOf(json)
-		if (s > seq) later.push([s, json])
-	}
-	later.sort((a, b) => a[0] - b[0])
-	return later.filter(([s], i) => i === 0 || later[i - 1]![0] !== s).map(([, json]) => json)
+	let i = backlog.length
+	while (i > 0 && seqOf(backlog[i - 1]!) > seq) i--
+	return backlog.slice(i)
 }
