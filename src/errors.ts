@@ -123,6 +123,14 @@ export class OutcomeUnknownError extends AppError {
 	}
 }
 
+/** The store is being rebuilt from the log and does not have this auction back yet: retry shortly. */
+export class RebuildingError extends AppError {
+	readonly retryAfterSeconds = 1
+	constructor() {
+		super('UNAVAILABLE', 503, 'the bid store is being rebuilt from the log; retry in a moment (with the same Idempotency-Key for a bid)', { retryAfter: 1 })
+	}
+}
+
 export class UnavailableError extends AppError {
 	constructor(message: string, options?: ErrorOptions) {
 		super('UNAVAILABLE', 503, message, {}, options)

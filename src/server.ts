@@ -1,5 +1,5 @@
 import Redis from 'ioredis'
-import type { Config } from './config.ts'
+import { DEFAULT_IDEMPOTENCY_TTL_MS, type Config } from './config.ts'
 import { StartupError } from './errors.ts'
 import { createApp } from './app.ts'
 import { createAuth } from './auth/tokens.ts'
@@ -18,6 +18,9 @@ import { createMetrics } from './observability/metrics.ts'
 import { openArchive } from './adapters/open-archive.ts'
 import { startArchiver, type ArchiverHost } from './archive/host.ts'
 import { createRepairer } from './archive/repair.ts'
+import { createRebuilder } from './archive/rebuild.ts'
+import { archiveDrained } from './adapters/nats/archive-drain.ts'
+import type { NatsConnection } from '@nats-io/transport-node'
 import { createHistoryService } from './modules/history/service.ts'
 import type { Logger } from './observability/log.ts'
 import type { Dependency } from './modules/ops/index.ts'
@@ -85,8 +88,9 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		cleanup.unshift(() => store.close())
 
 		let bus: EventBus
+		let natsConnection: NatsConnection | null = null
 		if (config.NATS_URL) {
-			bus = await createNatsEventBus({
+			const natsBus = await createNatsEventBus({
 				log,
 				url: config.NATS_URL,
 				stream: config.NATS_STREAM,
@@ -94,6 +98,8 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			}).catch((err: unknown) => {
 				throw new StartupError('NATS', config.NATS_URL!, { cause: err })
 			})
+			natsConnection = natsBus.connection
+			bus = natsBus
 		} else {
 			bus = createLocalEventBus()
 		}
@@ -140,15 +146,55 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 					},
 				})
 			: undefined
+		// The store is a cache of the log: rebuilt from the archive when it has no epoch (a fresh
+		// memory store, a Redis restarted empty or flushed), in every process that serves bids or closes.
+		const rebuilder =
+			config.roles.has('api') || config.roles.has('closer')
+				? createRebuilder({
+						store,
+						archive,
+						log,
+						eventsKept: config.EVENTS_KEPT,
+						idempotencyTtlMs: DEFAULT_IDEMPOTENCY_TTL_MS,
+						closedKeptMs: config.REDIS_URL ? REBUILD_CLOSED_KEPT_MS : Number.MAX_SAFE_INTEGER,
+						drained: natsConnection
+							? () => archiveDrained(natsConnection!, config.NATS_STREAM, config.ARCHIVE_CONSUMER, log, REBUILD_DRAIN_TIMEOUT_MS)
+							: undefined,
+					})
+				: null
+		if (rebuilder) {
+			// The embedded stack's log is the SQLite file beside it, always there: rebuild before serving.
+			// Otherwise the archive may be behind the log or down: serve at once (an auction not back
+			// yet answers 503) and rebuild in the background, again each second until it worked.
+			if (!natsConnection && archive.kind === 'sqlite') await rebuilder.ensure()
+			else void rebuilder.ensure().catch((err: unknown) => log.warn({ err }, 'rebuild failed; trying again'))
+			rebuilder.start()
+			cleanup.unshift(() => rebuilder.stop())
+		}
 		const publish = createPublisher({ bus, log, metrics, local: live ? (auction, json) => live.local(auction, json) : undefined })
-		const auctions = createAuctionService({ store, publish, metrics, archive, log, durableWaitMs: config.DURABLE_WAIT_MS })
+		const auctions = createAuctionService({
+			store,
+			publish,
+			metrics,
+			archive,
+			log,
+			durableWaitMs: config.DURABLE_WAIT_MS,
+			rebuilding: rebuilder ?? undefined,
+		})
 		const bidLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_BIDS_PER_SEC, burst: config.RATE_LIMIT_BURST })
 		const ipLimiter = createRateLimiter({ perSecond: config.RATE_LIMIT_IP_PER_SEC, burst: config.RATE_LIMIT_IP_BURST })
 		cleanup.unshift(async () => {
 			bidLimiter.close()
 			ipLimiter.close()
 		})
-		const bids = createBidService({ store, publish, metrics, limiter: bidLimiter, durableWaitMs: config.DURABLE_WAIT_MS })
+		const bids = createBidService({
+			store,
+			publish,
+			metrics,
+			limiter: bidLimiter,
+			durableWaitMs: config.DURABLE_WAIT_MS,
+			rebuilding: rebuilder ?? undefined,
+		})
 		const history = createHistoryService({ archive, store })
 		// A process that takes bids stays ready while the archive is down (bids do not need it);
 		// one that only archives is not. Either waits for the archive's tables to exist first.
@@ -224,6 +270,11 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		throw err
 	}
 }
+
+/** Closed auctions a Redis rebuild restores too: a day's worth, for their retries and reads (embedded: all). */
+const REBUILD_CLOSED_KEPT_MS = DEFAULT_IDEMPOTENCY_TTL_MS
+/** How long a rebuild waits for the archive to catch up with the log before it uses what the archive has. */
+const REBUILD_DRAIN_TIMEOUT_MS = 60_000
 
 /** How long a /readyz waits for the archiver's first migration (within the check's 2 s). */
 const MIGRATION_WAIT_MS = 1_500

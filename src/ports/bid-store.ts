@@ -53,6 +53,13 @@ export interface BidStore {
 	 * an older rev of it (`kept` otherwise), so a late or repeated rebuild never goes back in time.
 	 */
 	restore(auction: Restorable): Promise<'restored' | 'kept'>
+	/**
+	 * The store's epoch: a mark the last rebuild wrote when it was done (docs/design.md §6). Null
+	 * means the store lost its state (a Redis restarted empty or flushed, a fresh memory store) or
+	 * was never rebuilt: what it holds cannot be trusted to be all there is.
+	 */
+	epoch(): Promise<string | null>
+	setEpoch(epoch: string): Promise<void>
 	/** Resolves when the store answers; throws otherwise (readiness). */
 	ping(): Promise<void>
 	close(): Promise<void>

@@ -69,6 +69,7 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 	const keysPerBidder = options.idempotencyKeysPerBidder ?? DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER
 	const now = options.now ?? Date.now
 	const auctions = new Map<string, Kept>()
+	let epoch: string | null = null
 	const sortedKeys: string[] = [] // ascending list keys
 	// The listing by status, kept as the Redis store keeps it (docs/decisions.md "Listing"):
 	// list keys by status, the scheduled by start and the not-closed by their current end.
@@ -304,6 +305,14 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 
 		async seqs(ids) {
 			return ids.map((id) => auctions.get(id)?.record.seq ?? null)
+		},
+
+		async epoch() {
+			return epoch
+		},
+
+		async setEpoch(value: string) {
+			epoch = value
 		},
 
 		async ping() {},

@@ -18,7 +18,7 @@ import {
 	type Restorable,
 } from '../../ports/bid-store.ts'
 import { idempotencyFingerprint, refusalError } from '../bid-refusals.ts'
-import { auctionKeys, dueKey, indexKey, listingKeys } from './keys.ts'
+import { auctionKeys, dueKey, epochKey, indexKey, listingKeys } from './keys.ts'
 import placeBidLua from './place-bid.lua' with { type: 'text' }
 import createAuctionLua from './create-auction.lua' with { type: 'text' }
 import closeAuctionLua from './close-auction.lua' with { type: 'text' }
@@ -377,6 +377,14 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			// Cluster, and auto-pipelining still sends them together.
 			const seqs = await Promise.all(ids.map((id) => redis.hget(auctionKeys(prefix, id).state, 'seq')))
 			return seqs.map((s) => (s === null ? null : Number(s)))
+		},
+
+		async epoch() {
+			return redis.get(epochKey(prefix))
+		},
+
+		async setEpoch(value: string) {
+			await redis.set(epochKey(prefix), value)
 		},
 
 		async ping() {

@@ -22,6 +22,12 @@ export function auctionKeys(prefix: string, id: string) {
 /** The newest-first index of all auctions (its own slot: listing is not on the bid path). */
 export const indexKey = (prefix: string) => `${prefix}:auctions`
 
+/**
+ * The store's epoch, written last by a rebuild (docs/design.md §6): a Redis that restarted empty
+ * or was flushed has none, which is how a running gavel finds out that it must rebuild.
+ */
+export const epochKey = (prefix: string) => `${prefix}:epoch`
+
 /** Auctions by scheduled end (score = endsAt), read by closers; the close script re-checks the real end. */
 export const dueKey = (prefix: string) => `${prefix}:due`
 

@@ -1,6 +1,6 @@
 import type { AuctionView } from '../../domain/auction.ts'
 import { newAuction, type NewAuctionInput } from '../../domain/new-auction.ts'
-import { ExistsError, NotFoundError } from '../../errors.ts'
+import { ExistsError, NotFoundError, RebuildingError } from '../../errors.ts'
 import type { Archive } from '../../ports/archive.ts'
 import type { Logger } from '../../observability/log.ts'
 import { auctionCreated } from '../../events.ts'
@@ -26,10 +26,15 @@ export interface AuctionServiceDeps {
 	now?: () => number
 	/** How long an answer waits for its commit to be durable in the log (DURABLE_WAIT_MS). */
 	durableWaitMs?: number
+	/** Whether the store is being rebuilt: an auction it does not know may be on its way back. */
+	rebuilding?: { lost(): Promise<boolean> }
 }
 
 /** createAuctionService opens, finds and lists auctions; it knows nothing of HTTP. */
-export function createAuctionService({ store, publish, metrics, archive, log, now = Date.now, durableWaitMs = DEFAULT_DURABLE_WAIT_MS }: AuctionServiceDeps) {
+export function createAuctionService({ store, publish, metrics, archive, log, now = Date.now, durableWaitMs = DEFAULT_DURABLE_WAIT_MS, rebuilding }: AuctionServiceDeps) {
+	/** Not found, or not back yet: while the store is rebuilt, an unknown id is a 503, never a 404. */
+	const notFound = async () => (rebuilding && (await rebuilding.lost()) ? new RebuildingError() : new NotFoundError('auction'))
+
 	/** Whether the archive already has this id; an archive that does not answer does not block creation. */
 	const archived = async (id: string) => {
 		try {
@@ -55,7 +60,7 @@ export function createAuctionService({ store, publish, metrics, archive, log, no
 
 		async get(id: string): Promise<AuctionView> {
 			const view = await store.getAuction(id)
-			if (!view) throw new NotFoundError('auction')
+			if (!view) throw await notFound()
 			return view
 		},
 
@@ -65,7 +70,7 @@ export function createAuctionService({ store, publish, metrics, archive, log, no
 
 		async eventsSince(id: string, since: number): Promise<EventsSince> {
 			const result = await store.eventsSince(id, since)
-			if (!result) throw new NotFoundError('auction')
+			if (!result) throw await notFound()
 			return result
 		},
 	}

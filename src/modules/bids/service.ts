@@ -1,4 +1,4 @@
-import { AppError, OutcomeUnknownError, RateLimitedError } from '../../errors.ts'
+import { AppError, NotFoundError, OutcomeUnknownError, RateLimitedError, RebuildingError } from '../../errors.ts'
 import { DEFAULT_DURABLE_WAIT_MS } from '../../config.ts'
 import { durable } from '../events/durable.ts'
 import type { RateLimiter } from '../limits/rate-limiter.ts'
@@ -14,6 +14,8 @@ export interface BidServiceDeps {
 	limiter: RateLimiter
 	/** How long an answer waits for its commit to be durable in the log (DURABLE_WAIT_MS). */
 	durableWaitMs?: number
+	/** Whether the store is being rebuilt: an auction it does not know may be on its way back. */
+	rebuilding?: { lost(): Promise<boolean> }
 }
 
 /**
@@ -21,7 +23,7 @@ export interface BidServiceDeps {
  * commit (its events and its state record) goes to the bus, and the 201 waits until the log holds
  * it (docs/design.md §6). It counts bids in flight so shutdown can drain them.
  */
-export function createBidService({ store, publish, metrics, limiter, durableWaitMs = DEFAULT_DURABLE_WAIT_MS }: BidServiceDeps) {
+export function createBidService({ store, publish, metrics, limiter, durableWaitMs = DEFAULT_DURABLE_WAIT_MS, rebuilding }: BidServiceDeps) {
 	let inFlight = 0
 	let idle: (() => void) | null = null
 
@@ -37,7 +39,9 @@ export function createBidService({ store, publish, metrics, limiter, durableWait
 					await durable(publish(request.auction, placed.events, placed.state), durableWaitMs, 'the bid')
 				metrics.countBid(placed.replayed ? 'replayed' : 'accepted')
 				return placed
-			} catch (err) {
+			} catch (caught) {
+				// Not found while the store is being rebuilt: it may be on its way back (503, never 404).
+				const err = caught instanceof NotFoundError && rebuilding && (await rebuilding.lost()) ? new RebuildingError() : caught
 				if (err instanceof OutcomeUnknownError) metrics.countBid('unknown', err.code)
 				else metrics.countBid('rejected', err instanceof AppError ? err.code : 'INTERNAL')
 				throw err
