@@ -105,7 +105,8 @@ function PricePanel({ auction: a, model }: { auction: AuctionView; model: Auctio
 			</p>
 			{extension !== null ? (
 				<p class="extended" role="status" data-testid="extended">
-					Extended to {clockSeconds(extension.to, now.peek())} (+{Math.round((extension.to - extension.from) / 1000)} s)
+					Extended to {clockSeconds(extension.to, now.peek())}
+					{extension.to - extension.from >= 1000 ? ` (+${Math.round((extension.to - extension.from) / 1000)} s)` : ''}
 					{extension.count > 1 ? `, ${extension.count} times` : ''}
 				</p>
 			) : null}
