@@ -84,7 +84,7 @@ const listedSeqs = (page: Page) => page.locator('[data-testid="history"] li').ev
 
 describe('bidding against each other', () => {
 	test('two bidders in two browser contexts each see the other’s bid live, without reloading', async () => {
-		const { id } = await createAuction({ title: 'Two bidders' })
+		const { id } = await createAuction({ title: 'Mantel clock' })
 		const alice = await open(`/a/${id}`)
 		const bob = await open(`/a/${id}`)
 		await signInAs(alice.page, 'alice')
@@ -121,7 +121,7 @@ describe('bidding against each other', () => {
 	})
 
 	test('a proxy maximum outbids a challenger and both pages say so; a raise, and a bid too low', async () => {
-		const { id } = await createAuction({ title: 'Proxy' })
+		const { id } = await createAuction({ title: 'Copper kettle' })
 		const alice = await open(`/a/${id}`)
 		const bob = await open(`/a/${id}`)
 		await signInAs(alice.page, 'alice')
@@ -154,7 +154,7 @@ describe('bidding against each other', () => {
 
 	test('a soft-close bid extends the countdown on both pages, and the auction closes on both with the right winner', async () => {
 		const SOFT_CLOSE_MS = 4_000
-		const { id, endsAt } = await createAuction({ title: 'Soft close', softCloseMs: SOFT_CLOSE_MS, endsAt: Date.now() + 6_000 })
+		const { id, endsAt } = await createAuction({ title: 'Silver teapot', softCloseMs: SOFT_CLOSE_MS, endsAt: Date.now() + 6_000 })
 		const alice = await open(`/a/${id}`)
 		const bob = await open(`/a/${id}`)
 		await signInAs(alice.page, 'alice')
@@ -183,6 +183,9 @@ describe('bidding against each other', () => {
 		const bound = secondExtension - Date.now() + 5_000
 		await waitForText(alice.page, 'result', 'You won at 11.00 USD.', bound)
 		await waitForText(bob.page, 'result', 'Sold to alice for 11.00 USD.', bound)
+		await waitForText(alice.page, 'leader', 'You won')
+		await waitForText(bob.page, 'leader', 'Won by alice')
+		expect(await bob.page.getByTestId('extended').count()).toBe(0) // the end no longer matters
 		expect(await bob.page.getByRole('button', { name: 'Place bid' }).count()).toBe(0)
 		await alice.page.screenshot({ path: join(ARTIFACTS, 'auction-closed-desktop.png') })
 		expectClean(alice)
@@ -211,7 +214,7 @@ describe('staying live', () => {
 		}
 		let serve: ServeProcess | null = await spawnServe(env)
 		try {
-			const { id } = await createAuction({ title: 'Restart' }, real)
+			const { id } = await createAuction({ title: 'Oak bookcase' }, real)
 			// Carol signs in by pasting a token: this gavel has a real secret, so no "sign in as".
 			const carol = await open(`/a/${id}`, { base: real.url })
 			await carol.page.getByRole('banner').getByRole('button', { name: 'Sign in' }).click()
@@ -295,7 +298,7 @@ describe('selling', () => {
 		await page.getByLabel('Step').fill('2.50')
 		await create.click()
 		await fieldError('title').filter({ hasText: 'title: must not be empty' }).waitFor()
-		expect(await page.getByLabel('Title').evaluate((input) => input === document.activeElement)).toBe(true) // the field at fault has the focus
+		expect(await page.getByLabel('Title').evaluate((input) => input === (globalThis as unknown as BrowserWindow).document.activeElement)).toBe(true) // the field at fault has the focus
 		await page.getByLabel('Title').fill('Walnut desk')
 		await page.getByLabel(/^Reserve, optional/).fill('30')
 		await create.click()
@@ -387,7 +390,9 @@ describe('the pages as people see them', () => {
 			if (name === 'phone') await expectLabelled(person.page)
 			await person.page.screenshot({ path: join(ARTIFACTS, `sell-${name}.png`), fullPage: true })
 			// Nothing wider than the screen: no sideways scrolling on a phone.
-			expect(await person.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(viewport.width)
+			expect(await person.page.evaluate(() => (globalThis as unknown as BrowserWindow).document.documentElement.scrollWidth)).toBeLessThanOrEqual(
+				viewport.width,
+			)
 			expectClean(person)
 		}
 		expectClean(first)
@@ -400,17 +405,37 @@ describe('the pages as people see them', () => {
 	})
 })
 
-/** Every visible form control on the page has an accessible name (a label, or aria-label). */
+/**
+ * The little of the DOM these checks read inside the page. The tests' program has no DOM types
+ * (src/web/ has its own config), and these functions run in the browser, not in Bun.
+ */
+interface BrowserDocument {
+	activeElement: unknown
+	documentElement: { scrollWidth: number }
+}
+interface FormControl {
+	offsetParent: unknown
+	labels?: { length: number } | null
+	tagName: string
+	textContent: string | null
+	outerHTML: string
+	getAttribute(name: string): string | null
+}
+/** `globalThis` in the page, cast inline inside each function (the function's text is what runs there). */
+interface BrowserWindow {
+	document: BrowserDocument
+}
+
+/** Every visible form control on the page has an accessible name (a label, aria-label, or a button's text). */
 async function expectLabelled(page: Page) {
-	const unlabelled = await page.locator('input, select, textarea, button').evaluateAll((controls) =>
-		controls
-			.filter((c) => (c as HTMLElement).offsetParent !== null)
-			.filter((c) => {
-				const control = c as HTMLInputElement
+	const unlabelled = await page.locator('input, select, textarea, button').evaluateAll((elements) =>
+		(elements as unknown as FormControl[])
+			.filter((control) => control.offsetParent !== null)
+			.filter((control) => {
 				const labelled = (control.labels?.length ?? 0) > 0 || control.getAttribute('aria-label') || control.getAttribute('aria-labelledby')
 				return !labelled && !(control.tagName === 'BUTTON' && control.textContent?.trim())
 			})
-			.map((c) => c.outerHTML.slice(0, 120)),
+			.map((control) => control.outerHTML.slice(0, 120)),
 	)
 	expect(unlabelled).toEqual([])
 }

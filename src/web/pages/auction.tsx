@@ -84,14 +84,26 @@ function PricePanel({ auction: a, model }: { auction: AuctionView; model: Auctio
 		return () => clearTimeout(timer)
 	})
 	const leading = a.leader !== null && a.leader === you
+	const closed = phaseOf(a, now.value) === 'closed'
+	const who = closed
+		? a.winner === null
+			? 'No winner'
+			: a.winner === you
+				? 'You won'
+				: `Won by ${a.winner}`
+		: a.leader === null
+			? 'No bids yet'
+			: leading
+				? 'You are leading'
+				: `Leader: ${a.leader}`
 	return (
 		<section class="price-panel" aria-label="Price">
-			<p class="label">{a.price === null ? 'Starting price' : 'Current price'}</p>
+			<p class="label">{a.price === null ? 'Starting price' : closed ? 'Final price' : 'Current price'}</p>
 			<p class="price" aria-live="polite" aria-atomic="true" data-testid="price">
 				{money(a.price ?? a.startingPrice, a.currency)} <span class="currency">{a.currency}</span>
 			</p>
 			<p class={`leader${leading ? ' you' : ''}`} data-testid="leader">
-				{a.leader === null ? 'No bids yet' : leading ? (a.status === 'closed' ? 'You lead' : 'You are leading') : `Leader: ${a.leader}`}
+				{who}
 			</p>
 			<ul class="facts">
 				<li>
@@ -103,7 +115,7 @@ function PricePanel({ auction: a, model }: { auction: AuctionView; model: Auctio
 			<p class="when" data-testid="countdown">
 				<Countdown auction={a} jumped={jumped.value} />
 			</p>
-			{extension !== null ? (
+			{extension !== null && !closed ? (
 				<p class="extended" role="status" data-testid="extended">
 					Extended to {clockSeconds(extension.to, now.peek())}
 					{extension.to - extension.from >= 1000 ? ` (+${Math.round((extension.to - extension.from) / 1000)} s)` : ''}
