@@ -193,6 +193,44 @@ describe('bidding against each other', () => {
 	})
 })
 
+describe('buying now, and bidding too fast', () => {
+	test('signed in from the keyboard, a bidder is told to slow down; another buys now and both pages show the sale', async () => {
+		// A gavel of its own that takes one bid a second per bidder (no burst).
+		const strict = await startTestGavel({ devSecret: true, env: { RATE_LIMIT_BIDS_PER_SEC: '1', RATE_LIMIT_BURST: '1' } })
+		try {
+			const { id } = await createAuction({ title: 'Ormolu clock', reservePrice: 2000, buyNowPrice: 5000 }, strict)
+			const alice = await open(`/a/${id}`, { base: strict.url })
+			const bob = await open(`/a/${id}`, { base: strict.url })
+			// Alice signs in with the keyboard alone: the button opens the form, whose field has the focus.
+			await alice.page.getByRole('banner').getByRole('button', { name: 'Sign in' }).focus()
+			await alice.page.keyboard.press('Enter')
+			await alice.page.keyboard.type('alice')
+			await alice.page.keyboard.press('Enter')
+			await alice.page.getByTestId('signed-in-as').filter({ hasText: 'alice' }).waitFor()
+			await signInAs(bob.page, 'bob')
+
+			await bid(alice.page, '10.00')
+			await waitForText(alice.page, 'outcome', 'You lead at 10.00 USD.')
+			await bid(alice.page, '11.00', '15.00')
+			await waitForText(alice.page, 'outcome', /^Too many bids at once: wait \d+ s and try again\.$/)
+
+			// The reserve is not met, so buy now still applies: two steps, so that a slip buys nothing.
+			await waitForText(bob.page, 'price', '10.00')
+			await bob.page.getByRole('button', { name: 'Buy now for 50.00 USD' }).click()
+			await bob.page.getByRole('button', { name: 'Confirm: buy now for 50.00 USD' }).click()
+			await waitForText(bob.page, 'outcome', 'You bought it for 50.00 USD.')
+			await waitForText(bob.page, 'result', 'You won at 50.00 USD.')
+			await waitForText(alice.page, 'result', 'Sold to bob for 50.00 USD.')
+			await waitForText(alice.page, 'price', '50.00')
+			expect(await listedSeqs(alice.page)).toEqual([2, 1])
+			expectClean(alice, { base: strict.url, failures: [`429 POST /auctions/${id}/bids`] })
+			expectClean(bob, { base: strict.url })
+		} finally {
+			await strict.stop()
+		}
+	})
+})
+
 describe('staying live', () => {
 	test('a page open through a server restart reconnects and misses nothing (Redis + NATS)', async () => {
 		const dataDir = await mkdtemp(join(tmpdir(), 'gavel-web-restart-'))

@@ -6,6 +6,11 @@ import { devSignIn, devSignInAvailable, isSeller, session, signInNotice, signOut
 export function SessionBar() {
 	const open = useSignal(false)
 	const current = session.value
+	const toggle = () => {
+		open.value = !open.value
+		// The form's first field takes the focus, so that a keyboard goes on typing.
+		if (open.value) requestAnimationFrame(() => document.querySelector<HTMLElement>('#header-sign-in input, #header-sign-in textarea')?.focus())
+	}
 	if (current !== null)
 		return (
 			<div class="session">
@@ -21,11 +26,20 @@ export function SessionBar() {
 		)
 	return (
 		<div class="session">
-			<button type="button" class="secondary" aria-expanded={open.value} aria-controls="header-sign-in" onClick={() => (open.value = !open.value)}>
+			<button type="button" class="secondary" aria-expanded={open.value} aria-controls="header-sign-in" onClick={toggle}>
 				Sign in
 			</button>
 			{open.value ? (
-				<div id="header-sign-in" class="popover">
+				// Escape closes it, and the focus goes back to the button that opened it.
+				<div
+					id="header-sign-in"
+					class="popover"
+					onKeyDown={(event) => {
+						if (event.key !== 'Escape') return
+						open.value = false
+						;(event.currentTarget.previousElementSibling as HTMLElement | null)?.focus()
+					}}
+				>
 					<SignInForm idPrefix="header" />
 				</div>
 			) : null}

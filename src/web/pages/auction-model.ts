@@ -102,7 +102,8 @@ export function auctionModel(id: string) {
 		try {
 			;[view, page] = await Promise.all([api.auction(id), api.bids(id, HISTORY_PAGE).catch(() => null)])
 		} catch (err) {
-			if (err instanceof ApiError && err.status === 404) missing.value = true
+			// 422: an id no auction can have (the server's page for it is a 404 too).
+			if (err instanceof ApiError && (err.status === 404 || err.status === 422)) missing.value = true
 			else loadError.value = err instanceof Error ? err.message : String(err)
 			return
 		}

@@ -65,6 +65,7 @@ export function AuctionPage({ id }: { id: string }) {
 				<div class="auction-main">
 					<PricePanel auction={a} model={model} />
 					{phase === 'closed' || phase === 'ending' ? <Result auction={a} phase={phase} /> : <BidBox auction={a} model={model} />}
+					<Outcome model={model} />
 				</div>
 				<History model={model} currency={a.currency} />
 			</div>
@@ -169,7 +170,6 @@ function BidBox({ auction: a, model }: { auction: AuctionView; model: AuctionMod
 			</section>
 		)
 	const error = model.fieldError.value
-	const outcome = model.outcome.value
 	const closedToBids = phase !== 'open'
 	const buyNow = a.buyNowPrice !== null && buyNowOpen(a) ? a.buyNowPrice : null
 	return (
@@ -255,14 +255,21 @@ function BidBox({ auction: a, model }: { auction: AuctionView; model: AuctionMod
 					)}
 				</div>
 			) : null}
-			<div class="outcome-slot" aria-live="polite">
-				{outcome !== null ? (
-					<p class={`outcome ${outcome.tone}`} data-testid="outcome">
-						{outcome.text}
-					</p>
-				) : null}
-			</div>
 		</section>
+	)
+}
+
+/** What happened to your own bids and your lead: stays after the close (the bid box goes). */
+function Outcome({ model }: { model: AuctionModel }) {
+	const outcome = model.outcome.value
+	return (
+		<div class="outcome-slot" aria-live="polite">
+			{outcome !== null ? (
+				<p class={`outcome ${outcome.tone}`} data-testid="outcome">
+					{outcome.text}
+				</p>
+			) : null}
+		</div>
 	)
 }
 

@@ -10,8 +10,12 @@ import { Countdown } from '../components/countdown.tsx'
 import { money } from '../format.ts'
 import { session } from '../session.ts'
 
-/** How many of each the list asks for: every open auction a page can show, the next scheduled, the latest closed. */
-const LIMITS = { open: 100, scheduled: 24, closed: 12 } as const
+/**
+ * How many of each the list asks for: the open auctions, the next scheduled, the latest closed.
+ * The open and scheduled ones are watched on one socket, which takes at most
+ * LIVE_MAX_SUBSCRIPTIONS (100 by default) auctions: 80 leaves room.
+ */
+const LIMITS = { open: 60, scheduled: 20, closed: 12 } as const
 /** New auctions appear without a reload: the lists are read again this often (the known ones move live meanwhile). */
 const REFRESH_MS = 30_000
 /** Worst first: the list's connection is as good as its worst watch. */
