@@ -2,12 +2,14 @@
 // `bun run build`: the one self-contained `gavel` binary (docs/design.md §1 and §8). Bun bundles the CLI,
 // every module it imports, the Lua scripts and package.json (text and JSON imports) and its own
 // runtime into one executable; each Bun Worker entry (`workers/<name>/index.ts`) rides along as an
-// extra entrypoint, because bun cannot see which files `new Worker(…)` will load.
-import { Glob } from 'bun'
+// extra entrypoint, because bun cannot see which files `new Worker(…)` will load. The web page
+// (docs/design.md §5b) is built first and its files are embedded too.
+import { Glob, type BunPlugin } from 'bun'
 import { rm, stat } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { BUN_RUNTIME_FLAGS } from './runtime-flags.ts'
+import { buildWebFiles, type WebFile } from '../src/modules/web/assets.ts'
 
 /** The repository root: entrypoints are named by their path from here. */
 export const ROOT = resolve(import.meta.dir, '..')
@@ -31,6 +33,27 @@ export interface BuiltBinary {
 	entrypoints: string[]
 	bytes: number
 	buildMs: number
+	/** The web page's files embedded in it (none for another entrypoint than gavel's). */
+	webFiles: string[]
+}
+
+/** The module that holds the web page's files: null from source, the built files in the binary. */
+const EMBEDDED_WEB_MODULE = /[\\/]src[\\/]modules[\\/]web[\\/]embedded\.ts$/
+
+/**
+ * embedWebFiles replaces src/modules/web/embedded.ts, in this build only, with a module that
+ * holds the page's built files, so that the binary serves them without its sources.
+ */
+function embedWebFiles(files: readonly WebFile[]): BunPlugin {
+	return {
+		name: 'gavel-embed-web-files',
+		setup(build) {
+			build.onLoad({ filter: EMBEDDED_WEB_MODULE }, () => ({
+				contents: `export const embeddedWebFiles = ${JSON.stringify(files)}\n`,
+				loader: 'js',
+			}))
+		},
+	}
 }
 
 /** workerEntrypoints lists the Worker entries under `root` (`workers/<name>/index.ts`), sorted; none is fine. */
@@ -48,6 +71,7 @@ export async function buildBinary(options: BuildOptions): Promise<BuiltBinary> {
 	const started = performance.now()
 	const root = options.root ?? ROOT
 	const entrypoints = [options.entrypoint ?? CLI_ENTRYPOINT, ...(options.workers ?? (await workerEntrypoints(root)))]
+	const webFiles = options.entrypoint === undefined || options.entrypoint === CLI_ENTRYPOINT ? await buildWebFiles(root) : []
 	const result = await Bun.build({
 		entrypoints: entrypoints.map((path) => join(root, path)),
 		root,
@@ -59,6 +83,7 @@ export async function buildBinary(options: BuildOptions): Promise<BuiltBinary> {
 		bytecode: true,
 		// The map is embedded (zstd) so stack traces name the .ts files; the copies written beside the binary go.
 		sourcemap: 'linked',
+		plugins: webFiles.length > 0 ? [embedWebFiles(webFiles)] : [],
 		compile: {
 			outfile: options.outfile,
 			// Configuration is the environment alone (docs/design.md §1): no .env or bunfig.toml picked up from the working directory.
@@ -75,6 +100,7 @@ export async function buildBinary(options: BuildOptions): Promise<BuiltBinary> {
 		entrypoints,
 		bytes: (await stat(options.outfile)).size,
 		buildMs: Math.round(performance.now() - started),
+		webFiles: webFiles.map((file) => file.name),
 	}
 }
 
@@ -82,5 +108,7 @@ if (import.meta.main) {
 	const { values } = parseArgs({ options: { outfile: { type: 'string', default: DEFAULT_OUTFILE } } })
 	const built = await buildBinary({ outfile: resolve(values.outfile) })
 	const shown = relative(process.cwd(), built.outfile) || built.outfile
-	console.log(`${shown}: ${(built.bytes / 2 ** 20).toFixed(1)} MiB in ${built.buildMs} ms from ${built.entrypoints.join(', ')}`)
+	console.log(
+		`${shown}: ${(built.bytes / 2 ** 20).toFixed(1)} MiB in ${built.buildMs} ms from ${built.entrypoints.join(', ')}, with the web page (${built.webFiles.join(', ')})`,
+	)
 }

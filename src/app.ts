@@ -18,6 +18,8 @@ import { opsModule, type Dependency } from './modules/ops/index.ts'
 import { apiDocsModule } from './modules/api-docs/index.ts'
 import { describeFailure } from './modules/validation-messages.ts'
 import type { RateLimiter } from './modules/limits/rate-limiter.ts'
+import { webModule } from './modules/web/index.ts'
+import { devSignInModule, type DevSignIn } from './modules/web/dev-sign-in.ts'
 
 /**
  * URLs longer than this are a JSON 414. Bun refuses a request head past its own limit with a bare
@@ -48,6 +50,11 @@ export interface AppDeps {
 	trustProxy: boolean
 	production: boolean
 	version?: string
+	/**
+	 * Mints tokens for the web page's "sign in as" (`POST /dev/token`); given only with the generated
+	 * development secret outside production. Without it the route does not exist.
+	 */
+	devSignIn?: DevSignIn
 }
 
 const jsonError = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -60,7 +67,7 @@ const jsonError = (status: number, body: unknown, headers: Record<string, string
  */
 export function createApp(deps: AppDeps) {
 	const { log, maxBodyBytes } = deps
-	return new Elysia({
+	const app = new Elysia({
 		normalize: false,
 		serve: {
 			// Bun's own cap answers 413 with an empty body, even after `100 Continue`: gavel enforces
@@ -143,6 +150,11 @@ export function createApp(deps: AppDeps) {
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))
 		.use(historyModule({ history: deps.history }))
+	// The web page and its development sign-in are no API: added outside the chain, they stay out of
+	// `App` (the typed client's routes) as they stay out of the OpenAPI document.
+	app.use(webModule({ devSignIn: deps.devSignIn !== undefined }))
+	if (deps.devSignIn) app.use(devSignInModule(deps.devSignIn))
+	return app
 }
 
 /** Paths a process without the api role still serves. */

@@ -2,7 +2,7 @@ import Redis from 'ioredis'
 import { DEFAULT_IDEMPOTENCY_TTL_MS, type Config } from './config.ts'
 import { StartupError } from './errors.ts'
 import { createApp } from './app.ts'
-import { createAuth } from './auth/tokens.ts'
+import { createAuth, signToken } from './auth/tokens.ts'
 import { loadOrCreateDevSecret } from './auth/dev-secret.ts'
 import { createMemoryBidStore } from './adapters/memory/bid-store.ts'
 import { createRedisBidStore } from './adapters/redis/bid-store.ts'
@@ -27,6 +27,9 @@ import type { Dependency } from './modules/ops/index.ts'
 import type { BidStore } from './ports/bid-store.ts'
 import type { EventBus } from './ports/event-bus.ts'
 import packageJson from '../package.json' with { type: 'json' }
+
+/** How long a token from the web page's development sign-in lasts: a working day. */
+const DEV_SIGN_IN_TTL_S = 12 * 60 * 60
 
 export interface Gavel {
 	/** Where the HTTP API listens, e.g. http://localhost:3000 */
@@ -199,8 +202,14 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		// A process that takes bids stays ready while the archive is down (bids do not need it);
 		// one that only archives is not. Either waits for the archive's tables to exist first.
 		const archiveOptional = config.roles.size > 1 || !config.roles.has('archiver')
+		// The generated secret, outside production: the web page may offer "sign in as".
+		const devSecret = !config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL && !config.production ? secret : undefined
 		const app = createApp({
 			api: config.roles.has('api'),
+			devSignIn: devSecret
+				? ({ sub, roles }) =>
+						signToken(devSecret, { sub, roles, ttlSeconds: DEV_SIGN_IN_TTL_S, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE })
+				: undefined,
 			auctions,
 			bids,
 			history,

@@ -9,7 +9,8 @@ export function money(minor: number | null, currency: string): string {
 }
 
 const digitsByCurrency = new Map<string, number>()
-function fractionDigits(currency: string): number {
+/** fractionDigits is how many decimals the currency has (2 for USD, 0 for JPY; 2 for a code Intl does not know). */
+export function fractionDigits(currency: string): number {
 	let digits = digitsByCurrency.get(currency)
 	if (digits === undefined) {
 		try {

@@ -7,9 +7,13 @@ export type { GavelEvent, BidPlaced, AuctionCreated, AuctionClosed } from '../ev
 export type { LiveFrame, SubscribedFrame, ResetFrame, ErrorFrame, LiveErrorCode } from '../modules/live/model.ts'
 export {
 	watch,
+	connectLive,
 	liveUrl,
 	WatchError,
 	type WatchOptions,
+	type AuctionWatchOptions,
+	type LiveConnection,
+	type LiveConnectionOptions,
 	type Watcher,
 	type WatchStatus,
 	type WatchSocket,

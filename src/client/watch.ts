@@ -3,9 +3,14 @@ import type { GavelEvent } from '../events.ts'
 import type { LiveErrorCode, LiveFrame } from '../modules/live/model.ts'
 import { backoffDelay } from '../lib/backoff.ts'
 
-export type WatchStatus = 'connecting' | 'live' | 'reconnecting' | 'closed'
+/**
+ * Where a watch stands: `catching-up` is subscribed but still behind (the events after its seq
+ * are being replayed, or a missing one is awaited), `live` is caught up.
+ */
+export type WatchStatus = 'connecting' | 'catching-up' | 'live' | 'reconnecting' | 'closed'
 
-export interface WatchOptions {
+/** What one auction's watch hears about. */
+export interface AuctionWatchOptions {
 	/** The last seq you already have: the events after it come first. Omit to start from now. */
 	since?: number
 	/** Every event once, in seq order, no gaps (across reconnects too). */
@@ -17,16 +22,22 @@ export interface WatchOptions {
 	/** Error frames and fatal problems; NOT_FOUND for the auction ends the watch. */
 	onError?(error: WatchError): void
 	onStatus?(status: WatchStatus): void
-	/** Reconnect backoff with full jitter (defaults: 250 ms doubling up to 10 s). */
-	backoff?: { baseMs?: number; maxMs?: number }
 	/** How long an early event waits for the ones before it before the client re-syncs (default 500 ms). */
 	gapTimeoutMs?: number
+}
+
+/** The socket a connection uses, and how it comes back after a drop. */
+export interface LiveConnectionOptions {
+	/** Reconnect backoff with full jitter (defaults: 250 ms doubling up to 10 s). */
+	backoff?: { baseMs?: number; maxMs?: number }
 	/**
 	 * A WebSocket implementation, where there is no global one (Node 20: `import WebSocket from 'ws'`).
 	 * Default: `globalThis.WebSocket` (browsers, Bun, Deno, Node 22+).
 	 */
 	WebSocket?: WatchSocketConstructor
 }
+
+export interface WatchOptions extends AuctionWatchOptions, LiveConnectionOptions {}
 
 /**
  * Handler type checked bivariantly (declared as a method), so that both the DOM's handlers
@@ -59,6 +70,18 @@ export interface Watcher {
 	close(): void
 }
 
+/**
+ * LiveConnection is one `/live` socket shared by several watches (a page that shows many
+ * auctions): one socket per client instead of one per auction, which `LIVE_MAX_SOCKETS_PER_IP`
+ * counts. Each watch behaves exactly as a `watch()` of its own.
+ */
+export interface LiveConnection {
+	/** Follows one more auction on this connection; one watch per auction at a time. */
+	watch(auction: string, options: AuctionWatchOptions): Watcher
+	/** Stops every watch and closes the socket for good. */
+	close(): void
+}
+
 /** WatchError is an error frame from the server (`code` as in README "Watching live") or a client-side failure. */
 export class WatchError extends Error {
 	override name = 'WatchError'
@@ -85,8 +108,49 @@ const OPEN = 1
  * seq order. Duplicates (seq already seen) are dropped; an event that arrives early waits for
  * the missing ones and, if they do not come within `gapTimeoutMs`, the client subscribes again
  * with its last seq on the same socket, which makes the server replay what is missing.
+ * It has a socket of its own; to follow many auctions on one socket, use `connectLive`.
  */
 export function watch(baseUrl: string, auction: string, options: WatchOptions): Watcher {
+	const connection = connectLive(baseUrl, options)
+	const watcher = connection.watch(auction, {
+		...options,
+		onStatus(status) {
+			options.onStatus?.(status)
+			// The watch ended by itself (NOT_FOUND): its socket goes with it.
+			if (status === 'closed') connection.close()
+		},
+	})
+	return {
+		get seq() {
+			return watcher.seq
+		},
+		get status() {
+			return watcher.status
+		},
+		close: () => connection.close(),
+	}
+}
+
+/** One auction's side of a connection: its seq, its held events and its callbacks. */
+interface Subscription {
+	readonly auction: string
+	/** Send a subscribe from the last seq on this socket. */
+	subscribe(ws: WatchSocket): void
+	onFrame(frame: LiveFrame): void
+	/** A problem that is no frame of the server's (a frame that is not JSON). */
+	report(error: WatchError): void
+	/** The socket went away: wait for the next one. */
+	onDisconnect(): void
+	/** Stop without a word to the server (the socket is gone or going). */
+	end(): void
+}
+
+/**
+ * connectLive opens one `/live` socket for any number of watches. It connects on the first
+ * watch, reconnects with exponential backoff and jitter while any watch is open, and subscribes
+ * every watch again from its last seq after a reconnect.
+ */
+export function connectLive(baseUrl: string, options: LiveConnectionOptions = {}): LiveConnection {
 	const Socket = options.WebSocket ?? (globalThis.WebSocket as WatchSocketConstructor | undefined)
 	// Node before 22 has no global WebSocket: say what to pass rather than fail on `new undefined`.
 	if (Socket === undefined)
@@ -94,19 +158,105 @@ export function watch(baseUrl: string, auction: string, options: WatchOptions): 
 			'watch() needs a WebSocket and this runtime has no global one (Node < 22): npm install ws, then pass it as the WebSocket option (import WebSocket from "ws")',
 		)
 	const backoff = { ...DEFAULT_BACKOFF, ...options.backoff }
-	const gapTimeoutMs = options.gapTimeoutMs ?? DEFAULT_GAP_TIMEOUT_MS
 	const url = liveUrl(baseUrl)
-
-	let last: number | null = options.since ?? null
-	const pending = new Map<number, GavelEvent>()
+	const subscriptions = new Map<string, Subscription>()
 	let socket: WatchSocket | null = null
-	/** True from a subscribe until its `subscribed`/`reset`: events in between belong to the old sync. */
-	let syncing = true
 	let attempt = 0
-	let status: WatchStatus = 'connecting'
 	let closed = false
 	let reconnectTimer: ReturnType<typeof setTimeout> | null = null
+
+	const open = (): WatchSocket | null => (socket !== null && socket.readyState === OPEN ? socket : null)
+
+	const onFrame = (frame: LiveFrame) => {
+		if (frame.type === 'subscribed' || frame.type === 'reset') attempt = 0
+		// Error frames about no auction in particular (a bad frame) concern every watch.
+		const auction = frame.auction
+		if (auction === undefined) for (const subscription of [...subscriptions.values()]) subscription.onFrame(frame)
+		else subscriptions.get(auction)?.onFrame(frame)
+	}
+
+	const connect = () => {
+		reconnectTimer = null
+		if (closed || subscriptions.size === 0) return
+		const ws = new Socket(url)
+		socket = ws
+		ws.onopen = () => {
+			for (const subscription of subscriptions.values()) subscription.subscribe(ws)
+		}
+		ws.onmessage = (message) => {
+			if (ws !== socket) return
+			let frame: LiveFrame
+			try {
+				frame = JSON.parse(String(message.data)) as LiveFrame
+			} catch {
+				const error = new WatchError('PROTOCOL', 'the server sent a frame that is not JSON')
+				for (const subscription of subscriptions.values()) subscription.report(error)
+				return
+			}
+			onFrame(frame)
+		}
+		ws.onclose = () => {
+			if (ws !== socket) return
+			socket = null
+			if (closed) return
+			for (const subscription of subscriptions.values()) subscription.onDisconnect()
+			reconnectTimer = setTimeout(connect, backoffDelay(attempt++, backoff))
+		}
+		ws.onerror = () => {} // a close follows, and the close reconnects
+	}
+
+	const connection: LiveConnection = {
+		watch(auction, watchOptions) {
+			if (closed) throw new Error('this live connection is closed')
+			if (subscriptions.has(auction)) throw new Error(`this connection already watches ${auction}`)
+			const subscription = subscribeTo(auction, watchOptions, {
+				send: (op) => open()?.send(JSON.stringify(op)),
+				retryDelay: (retries) => backoffDelay(retries, backoff),
+				forget: () => subscriptions.delete(auction),
+			})
+			subscriptions.set(auction, subscription.internal)
+			const ws = open()
+			if (ws !== null) subscription.internal.subscribe(ws)
+			else if (socket === null && reconnectTimer === null) connect()
+			return subscription.watcher
+		},
+		close() {
+			if (closed) return
+			closed = true
+			if (reconnectTimer !== null) clearTimeout(reconnectTimer)
+			for (const subscription of [...subscriptions.values()]) subscription.end()
+			subscriptions.clear()
+			const ws = socket
+			socket = null
+			ws?.close(CLIENT_CLOSE, 'done')
+		},
+	}
+	return connection
+}
+
+interface SubscriptionLink {
+	/** Sends an op if the socket is open (a closed socket resubscribes everything when it is back). */
+	send(op: { op: 'subscribe'; auction: string; since?: number } | { op: 'unsubscribe'; auction: string }): void
+	/** The wait before retrying a subscribe the server refused for now (UNAVAILABLE, RATE_LIMITED…). */
+	retryDelay(retries: number): number
+	/** The watch ended: the connection drops it. */
+	forget(): void
+}
+
+/** subscribeTo is one auction's watch on a connection: ordering, gaps, resets and its status. */
+function subscribeTo(auction: string, options: AuctionWatchOptions, link: SubscriptionLink): { watcher: Watcher; internal: Subscription } {
+	const gapTimeoutMs = options.gapTimeoutMs ?? DEFAULT_GAP_TIMEOUT_MS
+	let last: number | null = options.since ?? null
+	const pending = new Map<number, GavelEvent>()
+	/** True from a subscribe until its `subscribed`/`reset`: events in between belong to the old sync. */
+	let syncing = true
+	/** The seq the server's state was at when it answered: until `last` reaches it, the replay is still coming. */
+	let replayUntil: number | null = null
+	let status: WatchStatus = 'connecting'
+	let ended = false
+	let retries = 0
 	let gapTimer: ReturnType<typeof setTimeout> | null = null
+	let retryTimer: ReturnType<typeof setTimeout> | null = null
 
 	const setStatus = (next: WatchStatus) => {
 		if (next === status) return
@@ -114,20 +264,29 @@ export function watch(baseUrl: string, auction: string, options: WatchOptions): 
 		options.onStatus?.(next)
 	}
 
-	const stopGapTimer = () => {
+	const stopTimers = () => {
 		if (gapTimer !== null) clearTimeout(gapTimer)
-		gapTimer = null
+		if (retryTimer !== null) clearTimeout(retryTimer)
+		gapTimer = retryTimer = null
 	}
 
-	const subscribe = (ws: WatchSocket) => {
+	const subscribeOp = () => (last === null ? { op: 'subscribe' as const, auction } : { op: 'subscribe' as const, auction, since: last })
+
+	const startSync = () => {
 		syncing = true
 		pending.clear()
-		stopGapTimer()
-		ws.send(JSON.stringify(last === null ? { op: 'subscribe', auction } : { op: 'subscribe', auction, since: last }))
+		stopTimers()
 	}
 
 	const resync = () => {
-		if (socket !== null && socket.readyState === OPEN) subscribe(socket)
+		startSync()
+		link.send(subscribeOp())
+	}
+
+	/** Caught up once the replay has arrived and nothing early is held. */
+	const settle = () => {
+		if (replayUntil !== null && last !== null && last >= replayUntil) replayUntil = null
+		setStatus(replayUntil === null && pending.size === 0 ? 'live' : 'catching-up')
 	}
 
 	const emit = (event: GavelEvent) => {
@@ -139,6 +298,7 @@ export function watch(baseUrl: string, auction: string, options: WatchOptions): 
 		if (syncing || last === null || event.seq <= last) return // old sync or a duplicate
 		if (event.seq !== last + 1) {
 			pending.set(event.seq, event)
+			setStatus('catching-up')
 			if (pending.size > MAX_PENDING) resync()
 			else
 				gapTimer ??= setTimeout(() => {
@@ -148,66 +308,76 @@ export function watch(baseUrl: string, auction: string, options: WatchOptions): 
 			return
 		}
 		emit(event)
-		for (let next = pending.get(last + 1); next !== undefined && !closed; next = pending.get(last + 1)) {
+		for (let next = pending.get(last + 1); next !== undefined && !ended; next = pending.get(last + 1)) {
 			pending.delete(next.seq)
 			emit(next)
 		}
-		if (pending.size === 0) stopGapTimer()
+		if (ended) return
+		if (pending.size === 0 && gapTimer !== null) {
+			clearTimeout(gapTimer)
+			gapTimer = null
+		}
+		settle()
 	}
 
-	const onFrame = (frame: LiveFrame) => {
-		// Error frames about no auction in particular (a bad frame) still concern this watcher.
-		if (closed || (frame.auction !== auction && !(frame.type === 'error' && frame.auction === undefined))) return
-		switch (frame.type) {
-			case 'subscribed':
-			case 'reset':
-				syncing = false
-				attempt = 0
-				pending.clear()
-				if (frame.type === 'reset' || last === null) last = frame.seq
-				if (frame.type === 'reset') options.onReset?.(frame.state)
-				options.onState?.(frame.state)
-				setStatus('live')
-				return
-			case 'unsubscribed':
-				return
-			case 'error': {
-				options.onError?.(new WatchError(frame.code, frame.message, frame.auction))
-				if (frame.code === 'NOT_FOUND') watcher.close()
-				else if (frame.auction === undefined) return
-				// The subscribe did not take: reconnect (with backoff) and try again.
-				else if (socket !== null) socket.close(CLIENT_CLOSE, 'retrying')
-				return
-			}
-			default:
-				onLiveEvent(frame)
-		}
+	const end = () => {
+		if (ended) return
+		ended = true
+		stopTimers()
+		setStatus('closed')
 	}
 
-	const connect = () => {
-		reconnectTimer = null
-		const ws = new Socket(url)
-		socket = ws
-		ws.onopen = () => subscribe(ws)
-		ws.onmessage = (message) => {
-			if (ws !== socket) return
-			let frame: LiveFrame
-			try {
-				frame = JSON.parse(String(message.data)) as LiveFrame
-			} catch {
-				return options.onError?.(new WatchError('PROTOCOL', 'the server sent a frame that is not JSON'))
+	const internal: Subscription = {
+		auction,
+		subscribe(ws) {
+			startSync()
+			ws.send(JSON.stringify(subscribeOp()))
+		},
+		onFrame(frame) {
+			if (ended) return
+			switch (frame.type) {
+				case 'subscribed':
+				case 'reset':
+					syncing = false
+					retries = 0
+					pending.clear()
+					if (frame.type === 'reset' || last === null) last = frame.seq
+					replayUntil = frame.seq > last ? frame.seq : null
+					if (frame.type === 'reset') options.onReset?.(frame.state)
+					options.onState?.(frame.state)
+					if (!ended) settle()
+					return
+				case 'unsubscribed':
+					return
+				case 'error': {
+					options.onError?.(new WatchError(frame.code, frame.message, frame.auction))
+					if (ended || frame.auction === undefined) return
+					if (frame.code === 'NOT_FOUND') {
+						// Nothing to unsubscribe from: the subscribe was refused.
+						link.forget()
+						return end()
+					}
+					// The subscribe did not take (the store or bus is down, too many ops…): try again after a while.
+					setStatus('reconnecting')
+					startSync()
+					retryTimer = setTimeout(() => {
+						retryTimer = null
+						link.send(subscribeOp())
+					}, link.retryDelay(retries++))
+					return
+				}
+				default:
+					onLiveEvent(frame)
 			}
-			onFrame(frame)
-		}
-		ws.onclose = () => {
-			if (ws !== socket) return
-			socket = null
-			stopGapTimer()
-			if (closed) return
+		},
+		report(error) {
+			if (!ended) options.onError?.(error)
+		},
+		onDisconnect() {
+			startSync()
 			setStatus('reconnecting')
-			reconnectTimer = setTimeout(connect, backoffDelay(attempt++, backoff))
-		}
-		ws.onerror = () => {} // a close follows, and the close reconnects
+		},
+		end,
 	}
 
 	const watcher: Watcher = {
@@ -218,18 +388,13 @@ export function watch(baseUrl: string, auction: string, options: WatchOptions): 
 			return status
 		},
 		close() {
-			if (closed) return
-			closed = true
-			stopGapTimer()
-			if (reconnectTimer !== null) clearTimeout(reconnectTimer)
-			const ws = socket
-			socket = null
-			ws?.close(CLIENT_CLOSE, 'done')
-			setStatus('closed')
+			if (ended) return
+			link.send({ op: 'unsubscribe', auction })
+			link.forget()
+			end()
 		},
 	}
-	connect()
-	return watcher
+	return { watcher, internal }
 }
 
 /** liveUrl is the `/live` WebSocket URL of a gavel base URL (http → ws, https → wss). */

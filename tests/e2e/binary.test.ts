@@ -10,6 +10,7 @@ import { Glob } from 'bun'
 import { jetstreamManager } from '@nats-io/jetstream'
 import packageJson from '../../package.json' with { type: 'json' }
 import { buildBinary, CLI_ENTRYPOINT, ROOT, workerEntrypoints, type BuiltBinary } from '../../scripts/build.ts'
+import { buildWebFiles } from '../../src/modules/web/assets.ts'
 import { runCli, spawnServe, type GavelCommand, type ServeProcess } from '../helpers/process.ts'
 import { eventually } from '../helpers/wait.ts'
 import { connectNats, connectRedis, deleteKeys, NATS_URL, REDIS_URL, uniqueName } from '../helpers/services.ts'
@@ -104,6 +105,37 @@ describe('the compiled binary', () => {
 			const long = await fetch(`${serve.url}/auctions/${'a'.repeat(100_000)}`)
 			expect(long.status).toBe(414)
 			expect(((await long.json()) as { error: { code: string } }).error.code).toBe('URI_TOO_LONG')
+		} finally {
+			expect(await terminate(serve)).toBe(0)
+		}
+	})
+
+	test('serves the web page and its assets from inside the executable, as built from source', async () => {
+		const fromSource = await buildWebFiles()
+		expect(built.webFiles.sort()).toEqual(fromSource.map((file) => file.name).sort())
+		const serve = await spawnServe({ DATA_DIR: join(dir, 'data-web') }, binary)
+		try {
+			for (const path of ['/', '/a/bin-lamp', '/sell']) {
+				const page = await fetch(`${serve.url}${path}`)
+				expect({ path, status: page.status, type: page.headers.get('content-type') }).toEqual({ path, status: 200, type: 'text/html; charset=utf-8' })
+			}
+			const html = await (await fetch(`${serve.url}/`)).text()
+			// No AUTH_JWT_SECRET here: the binary runs on its development secret and offers "sign in as".
+			expect(html).toContain('<meta name="gavel-dev-sign-in" content="on">')
+			const linked = [...html.matchAll(/(?:src|href)="\/assets\/([^"]+)"/g)].map((m) => m[1]!)
+			expect(linked).toHaveLength(2)
+			const executable = Buffer.from(await Bun.file(built.outfile).bytes())
+			for (const name of linked) {
+				const res = await fetch(`${serve.url}/assets/${name}`, { headers: { 'accept-encoding': 'identity' } })
+				expect({ name, status: res.status }).toEqual({ name, status: 200 })
+				const source = fromSource.find((file) => file.name === name)
+				expect(source).toBeDefined()
+				expect(await res.text()).toBe(source!.text)
+				// Inside the executable itself, not built from the repository at run time.
+				expect(executable.indexOf(Buffer.from(source!.text.slice(0, 2000)))).toBeGreaterThan(-1)
+			}
+			const token = await fetch(`${serve.url}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sub":"sam","seller":true}' })
+			expect(token.status).toBe(200)
 		} finally {
 			expect(await terminate(serve)).toBe(0)
 		}

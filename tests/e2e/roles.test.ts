@@ -11,7 +11,7 @@ test('a process without the api role answers ops routes and nothing of the API',
 	expect((await fetch(`${closer.url}/healthz`)).status).toBe(200)
 	expect((await fetch(`${closer.url}/readyz`)).status).toBe(200)
 	expect((await fetch(`${closer.url}/metrics`)).status).toBe(200)
-	for (const path of ['/auctions', '/auctions/a1', '/auctions/a1/bids', '/openapi']) {
+	for (const path of ['/auctions', '/auctions/a1', '/auctions/a1/bids', '/openapi', '/', '/a/a1', '/sell']) {
 		const res = await fetch(`${closer.url}${path}`)
 		expect({ path, status: res.status }).toEqual({ path, status: 404 })
 		expect(await res.json()).toMatchObject({ error: { code: 'NOT_FOUND' } })

@@ -5,6 +5,7 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import { loadConfig } from '../../src/config.ts'
 import { startGavel, type Gavel } from '../../src/server.ts'
 import { signToken } from '../../src/auth/tokens.ts'
+import { readDevSecret } from '../../src/auth/dev-secret.ts'
 import { createClient } from '../../src/client/index.ts'
 import { silentLogger } from '../../src/observability/log.ts'
 import { connectNats, connectRedis, createTestSchema, deleteKeys, NATS_URL, REDIS_URL, uniqueName, type TestSchema } from './services.ts'
@@ -28,6 +29,8 @@ export interface TestGavelOptions {
 	/** Reuse a data dir (it is then kept at stop), e.g. to restart on the same embedded archive. */
 	dataDir?: string
 	env?: Record<string, string>
+	/** No AUTH_JWT_SECRET: gavel generates its development secret (and offers the web page's "sign in as"). */
+	devSecret?: boolean
 }
 
 /**
@@ -44,7 +47,7 @@ export const baseTestEnv = (dataDir: string): Record<string, string> => ({
 	AUTH_JWT_SECRET: TEST_SECRET,
 })
 
-export async function startTestGavel({ real = false, postgres = false, dataDir: keptDir, env = {} }: TestGavelOptions = {}): Promise<TestGavel> {
+export async function startTestGavel({ real = false, postgres = false, dataDir: keptDir, env = {}, devSecret = false }: TestGavelOptions = {}): Promise<TestGavel> {
 	const dataDir = keptDir ?? (await mkdtemp(join(tmpdir(), 'gavel-test-')))
 	const schema: TestSchema | null = postgres ? await createTestSchema() : null
 	const full: Record<string, string> = {
@@ -62,12 +65,14 @@ export async function startTestGavel({ real = false, postgres = false, dataDir: 
 		...(schema ? { DATABASE_URL: schema.url } : {}),
 		...env,
 	}
+	if (devSecret) delete full.AUTH_JWT_SECRET
 	const gavel = await startGavel(loadConfig(full), silentLogger())
+	const secret = full.AUTH_JWT_SECRET ?? (await readDevSecret(dataDir))!
 	return {
 		gavel,
 		url: gavel.url,
 		env: full,
-		token: (sub, roles = [], ttlSeconds = 600) => signToken(full.AUTH_JWT_SECRET!, { sub, roles, ttlSeconds }),
+		token: (sub, roles = [], ttlSeconds = 600) => signToken(secret, { sub, roles, ttlSeconds }),
 		client: (token) => createClient(gavel.url, { token }),
 		async stop() {
 			await gavel.stop()

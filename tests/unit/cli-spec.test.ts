@@ -125,5 +125,9 @@ describe('how gavel was started', () => {
 		const gavel = { url: 'http://localhost:3000', adapters: { store: 'memory', bus: 'local', archive: 'sqlite' }, devSecret: true } as const
 		expect(banner(gavel, './data', 'dist/gavel')).toContain('get a token:  dist/gavel token --sub alice --role seller')
 		expect(banner({ ...gavel, devSecret: false }, './data', 'dist/gavel')).toContain('tokens come from your identity provider')
+		// With the api role it names the web page (and says who may sign in there) and the API docs.
+		expect(banner(gavel, './data', 'dist/gavel')).toContain('  web page:     http://localhost:3000   (sign in as anyone: the development secret)\n')
+		expect(banner({ ...gavel, devSecret: false }, './data', 'dist/gavel')).toContain('  web page:     http://localhost:3000\n  API docs:     http://localhost:3000/openapi\n')
+		expect(banner(gavel, './data', 'dist/gavel', false)).not.toMatch(/web page|API docs/)
 	})
 })

@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from 'bun:test'
 import type { ServerWebSocket } from 'bun'
-import { watch, type GavelEvent, type Watcher, type WatchError } from '../../src/client/index.ts'
+import { connectLive, watch, type GavelEvent, type Watcher, type WatchError } from '../../src/client/index.ts'
 import { eventually } from '../helpers/ws.ts'
 
 /**
@@ -144,4 +144,84 @@ test('close() stops for good: no reconnect, no callbacks', async () => {
 	await Bun.sleep(50)
 	expect(live.sockets).toHaveLength(1)
 	expect(seqs).toEqual([])
+})
+
+test('its status says when it is behind: catching up through the replay and while a gap is open, live once in step', async () => {
+	const { live, seqs, watcher } = start({ since: 5, gapTimeoutMs: 5_000 })
+	const statuses: string[] = []
+	const poll = setInterval(() => statuses.at(-1) !== watcher.status && statuses.push(watcher.status), 1)
+	cleanup.push(() => clearInterval(poll))
+	await eventually(() => live.ops.length === 1, 'the subscribe')
+	expect(watcher.status).toBe('connecting')
+	live.subscribed(8) // the state is at 8: 6, 7 and 8 are on their way
+	await eventually(() => watcher.status === 'catching-up', 'catching up')
+	live.send(bid(6), bid(7))
+	await eventually(() => seqs.length === 2, 'two of three')
+	expect(watcher.status).toBe('catching-up')
+	live.send(bid(8))
+	await eventually(() => watcher.status === 'live', 'in step')
+	live.send(bid(10)) // 9 is missing: behind again until it comes
+	await eventually(() => watcher.status === 'catching-up', 'behind')
+	live.send(bid(9))
+	await eventually(() => watcher.status === 'live', 'in step again')
+	expect(seqs).toEqual([6, 7, 8, 9, 10])
+	expect(statuses).toEqual(['connecting', 'catching-up', 'live', 'catching-up', 'live'])
+})
+
+test('a watch that ends by itself (NOT_FOUND) closes its socket', async () => {
+	const { live, watcher } = start()
+	await eventually(() => live.ops.length === 1, 'the subscribe')
+	live.send({ type: 'error', code: 'NOT_FOUND', message: 'auction not found', auction: 'a1' })
+	await eventually(() => watcher.status === 'closed', 'the end')
+	await eventually(() => live.sockets[0]!.readyState === 3, 'the socket closed')
+})
+
+test('connectLive: many auctions on one socket, each in order, each resubscribed from its own seq after a drop', async () => {
+	const live = fakeLive()
+	const connection = connectLive(live.url, { backoff: { baseMs: 5, maxMs: 20 } })
+	cleanup.push(() => connection.close(), () => live.stop())
+	const seen: Record<string, number[]> = { a1: [], a2: [] }
+	const errors: string[] = []
+	const watchers = ['a1', 'a2'].map((auction) =>
+		connection.watch(auction, { since: 0, onEvent: (e) => seen[auction]!.push(e.seq), onError: (e) => errors.push(`${auction} ${e.code}`) }),
+	)
+	expect(() => connection.watch('a1', { onEvent() {} })).toThrow('already watches a1')
+	await eventually(() => live.ops.length === 2, 'two subscribes')
+	expect(live.sockets).toHaveLength(1)
+	expect(live.ops).toEqual([
+		{ op: 'subscribe', auction: 'a1', since: 0 },
+		{ op: 'subscribe', auction: 'a2', since: 0 },
+	])
+	const on = (auction: string, seq: number) => ({ ...bid(seq), auction })
+	live.send({ type: 'subscribed', auction: 'a1', seq: 0, state: state(0) }, { type: 'subscribed', auction: 'a2', seq: 0, state: state(0) })
+	live.send(on('a1', 1), on('a2', 1), on('a2', 2), on('a1', 2), on('a1', 1))
+	await eventually(() => seen.a1!.length === 2 && seen.a2!.length === 2, 'both auctions')
+	expect(watchers.map((w) => w.status)).toEqual(['live', 'live'])
+
+	live.drop()
+	await eventually(() => live.ops.length === 4, 'both resubscribed')
+	expect(live.sockets).toHaveLength(2)
+	expect(live.ops.slice(2)).toEqual([
+		{ op: 'subscribe', auction: 'a1', since: 2 },
+		{ op: 'subscribe', auction: 'a2', since: 2 },
+	])
+	// An error about no auction in particular reaches every watch; NOT_FOUND ends only its own.
+	live.send({ type: 'error', code: 'BAD_FRAME', message: 'odd' }, { type: 'error', code: 'NOT_FOUND', message: 'gone', auction: 'a2' })
+	await eventually(() => watchers[1]!.status === 'closed', 'a2 ended')
+	expect(errors).toEqual(['a1 BAD_FRAME', 'a2 BAD_FRAME', 'a2 NOT_FOUND'])
+	live.send({ type: 'subscribed', auction: 'a1', seq: 3, state: state(3) }, on('a1', 3), on('a2', 3))
+	await eventually(() => seen.a1!.length === 3, 'a1 goes on')
+	expect(seen).toEqual({ a1: [1, 2, 3], a2: [1, 2] })
+
+	// Closing one watch unsubscribes it on the shared socket, which stays open for the others.
+	const a3 = connection.watch('a3', { onEvent() {} })
+	await eventually(() => live.ops.length === 5, 'a3 subscribed on the open socket')
+	expect(live.ops[4]).toEqual({ op: 'subscribe', auction: 'a3' })
+	a3.close()
+	await eventually(() => live.ops.length === 6, 'the unsubscribe')
+	expect(live.ops[5]).toEqual({ op: 'unsubscribe', auction: 'a3' })
+	expect(live.sockets[1]!.readyState).toBe(1)
+	connection.close()
+	expect(watchers[0]!.status).toBe('closed')
+	await eventually(() => live.sockets[1]!.readyState === 3, 'the socket closed')
 })

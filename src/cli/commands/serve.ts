@@ -16,14 +16,20 @@ export function tokenHint(program: string, dataDir: string): string {
 	return `${env}${program} token --sub alice --role seller`
 }
 
-/** banner is what a person starting gavel reads: where it listens, how to get a token, the API docs. */
-export function banner(gavel: Pick<Gavel, 'url' | 'adapters' | 'devSecret'>, dataDir: string, program: string): string {
+/**
+ * banner is what a person starting gavel reads: where it listens, how to get a token, and with the
+ * api role the web page and the API docs.
+ */
+export function banner(gavel: Pick<Gavel, 'url' | 'adapters' | 'devSecret'>, dataDir: string, program: string, api = true): string {
 	const where = dataDir === DEFAULT_DATA_DIR ? `run it in this directory: the development secret is in ${dataDir}` : 'run it in this directory'
 	const token = gavel.devSecret
 		? `  get a token:  ${tokenHint(program, dataDir)}   (${where})`
 		: '  tokens come from your identity provider (AUTH_JWT_SECRET / AUTH_JWKS_URL)'
 	const { store, bus, archive } = gavel.adapters
-	return `\n  gavel listening on ${gavel.url}  (store: ${store}, bus: ${bus}, archive: ${archive})\n${token}\n  API docs:     ${gavel.url}/openapi\n`
+	const pages = api
+		? `  web page:     ${gavel.url}${gavel.devSecret ? '   (sign in as anyone: the development secret)' : ''}\n  API docs:     ${gavel.url}/openapi\n`
+		: ''
+	return `\n  gavel listening on ${gavel.url}  (store: ${store}, bus: ${bus}, archive: ${archive})\n${token}\n${pages}`
 }
 
 export const serveCommand = defineCommand({
@@ -47,15 +53,14 @@ export const serveCommand = defineCommand({
 		const log = createLogger(config.LOG_LEVEL)
 		const started = performance.now()
 		const gavel = await startGavel(config, log).catch((err: unknown) => {
-			if ((err as { code?: string }).code === 'EADDRINUSE')
-				throw new CliError(`port ${config.PORT} is already in use; stop what listens there or set PORT`)
+			if ((err as { code?: string }).code === 'EADDRINUSE') throw new CliError(`port ${config.PORT} is already in use; stop what listens there or set PORT`)
 			throw err
 		})
 		log.info(
 			{ url: gavel.url, roles: [...config.roles], adapters: gavel.adapters, archiver: gavel.archiver, startupMs: Math.round(performance.now() - started) },
 			'gavel is ready',
 		)
-		if (process.stderr.isTTY || !config.production) console.error(banner(gavel, config.DATA_DIR, program))
+		if (process.stderr.isTTY || !config.production) console.error(banner(gavel, config.DATA_DIR, program, config.roles.has('api')))
 		await stopOnSignal(gavel, config, log)
 		return 0
 	},
