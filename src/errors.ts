@@ -118,8 +118,9 @@ export class UriTooLongError extends AppError {
  */
 export class OutcomeUnknownError extends AppError {
 	readonly retryAfterSeconds = 1
-	constructor(what: string, options?: ErrorOptions) {
-		super('OUTCOME_UNKNOWN', 503, `${what} was taken but could not be made durable in time; retry with the same Idempotency-Key to learn its outcome`, { retryAfter: 1 }, options)
+	constructor(what: string, options?: ErrorOptions & { retry?: string }) {
+		const retry = options?.retry ?? 'retry with the same Idempotency-Key to learn its outcome'
+		super('OUTCOME_UNKNOWN', 503, `${what} was taken but could not be made durable in time; ${retry}`, { retryAfter: 1 }, options)
 	}
 }
 

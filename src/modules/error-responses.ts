@@ -50,7 +50,9 @@ export const Refusal = {
 	noApi: '`NOT_FOUND`: this instance does not serve the API (`ROLES` without `api`)',
 	noAuction: '`NOT_FOUND`: no auction has this id (or this instance does not serve the API: `ROLES` without `api`)',
 	ipLimited: '`RATE_LIMITED`: too many requests without a token from this address; retry after `Retry-After` seconds',
-	storeDown: '`UNAVAILABLE`: the bid store is not answering; retry',
+	storeDown: '`UNAVAILABLE`: the bid store is not answering, or is being rebuilt from the log and does not have this auction back yet; retry after `Retry-After`',
+	outcomeUnknown:
+		'`OUTCOME_UNKNOWN`: the store took it but the log did not hold it within `DURABLE_WAIT_MS`; retry with the same `Idempotency-Key` to learn the outcome (never placed twice)',
 	/** A 422 for a request that breaks the model: `what` says how, on this route. */
 	validation: (what: string) => `\`VALIDATION\`: ${what}; \`field\` names the field at fault`,
 } as const

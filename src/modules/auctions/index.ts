@@ -39,7 +39,7 @@ export function auctionsModule({ auctions, auth }: { auctions: AuctionService; a
 								'not starting at 0 or not sorted',
 						),
 						429: Refusal.ipLimited,
-						503: Refusal.storeDown,
+						503: `${Refusal.storeDown}. \`OUTCOME_UNKNOWN\`: the store took it but the log did not hold it within \`DURABLE_WAIT_MS\`; read the auction to learn whether it exists`,
 					}),
 				},
 				detail: {

@@ -54,7 +54,7 @@ export function createAuctionService({ store, publish, metrics, archive, log, no
 			const view = await store.createAuction(record, json)
 			metrics.auctionsCreated.inc()
 			// The creation is a commit like a bid: its event and its state record (rev 0) in the log before the 201.
-			await durable(publish(record.id, [json], stateRecordJson(record, 0, record.createdAt)), durableWaitMs, 'the auction')
+			await durable(publish(record.id, [json], stateRecordJson(record, 0, record.createdAt)), durableWaitMs, 'the auction', `ask for it (GET /auctions/${record.id}) to learn whether it exists`)
 			return view
 		},
 

@@ -65,7 +65,7 @@ export function bidsModule({ bids, auth }: { bids: BidService; auth: Auth }) {
 								'field, or an `Idempotency-Key` that is not 1 to 128 visible ASCII characters',
 						) + '. `IDEMPOTENCY_KEY_REUSED`: this `Idempotency-Key` was used for a different bid',
 					429: '`RATE_LIMITED`: too many bids from this bidder (or requests without a token from this address); retry after `Retry-After` seconds',
-					503: `${Refusal.storeDown} (with the same \`Idempotency-Key\`)`,
+					503: `${Refusal.storeDown} (with the same \`Idempotency-Key\`). ${Refusal.outcomeUnknown}`,
 				}),
 			},
 			detail: {
