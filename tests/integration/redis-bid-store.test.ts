@@ -196,3 +196,37 @@ test('a value that is not the string or integer the script expects never reaches
 		await redis.quit()
 	}
 })
+
+test('a create cut short between the global entries and the auction itself leaves nothing listed, and the closer drops the rest', async () => {
+	const redis = await connectRedis()
+	const prefix = uniqueName()
+	const clock = testClock(Date.UTC(2030, 0, 1))
+	const store = createRedisBidStore({ redis, prefix, now: clock.now })
+	try {
+		const { newAuction } = await import('../../src/domain/new-auction.ts')
+		const { auctionCreated } = await import('../../src/events.ts')
+		const record = newAuction({ id: 'cut-short', title: 'Lamp', startingPrice: 1000, increment: 100, endsAt: clock.now() + 60_000 }, 'sam', clock.now())
+		const real = redis.gavelCreateAuction.bind(redis)
+		// The process dies after its first writes: the auction's own script never runs.
+		;(redis as unknown as { gavelCreateAuction: () => Promise<never> }).gavelCreateAuction = () => Promise.reject(new Error('killed'))
+		await expect(store.createAuction(record, JSON.stringify(auctionCreated(record)))).rejects.toThrow()
+		;(redis as unknown as { gavelCreateAuction: typeof real }).gavelCreateAuction = real
+		for (const status of [undefined, 'open', 'scheduled', 'closed'] as const)
+			expect((await store.listAuctions({ status, limit: 10 })).items).toEqual([])
+		clock.advance(60_000)
+		expect(await store.dueAuctions(10)).toEqual(['cut-short'])
+		expect(await store.closeAuction('cut-short')).toEqual({ outcome: 'not-found' })
+		expect(await store.dueAuctions(10)).toEqual([])
+		// The id was never taken.
+		clock.set(Date.UTC(2030, 0, 1))
+		await store.createAuction(record, JSON.stringify(auctionCreated(record)))
+		expect((await store.listAuctions({ limit: 10 })).items.map((a) => a.id)).toEqual(['cut-short'])
+		// And an id that is taken takes back the entries of the attempt: listed once.
+		await expect(store.createAuction({ ...record, createdAt: record.createdAt + 1 }, JSON.stringify(auctionCreated(record)))).rejects.toMatchObject({ code: 'EXISTS' })
+		expect((await store.listAuctions({ limit: 10 })).items.map((a) => a.id)).toEqual(['cut-short'])
+		expect((await store.listAuctions({ status: 'open', limit: 10 })).items.map((a) => a.id)).toEqual(['cut-short'])
+	} finally {
+		await deleteKeys(redis, prefix)
+		await redis.quit()
+	}
+})

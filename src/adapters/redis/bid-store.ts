@@ -173,13 +173,22 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 		async createAuction(record, createdEvent) {
 			const keys = auctionKeys(prefix, record.id)
 			const fields = Object.entries(toHash(record)).flat()
-			const created = await redis.gavelCreateAuction(keys.state, keys.events, createdEvent, eventsKept, ...fields)
-			if (created !== 1) throw new ExistsError(record.id)
+			const member = listKey(record)
 			const t = now()
+			// The global entries first, the auction's own script last (they are on other slots, so one
+			// script cannot write both): a crash in between leaves entries that name no auction, which
+			// a listing skips and a closer drops, never an auction that is unlisted or never closed.
+			// NX: an existing auction's end in the closers' schedule is never overwritten.
 			await Promise.all([
-				redis.pipeline().zadd(indexKey(prefix), 0, listKey(record)).zadd(dueKey(prefix), record.endsAt, record.id).exec(),
+				redis.pipeline().zadd(indexKey(prefix), 0, member).zadd(dueKey(prefix), 'NX', record.endsAt, record.id).exec(),
 				placeInListing([record], t),
 			])
+			const created = await redis.gavelCreateAuction(keys.state, keys.events, createdEvent, eventsKept, ...fields)
+			if (created !== 1) {
+				// The id is taken: take back the entries that named this attempt.
+				await Promise.all([redis.zrem(indexKey(prefix), member), redis.gavelListing(...listingSets, 'drop', member)]).catch(() => undefined)
+				throw new ExistsError(record.id)
+			}
 			return toView(record, t)
 		},
 
@@ -364,12 +373,13 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 				...window.flatMap((json) => [seqOf(json), json]),
 				...bidderArgs,
 			)
-			if (restored !== 1) return 'kept'
-			// Its place in the index, the closers' schedule and the listing: the global keys, after.
+			// Its place in the index and the closers' schedule (the global keys, after the script), even
+			// when kept: a rebuild cut short after its script but before these would otherwise leave
+			// the auction unlisted for good. Both idempotent; NX never moves an end the store knows.
 			const pipeline = redis.pipeline().zadd(indexKey(prefix), 0, listKey(record))
-			if (!record.closed) pipeline.zadd(dueKey(prefix), record.endsAt, record.id)
-			await Promise.all([pipeline.exec(), placeInListing([record], t)])
-			return 'restored'
+			if (!record.closed) pipeline.zadd(dueKey(prefix), 'NX', record.endsAt, record.id)
+			await Promise.all([pipeline.exec(), restored === 1 ? placeInListing([record], t) : null])
+			return restored === 1 ? 'restored' : 'kept'
 		},
 
 		async seqs(ids) {
