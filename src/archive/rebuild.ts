@@ -61,8 +61,9 @@ export function createRebuilder(options: RebuilderOptions) {
 		let lastLog = performance.now()
 		for (;;) {
 			const page = await archive.restorables({ after, limit: PAGE, eventsKept, answersSince: t - idempotencyTtlMs, closedSince: t - closedKeptMs })
-			for (const auction of page) {
-				if ((await store.restore(auction)) === 'restored') restored++
+			// A page's auctions are independent: restored together (Redis pipelines the scripts).
+			for (const outcome of await Promise.all(page.map((auction) => store.restore(auction)))) {
+				if (outcome === 'restored') restored++
 				else kept++
 			}
 			if (page.length < PAGE) break
