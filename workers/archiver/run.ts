@@ -1,18 +1,4 @@
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node'
-import {
-	AckPolicy,
-	DeliverPolicy,
-	jetstream,
-	jetstreamManager,
-	RetentionPolicy,
-	StorageType,
-	type ConsumerMessages,
-	type JetStreamClient,
-	type JetStreamManager,
-	type JsMsg,
-} from '@nats-io/jetstream'
 import { openArchive } from '../../src/adapters/open-archive.ts'
-import { ensureStream } from '../../src/adapters/nats/event-bus.ts'
 import { backoffDelay } from '../../src/lib/backoff.ts'
 import type { GavelEvent } from '../../src/events.ts'
 import type { Logger } from '../../src/observability/log.ts'
@@ -21,15 +7,13 @@ import { ArchiveDataError, type Archive, type SeqConflict, type WriteResult } fr
 import { createBatcher } from './batch.ts'
 import { decodeEvent } from './decode.ts'
 import { parseStateRecord, type StateRecord } from '../../src/domain/state-record.ts'
-import { isStateSubject } from '../../src/adapters/nats/subjects.ts'
+import { createJetStreamLogSource } from '../../src/adapters/nats/log-source.ts'
+import { createLocalLogSource } from '../../src/adapters/local/log-source.ts'
+import type { LogMessage, LogSource } from '../../src/ports/log-source.ts'
 import type { ArchiverSettings } from './protocol.ts'
 
-const NS_PER_MS = 1_000_000
 const DEFAULT_REPORT_EVERY_MS = 1_000
 const DEFAULT_STOP_DEADLINE_MS = 5_000
-const DLQ_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000 // dead letters are for people: keep them a month
-const LAG_CHECK_EVERY_MS = 2_000
-const utf8 = new TextDecoder()
 
 export interface ArchiverDeps {
 	log: Logger
@@ -76,29 +60,15 @@ const atOfEntry = (e: Entry) => (isState(e) ? e.state.at : e.event.at)
 /** One row each: an event by its id, a state record by auction and rev (what the bus dedups on too). */
 export const keyOfEntry = (e: Entry) => (isState(e) ? `${e.state.auction}:${e.state.rev}` : e.event.id)
 
-interface Handling {
-	/** After the commit: JetStream may forget it. */
-	ack(): void
-	/** While the archive is down: "still on it", so JetStream does not redeliver it elsewhere. */
-	working(): void
-	/** The archive refuses it for good: park it in the dead-letter stream (or the log). */
-	deadLetter(reason: string, error: string, letter?: LetterExtras): Promise<void>
-}
-
-/** What a dead letter may carry beyond the event itself. */
-interface LetterExtras {
-	/** The dead-letter message's body instead of the event as delivered. */
-	body?: string
-	/** More fields for its log line. */
-	context?: Record<string, unknown>
-}
+/** How an entry is settled with the log it came from (see LogMessage). */
+type Handling = Pick<LogMessage, 'ack' | 'working' | 'deadLetter'>
 
 /**
  * runArchiver is the archiver, shared by the Worker (`index.ts`) and by a process running only
- * `ROLES=archiver`. With NATS it consumes a durable JetStream pull consumer; without, it takes
- * events pushed from the in-process bus. Either way events go through `createBatcher` into
- * `archive.write` (one statement per batch) and are acked only after the commit: at-least-once
- * in, and the write is idempotent, so each event is stored exactly once.
+ * `ROLES=archiver`. It takes the log through a LogSource (src/ports/log-source.ts: JetStream's
+ * durable consumer, or the in-process bus's pushes), one loop for both stacks: events and state
+ * records go through `createBatcher` into `archive.write` / `writeStates` and are acked only after
+ * the commit: at-least-once in, and the writes are idempotent, so each is stored exactly once.
  *
  * At runtime nothing is fatal: an unavailable archive or bus is retried with exponential
  * backoff and jitter, the consumer is re-created after a failure, and an event that cannot be
@@ -113,7 +83,6 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 	// cannot deadlock each other. SQLite has a single writer.
 	const writers = settings.databaseUrl ? (settings.writers ?? 2) : 1
 	const archive = deps.archive ?? openArchive({ databaseUrl: settings.databaseUrl, dataDir: settings.dataDir }, { max: writers + 1 })
-	const dlqSubject = `${settings.dlqStream}.${settings.stream}`
 
 	let stopping = false
 	let stopDeadline = Infinity
@@ -304,241 +273,55 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		onError: (err) => log.error({ err }, 'archive batch failed'), // commit handles its own failures
 	})
 
-	const source = settings.natsUrl ? jetStreamSource() : localSource()
+	// The log: JetStream's durable consumer, or what the in-process bus pushes.
+	const local = settings.natsUrl ? null : createLocalLogSource({ log, settled: deps.settled })
+	const source: LogSource =
+		local ??
+		createJetStreamLogSource({
+			natsUrl: settings.natsUrl!,
+			stream: settings.stream,
+			subjectPrefix: settings.subjectPrefix,
+			consumer: settings.consumer,
+			dlqStream: settings.dlqStream,
+			ackWaitMs: settings.ackWaitMs,
+			batchMax: settings.batchMax,
+			log,
+		})
 
-	/**
-	 * Events and state records pushed from the in-process bus. Nothing to ack upstream, but each
-	 * entry reports itself settled (`deps.settled`: stored, or refused), which is what makes the
-	 * embedded archive's commit the moment an answer may call the commit durable. Dead letters go
-	 * to the log.
-	 */
-	function localSource() {
-		const noop = () => {}
-		const logOnly = (key: string, payload: string) => async (reason: string, error: string, letter?: LetterExtras) => {
-			countDeadLetter(reason)
-			deps.settled?.(key, false)
-			log.error({ reason, error, ...letter?.context, key, payload: payload.slice(0, 500) }, 'dead letter: not archived')
-		}
-		const refuse = (key: string | null, reason: string, error: string, payload: string) => {
-			countDeadLetter(reason)
-			if (key !== null) deps.settled?.(key, false)
-			log.error({ reason, error, payload: payload.slice(0, 500) }, 'dead letter: not archived')
-		}
-		const enqueue = (entry: Entry) => {
-			taken(entry)
-			batcher.add(entry) // no waiting here: the bus cannot be paused, the batcher caps each write
-		}
-		return {
-			push(payloads: readonly string[]) {
-				if (stopping) return
-				for (const json of payloads) {
-					const decoded = decodeEvent(json)
-					if (!decoded.ok) {
-						refuse(null, decoded.reason, decoded.error, json)
-						continue
-					}
-					const key = decoded.event.id
-					enqueue({ event: decoded.event, json, ack: () => deps.settled?.(key, true), working: noop, deadLetter: logOnly(key, json) })
-				}
-			},
-			pushStates(payloads: readonly string[]) {
-				if (stopping) return
-				for (const json of payloads) {
-					let state: StateRecord
-					try {
-						state = parseStateRecord(json)
-					} catch (err) {
-						refuse(null, 'invalid', (err as Error).message, json)
-						continue
-					}
-					const key = `${state.auction}:${state.rev}`
-					enqueue({ state, json, ack: () => deps.settled?.(key, true), working: noop, deadLetter: logOnly(key, json) })
-				}
-			},
-			async stop() {},
-		}
-	}
-
-	/** The durable JetStream pull consumer, re-created after any failure. */
-	function jetStreamSource() {
-		let nc: NatsConnection | null = null
-		let messages: ConsumerMessages | null = null
-		let lagTimer: ReturnType<typeof setInterval> | null = null
-
-		const ensureConsumer = async (jsm: JetStreamManager) => {
-			// One instance holds at most ~4 batches unacked (client buffer, the filling batch, the one
-			// being written). The headroom is for the events a crashed instance still holds until
-			// their ack wait runs out: they must not block deliveries to its replacement.
-			const limits = { ack_wait: settings.ackWaitMs * NS_PER_MS, max_ack_pending: Math.max(10_000, settings.batchMax * 16) }
+	/** One message of the log: decoded and checked, then batched; what cannot be stored is dead-lettered. */
+	const take = (m: LogMessage): void | Promise<void> => {
+		if (stopping) return
+		stats.upstreamPending = source.pending()
+		const handling = { ack: () => m.ack(), working: () => m.working(), deadLetter: m.deadLetter }
+		if (m.deliveries > settings.maxDeliveries) return m.deadLetter('max-deliveries', `delivered ${m.deliveries} times without being archived`)
+		let entry: Entry
+		if (m.kind === 'state') {
 			try {
-				await jsm.consumers.info(settings.stream, settings.consumer)
-				await jsm.consumers.update(settings.stream, settings.consumer, limits)
+				entry = { state: parseStateRecord(m.json), json: m.json, ...handling }
 			} catch (err) {
-				if ((err as Error).name !== 'ConsumerNotFoundError') throw err
-				await jsm.consumers.add(settings.stream, {
-					durable_name: settings.consumer,
-					ack_policy: AckPolicy.Explicit,
-					deliver_policy: DeliverPolicy.All, // a new archive starts from everything the stream kept
-					// No filter_subject: the stream holds only auction events, and on NATS 2.9 a
-					// wildcard filter makes redeliveries crawl (one every few ms) after a crash.
-					max_deliver: -1, // the archiver decides when to give up (dead letter), never the server
-					...limits,
-				})
+				return m.deadLetter('invalid', (err as Error).message)
 			}
+		} else {
+			const decoded = decodeEvent(m.json)
+			if (!decoded.ok) return m.deadLetter(decoded.reason, decoded.error)
+			entry = { event: decoded.event, json: m.json, ...handling }
 		}
-
-		const ensureDeadLetterStream = async (jsm: JetStreamManager) => {
-			try {
-				await jsm.streams.info(settings.dlqStream)
-			} catch (err) {
-				if ((err as Error).name !== 'StreamNotFoundError') throw err
-				await jsm.streams.add({
-					name: settings.dlqStream,
-					subjects: [`${settings.dlqStream}.>`],
-					retention: RetentionPolicy.Limits,
-					storage: StorageType.File,
-					max_age: DLQ_MAX_AGE_MS * NS_PER_MS,
-				})
-			}
-		}
-
-		const deadLetterTo = (js: JetStreamClient, m: JsMsg) => async (reason: string, error: string, letter?: LetterExtras) => {
-			const h = headers()
-			h.set('Gavel-Dlq-Reason', reason)
-			h.set('Gavel-Dlq-Error', error.replace(/[\r\n]+/g, ' ').slice(0, 500))
-			h.set('Gavel-Source-Stream', settings.stream)
-			h.set('Gavel-Source-Subject', m.subject)
-			h.set('Gavel-Source-Seq', String(m.info.streamSequence))
-			// The source position as the message id: dead-lettering again after a crash stores it once.
-			await js.publish(dlqSubject, letter?.body ?? m.data, { msgID: `${settings.stream}:${m.info.streamSequence}`, headers: h })
-			m.term() // no reason text: servers before 2.10 ignore "+TERM <reason>"; it is in the headers
-			countDeadLetter(reason)
-			log.error(
-				{ reason, error, ...letter?.context, subject: m.subject, streamSeq: m.info.streamSequence, dlq: settings.dlqStream },
-				'dead letter: event moved to the dead-letter stream',
-			)
-		}
-
-		const toItem = async (js: JetStreamClient, m: JsMsg): Promise<Entry | null> => {
-			const deadLetter = deadLetterTo(js, m)
-			if (m.info.deliveryCount > settings.maxDeliveries) {
-				await deadLetter('max-deliveries', `delivered ${m.info.deliveryCount} times without being archived`)
-				return null
-			}
-			// An ack that cannot be sent (connection closing) is a lost ack: JetStream redelivers and
-			// the insert skips it. It must not fail the commit, or the batch would be retried forever.
-			const quietly = (send: () => void) => () => {
-				try {
-					send()
-				} catch (err) {
-					log.debug({ err }, 'ack not sent; the event will be redelivered')
-				}
-			}
-			const handling = { ack: quietly(() => m.ack()), working: quietly(() => m.working()), deadLetter }
-			const json = utf8.decode(m.data)
-			// A state record rides on its auction's subject plus `.state` (docs/design.md §6).
-			if (isStateSubject(m.subject)) {
-				try {
-					return { state: parseStateRecord(json), json, ...handling }
-				} catch (err) {
-					await deadLetter('invalid', (err as Error).message)
-					return null
-				}
-			}
-			const decoded = decodeEvent(json)
-			if (!decoded.ok) {
-				await deadLetter(decoded.reason, decoded.error)
-				return null
-			}
-			return { event: decoded.event, json, ...handling }
-		}
-
-		const checkLag = async (jsm: JetStreamManager) => {
-			try {
-				const info = await jsm.consumers.info(settings.stream, settings.consumer)
-				stats.upstreamPending = info.num_pending
-			} catch {
-				// the consume loop reports what is wrong
-			}
-		}
-
-		const loop = async () => {
-			for (let attempt = 0; !stopping; attempt++) {
-				try {
-					nc ??= await connect({
-						servers: settings.natsUrl,
-						name: 'gavel-archiver',
-						maxReconnectAttempts: -1,
-						reconnectTimeWait: 250,
-					})
-					const jsm = await ensureStream(nc, settings.stream, settings.subjectPrefix)
-					await ensureDeadLetterStream(jsm)
-					await ensureConsumer(jsm)
-					const js = jetstream(nc)
-					const consumer = await js.consumers.get(settings.stream, settings.consumer)
-					messages = await consumer.consume({ max_messages: Math.max(100, settings.batchMax * 2) })
-					if (stopping) {
-						messages.stop()
-						break
-					}
-					lagTimer ??= setInterval(() => void checkLag(jsm), LAG_CHECK_EVERY_MS)
-					void watchStatus(messages)
-					log.info({ stream: settings.stream, consumer: settings.consumer }, 'consuming')
-					for await (const m of messages) {
-						attempt = 0
-						stats.upstreamPending = m.info.pending
-						const item = await toItem(js, m)
-						if (!item) continue
-						taken(item)
-						const wait = batcher.add(item)
-						if (wait) await wait // the archive is behind: stop pulling until it catches up
-					}
-					if (!stopping) log.warn('the consumer stopped delivering; re-creating it')
-				} catch (err) {
-					if (stopping) break
-					unhealthy(`consumer failed: ${(err as Error).message}`)
-					log.warn({ err, attempt }, 'consumer failed; re-creating it')
-				}
-				messages = null
-				if (!stopping) await pause(backoffDelay(attempt, { baseMs: 200, maxMs: 5_000 }))
-			}
-		}
-
-		/** A deleted consumer or stream ends the iteration, so the loop re-creates them. */
-		const watchStatus = async (m: ConsumerMessages) => {
-			for await (const s of m.status()) {
-				if (s.type === 'consumer_deleted' || s.type === 'consumer_not_found' || s.type === 'stream_not_found') {
-					log.warn({ status: s }, 'consumer gone; re-creating it')
-					m.stop()
-					return
-				}
-			}
-		}
-
-		const running = loop()
-		return {
-			push() {},
-			pushStates() {},
-			async stop() {
-				messages?.stop()
-				if (lagTimer) clearInterval(lagTimer)
-				await running
-				await batcher.drain()
-				if (nc && !nc.isClosed()) await nc.drain().catch(() => {})
-			},
-		}
+		taken(entry)
+		return batcher.add(entry) ?? undefined
 	}
+	source.start({ take, problem: unhealthy, deadLettered: countDeadLetter })
 
 	return {
-		push: source.push,
-		pushStates: source.pushStates,
+		push: (payloads) => local?.push(payloads),
+		pushStates: (payloads) => local?.pushStates(payloads),
 		async stop(deadlineMs = DEFAULT_STOP_DEADLINE_MS) {
 			if (stopping) throw new Error('the archiver is already stopping')
 			stopping = true
 			stopDeadline = Date.now() + deadlineMs
 			for (const wake of wakers) wake()
 			await source.stop()
-			await batcher.drain()
+			await batcher.drain() // the last commits' acks still go out
+			await source.close()
 			clearInterval(reporter)
 			report()
 			await archive.close().catch((err: unknown) => log.warn({ err }, 'closing the archive failed'))

@@ -1,0 +1,213 @@
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node'
+import {
+	AckPolicy,
+	DeliverPolicy,
+	jetstream,
+	RetentionPolicy,
+	StorageType,
+	type ConsumerMessages,
+	type JetStreamClient,
+	type JetStreamManager,
+	type JsMsg,
+} from '@nats-io/jetstream'
+import { backoffDelay } from '../../lib/backoff.ts'
+import type { Logger } from '../../observability/log.ts'
+import type { DeadLetterExtras, LogMessage, LogSource, LogSourceHooks } from '../../ports/log-source.ts'
+import { ensureStream } from './event-bus.ts'
+import { isStateSubject } from './subjects.ts'
+
+const NS_PER_MS = 1_000_000
+const DLQ_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000 // dead letters are for people: keep them a month
+const LAG_CHECK_EVERY_MS = 2_000
+const utf8 = new TextDecoder()
+
+export interface JetStreamLogSourceOptions {
+	natsUrl: string
+	stream: string
+	subjectPrefix: string
+	/** The durable consumer the archivers share. */
+	consumer: string
+	/** The dead-letter stream (subjects `<dlqStream>.>`). */
+	dlqStream: string
+	/** Unacked this long, a message is delivered again (to any archiver). */
+	ackWaitMs: number
+	/** Messages one archiver asks for at a time. */
+	batchMax: number
+	log: Logger
+}
+
+/**
+ * createJetStreamLogSource is the log on NATS: the events stream through one durable pull
+ * consumer the archivers share, re-created after any failure, and a dead-letter stream for what
+ * they refuse (the message unchanged, the reason and its source position in headers).
+ */
+export function createJetStreamLogSource(options: JetStreamLogSourceOptions): LogSource {
+	const { log, stream } = options
+	const dlqSubject = `${options.dlqStream}.${stream}`
+	let hooks: LogSourceHooks | null = null
+	let nc: NatsConnection | null = null
+	let messages: ConsumerMessages | null = null
+	let lagTimer: ReturnType<typeof setInterval> | null = null
+	let upstreamPending = 0
+	let stopping = false
+	let running: Promise<void> = Promise.resolve()
+	let wake: (() => void) | null = null
+	/** A backoff wait that ends early when stop() is called. */
+	const pause = (ms: number) =>
+		new Promise<void>((resolve) => {
+			const timer = setTimeout(() => {
+				wake = null
+				resolve()
+			}, ms)
+			wake = () => {
+				clearTimeout(timer)
+				wake = null
+				resolve()
+			}
+		})
+
+	const ensureConsumer = async (jsm: JetStreamManager) => {
+		// One instance holds at most ~4 batches unacked (client buffer, the filling batch, the one
+		// being written). The headroom is for the events a crashed instance still holds until
+		// their ack wait runs out: they must not block deliveries to its replacement.
+		const limits = { ack_wait: options.ackWaitMs * NS_PER_MS, max_ack_pending: Math.max(10_000, options.batchMax * 16) }
+		try {
+			await jsm.consumers.info(stream, options.consumer)
+			await jsm.consumers.update(stream, options.consumer, limits)
+		} catch (err) {
+			if ((err as Error).name !== 'ConsumerNotFoundError') throw err
+			await jsm.consumers.add(stream, {
+				durable_name: options.consumer,
+				ack_policy: AckPolicy.Explicit,
+				deliver_policy: DeliverPolicy.All, // a new archive starts from everything the stream kept
+				// No filter_subject: the stream holds only auction events and state records, and on
+				// NATS 2.9 a wildcard filter makes redeliveries crawl (one every few ms) after a crash.
+				max_deliver: -1, // the archiver decides when to give up (dead letter), never the server
+				...limits,
+			})
+		}
+	}
+
+	const ensureDeadLetterStream = async (jsm: JetStreamManager) => {
+		try {
+			await jsm.streams.info(options.dlqStream)
+		} catch (err) {
+			if ((err as Error).name !== 'StreamNotFoundError') throw err
+			await jsm.streams.add({
+				name: options.dlqStream,
+				subjects: [`${options.dlqStream}.>`],
+				retention: RetentionPolicy.Limits,
+				storage: StorageType.File,
+				max_age: DLQ_MAX_AGE_MS * NS_PER_MS,
+			})
+		}
+	}
+
+	const deadLetterTo = (js: JetStreamClient, m: JsMsg) => async (reason: string, error: string, letter?: DeadLetterExtras) => {
+		const h = headers()
+		h.set('Gavel-Dlq-Reason', reason)
+		h.set('Gavel-Dlq-Error', error.replace(/[\r\n]+/g, ' ').slice(0, 500))
+		h.set('Gavel-Source-Stream', stream)
+		h.set('Gavel-Source-Subject', m.subject)
+		h.set('Gavel-Source-Seq', String(m.info.streamSequence))
+		// The source position as the message id: dead-lettering again after a crash stores it once.
+		await js.publish(dlqSubject, letter?.body ?? m.data, { msgID: `${stream}:${m.info.streamSequence}`, headers: h })
+		m.term() // no reason text: servers before 2.10 ignore "+TERM <reason>"; it is in the headers
+		hooks?.deadLettered(reason)
+		log.error(
+			{ reason, error, ...letter?.context, subject: m.subject, streamSeq: m.info.streamSequence, dlq: options.dlqStream },
+			'dead letter: event moved to the dead-letter stream',
+		)
+	}
+
+	// An ack that cannot be sent (connection closing) is a lost ack: JetStream redelivers and the
+	// insert skips it. It must not fail the commit, or the batch would be retried forever.
+	const quietly = (send: () => void) => () => {
+		try {
+			send()
+		} catch (err) {
+			log.debug({ err }, 'ack not sent; the message will be delivered again')
+		}
+	}
+
+	const toMessage = (js: JetStreamClient, m: JsMsg): LogMessage => ({
+		json: utf8.decode(m.data),
+		// A state record rides on its auction's subject plus `.state` (docs/design.md §6).
+		kind: isStateSubject(m.subject) ? 'state' : 'event',
+		deliveries: m.info.deliveryCount,
+		ack: quietly(() => m.ack()),
+		working: quietly(() => m.working()),
+		deadLetter: deadLetterTo(js, m),
+	})
+
+	const checkLag = async (jsm: JetStreamManager) => {
+		try {
+			upstreamPending = (await jsm.consumers.info(stream, options.consumer)).num_pending
+		} catch {
+			// the consume loop reports what is wrong
+		}
+	}
+
+	/** A deleted consumer or stream ends the iteration, so the loop re-creates them. */
+	const watchStatus = async (m: ConsumerMessages) => {
+		for await (const s of m.status()) {
+			if (s.type === 'consumer_deleted' || s.type === 'consumer_not_found' || s.type === 'stream_not_found') {
+				log.warn({ status: s }, 'consumer gone; re-creating it')
+				m.stop()
+				return
+			}
+		}
+	}
+
+	const loop = async (take: LogSourceHooks['take']) => {
+		for (let attempt = 0; !stopping; attempt++) {
+			try {
+				nc ??= await connect({ servers: options.natsUrl, name: 'gavel-archiver', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+				const jsm = await ensureStream(nc, stream, options.subjectPrefix)
+				await ensureDeadLetterStream(jsm)
+				await ensureConsumer(jsm)
+				const js = jetstream(nc)
+				const consumer = await js.consumers.get(stream, options.consumer)
+				messages = await consumer.consume({ max_messages: Math.max(100, options.batchMax * 2) })
+				if (stopping) {
+					messages.stop()
+					break
+				}
+				lagTimer ??= setInterval(() => void checkLag(jsm), LAG_CHECK_EVERY_MS)
+				void watchStatus(messages)
+				log.info({ stream, consumer: options.consumer }, 'consuming')
+				for await (const m of messages) {
+					attempt = 0
+					upstreamPending = m.info.pending
+					const wait = take(toMessage(js, m))
+					if (wait) await wait // the archive is behind: stop pulling until it catches up
+				}
+				if (!stopping) log.warn('the consumer stopped delivering; re-creating it')
+			} catch (err) {
+				if (stopping) break
+				hooks?.problem(`consumer failed: ${(err as Error).message}`)
+				log.warn({ err, attempt }, 'consumer failed; re-creating it')
+			}
+			messages = null
+			if (!stopping) await pause(backoffDelay(attempt, { baseMs: 200, maxMs: 5_000 }))
+		}
+	}
+
+	return {
+		start(h) {
+			hooks = h
+			running = loop(h.take)
+		},
+		pending: () => upstreamPending,
+		async stop() {
+			stopping = true
+			wake?.()
+			messages?.stop()
+			if (lagTimer) clearInterval(lagTimer)
+			await running
+		},
+		async close() {
+			if (nc && !nc.isClosed()) await nc.drain().catch(() => {})
+		},
+	}
+}
