@@ -205,7 +205,7 @@ describe('buying now, and bidding too fast', () => {
 			await alice.page.getByRole('banner').getByRole('button', { name: 'Sign in' }).focus()
 			await alice.page.keyboard.press('Enter')
 			// The form moves the focus to its field on the next frame: type once it is there, as a person would.
-			await alice.page.waitForFunction(() => document.activeElement?.matches('#header-sign-in input, #header-sign-in textarea') === true)
+			await alice.page.waitForFunction("document.activeElement?.matches('#header-sign-in input, #header-sign-in textarea') === true")
 			await alice.page.keyboard.type('alice')
 			await alice.page.keyboard.press('Enter')
 			await alice.page.getByTestId('signed-in-as').filter({ hasText: 'alice' }).waitFor()
