@@ -2,6 +2,7 @@ import type { Logger } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { ArchiveDataError, isDense, type Archive, type ArchiveEvent, type ArchiveProgress } from '../ports/archive.ts'
 import type { BidStore, EventsSince } from '../ports/bid-store.ts'
+import { parseStateRecord, revOf } from '../domain/state-record.ts'
 import { seqOf, type EventBus } from '../ports/event-bus.ts'
 import { decodeEvent } from '../../workers/archiver/decode.ts'
 
@@ -154,6 +155,13 @@ export function createRepairer(options: RepairerOptions) {
 			if (!refused.includes(event.seq))
 				bus.publish(auction, event.id, json).catch((err: unknown) => log.warn({ err, auction, seq: event.seq }, 'repaired event not re-published to the bus'))
 		if (written > 0) {
+			// The state record of the commit that was lost with its events may be missing from the log
+			// too: the store's current one goes with them, so a rebuild never starts behind the archive.
+			const state = await store.stateOf(auction)
+			if (state) {
+				await archive.writeStates([{ state: parseStateRecord(state), json: state }])
+				bus.publishState(auction, revOf(state), state).catch((err: unknown) => log.warn({ err, auction }, 'repaired state record not re-published to the bus'))
+			}
 			metrics.repaired.inc(written)
 			const seqs = events.map((e) => e.event.seq).filter((seq) => !refused.includes(seq))
 			log.warn({ auction, seqs, written }, 'wrote events the archive lacked from the store (lost between the store commit and the archive)')

@@ -54,6 +54,12 @@ export interface BidStore {
 	 */
 	restore(auction: Restorable): Promise<'restored' | 'kept'>
 	/**
+	 * The auction's state record as the store has it now (its current rev; no idempotency answer),
+	 * or null for an unknown id: crash repair writes it with the events it repairs, so the log's
+	 * newest state never stays behind an event the archive holds.
+	 */
+	stateOf(id: string): Promise<string | null>
+	/**
 	 * The store's epoch: a mark the last rebuild wrote when it was done (docs/design.md §6). Null
 	 * means the store lost its state (a Redis restarted empty or flushed, a fresh memory store) or
 	 * was never rebuilt: what it holds cannot be trusted to be all there is.

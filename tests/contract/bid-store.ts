@@ -816,6 +816,23 @@ export function bidStoreContract(name: string, make: MakeStore) {
 				})
 			}
 
+			test("stateOf is the store's current state record: the last commit's rev and record, no answer", async () => {
+				const { id, log } = await play(store, {
+					name: 'two bids and a hidden raise',
+					steps: [
+						{ bidder: 'bob', amount: 1000, max: 2000, expect: {} },
+						{ bidder: 'carol', amount: 1500, expect: {} },
+						{ bidder: 'bob', amount: 1700, max: 9000, expect: {} },
+					],
+				}, true)
+				const current = parseStateRecord((await store.stateOf(id))!)
+				const last = log.states[log.states.length - 1]!
+				expect(current.rev).toBe(last.rev)
+				expect(current.record).toEqual(last.record)
+				expect(current.idempotency).toBeNull()
+				expect(await store.stateOf('no-such-auction')).toBeNull()
+			})
+
 			test('a restore never goes back in time: an older rev is kept out', async () => {
 				const { id, log } = await play(store, {
 					name: 'three bids',

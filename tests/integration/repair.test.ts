@@ -13,7 +13,7 @@ import { isDense } from '../../src/ports/archive.ts'
 import { eventIdOf } from '../../src/ports/event-bus.ts'
 import { runArchiver, type RunningArchiver } from '../../workers/archiver/run.ts'
 import { repairContract } from '../contract/repair.ts'
-import { deleteStreams, testArchiverSettings, untilConsuming } from '../helpers/archive.ts'
+import { deleteStreams, testArchiverSettings, until, untilConsuming } from '../helpers/archive.ts'
 import { connectNats, connectRedis, createTestSchema, deleteKeys, uniqueName } from '../helpers/services.ts'
 
 // The production stack: a Lua-committed bid whose publish never happened, repaired through
@@ -93,7 +93,12 @@ test('an event that reached the stream but not the archive (its archiver died ho
 		const archived = (await archive.events(record.id, -1, 10)).map((e) => e.json)
 		expect(archived).toEqual(events)
 		expect((await metrics.repaired.get()).values[0]?.value).toBe(3)
-		expect((await jsm.streams.info(settings.stream)).state.messages).toBe(3) // the stream kept each event once
+		// The stream kept each event once, and gained the store's current state record beside them.
+		const subjects = (await jsm.streams.info(settings.stream, { subjects_filter: '>' })).state.subjects ?? {}
+		expect(subjects[`${settings.subjectPrefix}.${record.id}`]).toBe(3)
+		await until(async () => ((await jsm.streams.info(settings.stream, { subjects_filter: '>' })).state.subjects ?? {})[`${settings.subjectPrefix}.${record.id}.state`] === 1, 'the state record re-published')
+		const [restorable] = await archive.restorables({ after: '', limit: 1, eventsKept: 10, answersSince: 0, closedSince: 0, ids: [record.id] })
+		expect(restorable?.state).toMatchObject({ rev: 2, record: { seq: 2, price: 1100, leader: 'carol' } })
 		t = 3_000
 		await repairer.tick()
 		t = 5_000

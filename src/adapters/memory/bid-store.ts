@@ -307,6 +307,11 @@ export function createMemoryBidStore(options: MemoryBidStoreOptions = {}) {
 			return ids.map((id) => auctions.get(id)?.record.seq ?? null)
 		},
 
+		async stateOf(id: string) {
+			const kept = auctions.get(id)
+			return kept ? stateRecordJson(kept.record, kept.rev, now()) : null
+		},
+
 		async epoch() {
 			return epoch
 		},

@@ -389,6 +389,12 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			return seqs.map((s) => (s === null ? null : Number(s)))
 		},
 
+		async stateOf(id: string) {
+			// One HGETALL: the record and its rev read at the same instant.
+			const hash = await redis.hgetall(auctionKeys(prefix, id).state)
+			return hash.id ? stateRecordJson(fromHash(hash), Number(hash.rev ?? 0), now()) : null
+		},
+
 		async epoch() {
 			return redis.get(epochKey(prefix))
 		},
