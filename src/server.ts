@@ -174,7 +174,14 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			rebuilder.start()
 			cleanup.unshift(() => rebuilder.stop())
 		}
-		const publish = createPublisher({ bus, log, metrics, local: live ? (auction, json) => live.local(auction, json) : undefined })
+		const publish = createPublisher({
+			bus,
+			log,
+			metrics,
+			local: live ? (auction, json) => live.local(auction, json) : undefined,
+			// The memory store dies with this process: show watchers only what the log already holds.
+			localAfterDurable: !config.REDIS_URL,
+		})
 		const auctions = createAuctionService({
 			store,
 			publish,
