@@ -8,6 +8,7 @@ import {
 	auctionTopic,
 	CloseCode,
 	errorFrame,
+	headFrame,
 	parseClientOp,
 	parseLiveQuery,
 	TooManyConnectionsError,
@@ -857,10 +858,6 @@ const byteLength = (frames: string[]) => {
 	for (const frame of frames) bytes += Buffer.byteLength(frame)
 	return bytes
 }
-
-/** The frame that starts a sync: the state at `seq`; `reset` when the events after `since` are not all kept. */
-const headFrame = (type: 'subscribed' | 'reset', auction: string, state: EventsSince['auction']) =>
-	`{"type":"${type}","auction":"${auction}","seq":${state.seq},"state":${JSON.stringify(state)}}`
 
 /** newerThan returns the backlog events after `seq` (the backlog is what the topic got: in order, each once). */
 function newerThan(backlog: string[], seq: number): string[] {
