@@ -1,4 +1,4 @@
-import type { Server, ServerWebSocket, WebSocketHandler } from 'bun'
+import type { Server } from 'bun'
 import { AppError, NotFoundError, RateLimitedError, TooManySubscriptionsError, UnavailableError } from '../../errors.ts'
 import type { BidStore, EventsSince } from '../../ports/bid-store.ts'
 import { atOf, seqOf, type EventBus, type EventPayload } from '../../ports/event-bus.ts'
@@ -6,15 +6,15 @@ import type { Logger } from '../../observability/log.ts'
 import type { Metrics } from '../../observability/metrics.ts'
 import {
 	auctionTopic,
-	CloseCode,
-	errorFrame,
 	headFrame,
 	parseClientOp,
 	parseLiveQuery,
-	TooManyConnectionsError,
 	UpgradeRequiredError,
 	type SubscribeOp,
 } from './model.ts'
+import { createSockets, OPS_BURST, websocketSettings, type LiveConnection, type LiveSocket } from './sockets.ts'
+
+export type { LiveConnection } from './sockets.ts'
 
 export interface LiveLimits {
 	/** Auctions one connection may watch at once. */
@@ -45,8 +45,6 @@ export interface LiveHubDeps {
 	gapWaitMs?: number
 }
 
-/** How often, at most, a backpressured fan-out looks for sockets over their send buffer. */
-const SWEEP_INTERVAL_MS = 100
 /**
  * How long an event that came early waits for the ones before it before the hub reads them from
  * the store: enough for a reordering between api instances or an event still in flight to sort
@@ -61,16 +59,6 @@ const MAX_HELD = 1024
 const MAX_FUTILE_FILLS = 3
 /** The topic's position until the store's seq has been read: no event is next after it, none below it. */
 const UNKNOWN = -2
-/**
- * Bun's own limit, as a multiple of ours: past it Bun drops frames (and the hub closes that
- * socket at once). Ours is enforced by the sweep within 100 ms; the margin keeps Bun from
- * dropping anything a socket that is then not closed would miss.
- */
-const BUN_BACKPRESSURE_FACTOR = 4
-/** Client ops per connection: a burst, then a steady rate (each subscribe costs a store read). */
-const OPS_BURST = 200
-const OPS_PER_SECOND = 50
-
 /** One auction this instance takes from the bus because it has local watchers. */
 interface Watched {
 	auction: string
@@ -117,7 +105,7 @@ interface Watched {
  * still in flight: it joins once the topic has sent `seq`, so that event is neither lost nor
  * sent twice), and finally the topic.
  */
-interface Sync {
+export interface Sync {
 	ws: LiveSocket
 	w: Watched
 	phase: 'queued' | 'reading' | 'waiting' | 'catching'
@@ -133,31 +121,6 @@ interface Sync {
 	from: number
 	/** The seq the watcher has (while catching up). */
 	seq: number
-}
-
-type LiveSocket = ServerWebSocket<LiveConnection>
-
-/**
- * LiveConnection is the per-socket state, kept as small as possible (docs/design.md §9: ≤ 4 KB per idle
- * socket at 10k). It is the socket's `data`; Elysia's Bun websocket handler calls its
- * open/message/drain/close for every socket it did not upgrade itself.
- */
-export interface LiveConnection {
-	/** Auctions this socket watches (syncing or live), null until the first subscribe. */
-	subs: string[] | null
-	/** Its subscriptions still on their way to the topic, oldest first (see Sync); null when none is. */
-	syncs: Sync[] | null
-	/** The `?auction=&since=` shortcut, taken on open. */
-	initial: SubscribeOp | AppError | null
-	/** Op rate limit: tokens left and when they were counted. */
-	tokens: number
-	countedAt: number
-	/** The client address it counts against (LIVE_MAX_SOCKETS_PER_IP). */
-	address: string
-	open(ws: LiveSocket): void
-	message(ws: LiveSocket, message: string | Uint8Array): void
-	drain(ws: LiveSocket): void
-	close(ws: LiveSocket, code: number, reason: string): void
 }
 
 const decoder = new TextDecoder()
@@ -182,28 +145,24 @@ const decoder = new TextDecoder()
 export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gapWaitMs = DEFAULT_GAP_WAIT_MS }: LiveHubDeps) {
 	const log = parentLog.child({ component: 'live' })
 	const watched = new Map<string, Watched>()
-	const sockets = new Set<LiveSocket>()
 	/** Sockets whose first sync waits for room in their send buffer. */
 	const waiting = new Set<LiveSocket>()
-	/** Open sockets per client address. */
-	const perAddress = new Map<string, number>()
 	/** What a replay may fill of a socket's send buffer; the rest is room for live events. */
 	const replayBytes = Math.floor(limits.sendBufferBytes / 2)
 	let server: Server<LiveConnection> | null = null
-	let sweepTimer: ReturnType<typeof setTimeout> | null = null
-	let closing = false
+	const sockets = createSockets({
+		metrics,
+		log,
+		limits,
+		// Bun calls `drain` only once a socket has sent everything: live events can keep one from
+		// getting there while it reads well enough for its replay to go on.
+		onSweep: () => {
+			for (const ws of waiting) if (ws.getBufferedAmount() <= replayBytes / 2) resume(ws)
+		},
+	})
 
 	// For /metrics: one pass over the sockets per scrape, none per event.
-	metrics.sampleLive(() => {
-		let sendBufferBytes = 0
-		let sendBufferMaxBytes = 0
-		for (const ws of sockets) {
-			const bytes = ws.getBufferedAmount()
-			sendBufferBytes += bytes
-			if (bytes > sendBufferMaxBytes) sendBufferMaxBytes = bytes
-		}
-		return { sendBufferBytes, sendBufferMaxBytes, replaysWaiting: waiting.size }
-	})
+	metrics.sampleLive(() => ({ ...sockets.sendBuffers(), replaysWaiting: waiting.size }))
 
 	// ---- bus side: one subscription per locally watched auction -------------------------------
 
@@ -294,8 +253,8 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 			const sent = server.publish(w.topic, json, false)
 			metrics.wsFramesSent.inc(w.joined)
 			// 0: dropped for someone over Bun's limit (close them now); -1: someone is buffering.
-			if (sent === 0) sweep()
-			else if (sent < 0) scheduleSweep()
+			if (sent === 0) sockets.sweep()
+			else if (sent < 0) sockets.scheduleSweep()
 		}
 		// After the topic publish, so a watcher that joins here does not get this event twice.
 		if (w.catching.size > 0) admit(w)
@@ -430,106 +389,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 		if (sync.ws.readyState === 1) sync.ws.subscribe(w.topic)
 	}
 
-	// ---- slow consumers --------------------------------------------------------------------------
-
-	const closeSlow = (ws: LiveSocket) => {
-		metrics.wsSlowConsumerCloses.inc()
-		log.debug({ remote: ws.remoteAddress, buffered: ws.getBufferedAmount() }, 'closing a slow consumer')
-		ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer') // Bun runs `close` before this returns
-	}
-
-	/**
-	 * sweep closes every socket over its send-buffer limit and lets waiting replays go on where
-	 * there is room again; O(sockets), so it runs only under backpressure.
-	 */
-	const sweep = () => {
-		if (sweepTimer !== null) {
-			clearTimeout(sweepTimer)
-			sweepTimer = null
-		}
-		for (const ws of sockets) if (ws.getBufferedAmount() > limits.sendBufferBytes) closeSlow(ws)
-		// Bun calls `drain` only once a socket has sent everything: live events can keep one from
-		// getting there while it reads well enough for its replay to go on.
-		for (const ws of waiting) if (ws.getBufferedAmount() <= replayBytes / 2) resume(ws)
-	}
-
-	const scheduleSweep = () => {
-		if (sweepTimer !== null) return
-		sweepTimer = setTimeout(sweep, SWEEP_INTERVAL_MS)
-		sweepTimer.unref?.()
-	}
-
 	// ---- watcher side ----------------------------------------------------------------------------
-
-	const send = (ws: LiveSocket, frame: string) => {
-		const status = ws.send(frame)
-		metrics.wsFramesSent.inc()
-		if (status === 0 && ws.readyState === 1) closeSlow(ws)
-		else if (status < 0) scheduleSweep()
-	}
-
-	const sendError = (ws: LiveSocket, err: AppError, auction?: string) => {
-		metrics.wsErrorFrames.labels(err.code).inc()
-		send(ws, errorFrame(err, auction))
-	}
-
-	/**
-	 * sendWithin sends frames in order while the socket's queue stays within the replay share,
-	 * and at least one when nothing is queued (so a replay always moves); it returns how many
-	 * went out, or -1 when Bun dropped one and the socket was closed as slow.
-	 */
-	const sendWithin = (ws: LiveSocket, frames: string[]): number => {
-		let i = 0
-		let dropped = false
-		let buffering = false
-		while (i < frames.length) {
-			const queued = ws.getBufferedAmount()
-			let room = replayBytes - queued
-			let size = Buffer.byteLength(frames[i]!)
-			if (queued > 0 && size > room) break
-			const first = i
-			// Corked in pieces that fit, measuring the queue between them: what the kernel took is
-			// not queued, so a socket that reads keeps the replay going at once.
-			ws.cork(() => {
-				do {
-					const status = ws.send(frames[i]!)
-					if (status === 0) dropped = true
-					else if (status < 0) buffering = true
-					room -= size
-					i++
-					size = i < frames.length ? Buffer.byteLength(frames[i]!) : 0
-				} while (i < frames.length && !dropped && size <= room)
-			})
-			metrics.wsFramesSent.inc(i - first)
-			if (dropped) {
-				closeSlow(ws)
-				return -1
-			}
-		}
-		if (buffering) scheduleSweep()
-		return i
-	}
-
-	/** sendAll sends every frame (the caller made sure they fit); false when Bun dropped one and the socket was closed as slow. */
-	const sendAll = (ws: LiveSocket, frames: string[]): boolean => {
-		if (frames.length === 0) return true
-		let dropped = false
-		let buffering = false
-		ws.cork(() => {
-			for (const frame of frames) {
-				const status = ws.send(frame)
-				if (status === 0) dropped = true
-				else if (status < 0) buffering = true
-			}
-		})
-		metrics.wsFramesSent.inc(frames.length)
-		if (dropped) {
-			closeSlow(ws)
-			return false
-		}
-		if (buffering) scheduleSweep()
-		return true
-	}
 
 	const doneReading = (w: Watched, sync: Sync) => {
 		w.reading.delete(sync)
@@ -626,7 +486,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 	const subscribe = (ws: LiveSocket, { auction, since }: SubscribeOp) => {
 		const subs = (ws.data.subs ??= [])
 		if (subs.includes(auction)) return resubscribe(ws, watched.get(auction)!, since)
-		if (subs.length >= limits.maxSubscriptions) return sendError(ws, new TooManySubscriptionsError(limits.maxSubscriptions), auction)
+		if (subs.length >= limits.maxSubscriptions) return sockets.sendError(ws, new TooManySubscriptionsError(limits.maxSubscriptions), auction)
 		subs.push(auction)
 		metrics.wsSubscriptions.inc()
 		enqueue(ws, acquire(auction), since)
@@ -679,11 +539,11 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 			log.warn({ err: failure, auction: w.auction }, 'subscribe failed: store or bus unavailable')
 			w.ready = whenDelivering(w) // the next subscribe checks the bus (and the topic's start) again
 			drop(ws, w.auction)
-			return sendError(ws, new UnavailableError('the auction cannot be read right now; subscribe again'), w.auction)
+			return sockets.sendError(ws, new UnavailableError('the auction cannot be read right now; subscribe again'), w.auction)
 		}
 		if (result === null) {
 			drop(ws, w.auction)
-			return sendError(ws, new NotFoundError('auction'), w.auction)
+			return sockets.sendError(ws, new NotFoundError('auction'), w.auction)
 		}
 		deliver(sync, result, backlog)
 	}
@@ -701,7 +561,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 		const items = result.reset ? [] : result.items
 		const withHead = sync.head || result.reset
 		const frames = withHead ? [headFrame(result.reset ? 'reset' : 'subscribed', w.auction, state), ...items] : items
-		const sent = sendWithin(ws, frames)
+		const sent = sockets.sendWithin(ws, frames, replayBytes)
 		if (sent < 0) return
 		if (sent < frames.length) {
 			if (withHead && sent === 0) return wait(sync, sync.since, true)
@@ -713,7 +573,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 		// at all, and the store has it in order for the next piece.
 		const later = newerThan(backlog, state.seq)
 		if (later.length > 0 && !fitsWhole(ws, later)) return wait(sync, state.seq, false)
-		if (!sendAll(ws, later)) return
+		if (!sockets.sendAll(ws, later)) return
 		const has = later.length > 0 ? seqOf(later[later.length - 1]!) : state.seq
 		// The topic restarted past the read meanwhile (a reset): read what is missing.
 		if (has < w.top) return wait(sync, has, false)
@@ -731,17 +591,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 
 	const unsubscribe = (ws: LiveSocket, auction: string) => {
 		drop(ws, auction)
-		send(ws, `{"type":"unsubscribed","auction":"${auction}"}`)
-	}
-
-	/** takeToken is a per-connection token bucket: subscribes cost store reads, floods get RATE_LIMITED. */
-	const takeToken = (conn: LiveConnection): boolean => {
-		const now = Date.now()
-		conn.tokens = Math.min(OPS_BURST, conn.tokens + ((now - conn.countedAt) * OPS_PER_SECOND) / 1000)
-		conn.countedAt = now
-		if (conn.tokens < 1) return false
-		conn.tokens--
-		return true
+		sockets.send(ws, `{"type":"unsubscribed","auction":"${auction}"}`)
 	}
 
 	const handle = (ws: LiveSocket, op: SubscribeOp | { op: 'unsubscribe'; auction: string }) => {
@@ -751,20 +601,16 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 
 	const connection: Omit<LiveConnection, 'subs' | 'syncs' | 'initial' | 'tokens' | 'countedAt' | 'address'> = {
 		open(ws) {
-			if (closing) return ws.close(CloseCode.GOING_AWAY, 'server shutting down')
-			sockets.add(ws)
-			// Bun calls `open` inside `server.upgrade`, so the count is right before the next request.
-			perAddress.set(ws.data.address, (perAddress.get(ws.data.address) ?? 0) + 1)
-			metrics.wsConnections.inc()
+			if (!sockets.add(ws)) return
 			const initial = ws.data.initial
 			ws.data.initial = null
-			if (initial instanceof AppError) sendError(ws, initial)
+			if (initial instanceof AppError) sockets.sendError(ws, initial)
 			else if (initial !== null) handle(ws, initial)
 		},
 		message(ws, message) {
 			const op = parseClientOp(message)
-			if (op instanceof AppError) return sendError(ws, op)
-			if (!takeToken(ws.data)) return sendError(ws, new RateLimitedError(1), op.auction)
+			if (op instanceof AppError) return sockets.sendError(ws, op)
+			if (!sockets.takeToken(ws.data)) return sockets.sendError(ws, new RateLimitedError(1), op.auction)
 			handle(ws, op)
 		},
 		drain(ws) {
@@ -772,12 +618,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 			if (waiting.has(ws)) resume(ws)
 		},
 		close(ws) {
-			if (!sockets.delete(ws)) return
-			metrics.wsConnections.dec()
-			const { address } = ws.data
-			const open = (perAddress.get(address) ?? 1) - 1
-			if (open > 0) perAddress.set(address, open)
-			else perAddress.delete(address)
+			if (!sockets.remove(ws)) return
 			waiting.delete(ws)
 			const subs = ws.data.subs
 			if (subs === null) return
@@ -788,17 +629,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 
 	return {
 		/** Bun's WebSocket settings for the limits (given to the Elysia app's `websocket` config). */
-		websocket: {
-			maxPayloadLength: limits.maxFrameBytes,
-			idleTimeout: limits.idleTimeoutS,
-			sendPings: true,
-			// Bun's own limit is a backstop: past it Bun drops frames, and the sweep then closes
-			// that socket at once (its close frame still goes out). Ours closes first.
-			backpressureLimit: BUN_BACKPRESSURE_FACTOR * limits.sendBufferBytes,
-			closeOnBackpressureLimit: false,
-			perMessageDeflate: false,
-			publishToSelf: false,
-		} satisfies Omit<WebSocketHandler<LiveConnection>, 'message'>,
+		websocket: websocketSettings(limits),
 
 		/**
 		 * upgrade turns a `/live` request into a watcher socket, or says why not: 426 for a
@@ -808,8 +639,8 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 		 */
 		upgrade(request: Request, bunServer: Server<LiveConnection> | null, query: Record<string, string | undefined>, address: string): AppError | null {
 			if (bunServer === null || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new UpgradeRequiredError()
-			const max = limits.maxSocketsPerAddress
-			if (max > 0 && (perAddress.get(address) ?? 0) >= max) return new TooManyConnectionsError(max)
+			const tooMany = sockets.refusal(address)
+			if (tooMany !== null) return tooMany
 			server ??= bunServer
 			const data: LiveConnection = Object.create(connection)
 			data.subs = null
@@ -832,14 +663,12 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 		},
 
 		/** Watchers and auctions on this instance (tests and diagnostics). */
-		stats: () => ({ sockets: sockets.size, auctions: watched.size }),
+		stats: () => ({ sockets: sockets.size(), auctions: watched.size }),
 
 		/** close says goodbye to every watcher with 1001 (they reconnect elsewhere with `since`). */
 		close() {
-			closing = true
+			sockets.close()
 			stopResume()
-			if (sweepTimer !== null) clearTimeout(sweepTimer)
-			for (const ws of sockets) ws.close(CloseCode.GOING_AWAY, 'server shutting down')
 			for (const w of watched.values()) {
 				w.stop()
 				if (w.gapTimer !== null) clearTimeout(w.gapTimer)
