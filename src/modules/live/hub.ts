@@ -1,17 +1,11 @@
 import type { Server } from 'bun'
 import { AppError, NotFoundError, RateLimitedError, TooManySubscriptionsError, UnavailableError } from '../../errors.ts'
 import type { BidStore, EventsSince } from '../../ports/bid-store.ts'
-import { atOf, seqOf, type EventBus, type EventPayload } from '../../ports/event-bus.ts'
+import { seqOf, type EventBus } from '../../ports/event-bus.ts'
 import type { Logger } from '../../observability/log.ts'
 import type { Metrics } from '../../observability/metrics.ts'
-import {
-	auctionTopic,
-	headFrame,
-	parseClientOp,
-	parseLiveQuery,
-	UpgradeRequiredError,
-	type SubscribeOp,
-} from './model.ts'
+import { headFrame, parseClientOp, parseLiveQuery, UpgradeRequiredError, type SubscribeOp } from './model.ts'
+import { createTopics, type Watched } from './topics.ts'
 import { createSockets, OPS_BURST, websocketSettings, type LiveConnection, type LiveSocket } from './sockets.ts'
 
 export type { LiveConnection } from './sockets.ts'
@@ -46,56 +40,6 @@ export interface LiveHubDeps {
 }
 
 /**
- * How long an event that came early waits for the ones before it before the hub reads them from
- * the store: enough for a reordering between api instances or an event still in flight to sort
- * itself out without a read, too little for a watcher to notice.
- */
-const DEFAULT_GAP_WAIT_MS = 250
-/** After a bus reconnect every watched auction is read again, this many at a time. */
-const REFILL_CONCURRENCY = 8
-/** Early events held per auction; past it they are let go and read from the store with the gap. */
-const MAX_HELD = 1024
-/** Store reads in a row that do not close a gap before the hub gives up on it (the store lost events). */
-const MAX_FUTILE_FILLS = 3
-/** The topic's position until the store's seq has been read: no event is next after it, none below it. */
-const UNKNOWN = -2
-/** One auction this instance takes from the bus because it has local watchers. */
-interface Watched {
-	auction: string
-	topic: string
-	/** Local watchers in any phase; the bus subscription ends when this reaches 0. */
-	count: number
-	/** Local watchers on the topic: the audience of a fan-out. */
-	joined: number
-	/** Resolves once the bus delivers this auction's events here and `top` is known. */
-	ready: Promise<void>
-	stop(): void
-	/**
-	 * The topic's position: every event up to this seq went to the topic, once and in order, and
-	 * none after it (UNKNOWN until the store's seq is read; -1 before an auction's first event).
-	 * Only sending the next event moves it, so it is exactly what the joined watchers have.
-	 */
-	top: number
-	/** Events that came before the ones below them, by seq, until the gap is filled; null when none. */
-	held: Map<number, string> | null
-	/** The highest seq known to exist (held, or read by a sync): above `top` it is a gap to fill. */
-	wanted: number
-	gapTimer: ReturnType<typeof setTimeout> | null
-	/** The store read filling the gap, while it is out. */
-	filling: Promise<void> | null
-	/** The bus reconnected: read after `top` even with no gap in sight (deliveries may be missing). */
-	refill: boolean
-	/** Store reads in a row that left the gap open. */
-	futile: number
-	/** Watchers whose store read is in flight. */
-	reading: Set<Sync>
-	/** What the topic got while any watcher was reading, in seq order; null when none is. */
-	backlog: string[] | null
-	/** Synced watchers ahead of `top`, waiting for the topic to reach their seq before they join it. */
-	catching: Set<Sync>
-}
-
-/**
  * A subscription on its way to the topic. A socket's syncs queue up (`LiveConnection.syncs`)
  * and only the first one works, so a socket has at most one store read out however many
  * subscribes it sends. Phases: `queued`; `reading` (store read in flight, the topic's events
@@ -123,8 +67,6 @@ export interface Sync {
 	seq: number
 }
 
-const decoder = new TextDecoder()
-
 /**
  * createLiveHub is the live role: it takes from the bus only the auctions that have watchers
  * here (subscribe on the first, unsubscribe after the last) and hands each event's bytes,
@@ -142,14 +84,12 @@ const decoder = new TextDecoder()
  * read afresh from the store. A read ahead of the topic (its last event still in flight here)
  * joins once the topic has sent that event.
  */
-export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gapWaitMs = DEFAULT_GAP_WAIT_MS }: LiveHubDeps) {
+export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gapWaitMs }: LiveHubDeps) {
 	const log = parentLog.child({ component: 'live' })
-	const watched = new Map<string, Watched>()
 	/** Sockets whose first sync waits for room in their send buffer. */
 	const waiting = new Set<LiveSocket>()
 	/** What a replay may fill of a socket's send buffer; the rest is room for live events. */
 	const replayBytes = Math.floor(limits.sendBufferBytes / 2)
-	let server: Server<LiveConnection> | null = null
 	const sockets = createSockets({
 		metrics,
 		log,
@@ -161,128 +101,10 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 		},
 	})
 
+	const topics = createTopics({ store, bus, metrics, log, sockets, gapWaitMs, admit: (w) => admit(w) })
+
 	// For /metrics: one pass over the sockets per scrape, none per event.
 	metrics.sampleLive(() => ({ ...sockets.sendBuffers(), replaysWaiting: waiting.size }))
-
-	// ---- bus side: one subscription per locally watched auction -------------------------------
-
-	const acquire = (auction: string): Watched => {
-		let w = watched.get(auction)
-		if (!w) {
-			const entry: Watched = {
-				auction,
-				topic: auctionTopic(auction),
-				count: 0,
-				joined: 0,
-				ready: Promise.resolve(),
-				stop: () => {},
-				top: UNKNOWN,
-				held: null,
-				wanted: -1,
-				gapTimer: null,
-				filling: null,
-				refill: false,
-				futile: 0,
-				reading: new Set(),
-				backlog: null,
-				catching: new Set(),
-			}
-			entry.stop = bus.subscribe(auction, (payload) => fanOut(entry, payload))
-			entry.ready = whenDelivering(entry)
-			watched.set(auction, (w = entry))
-			metrics.liveAuctions.inc()
-		}
-		w.count++
-		return w
-	}
-
-	const release = (w: Watched) => {
-		if (--w.count > 0) return
-		w.stop()
-		if (w.gapTimer !== null) clearTimeout(w.gapTimer)
-		if (watched.get(w.auction) === w) watched.delete(w.auction)
-		metrics.liveAuctions.dec()
-	}
-
-	// A bus ping is a round trip behind the subscribe (NATS: SUB, then PING/PONG), so once it
-	// answers, every event published afterwards reaches us: the store's seq read after it is where
-	// the topic starts. Failures surface in the sync.
-	const whenDelivering = (w: Watched) => {
-		const ready = (async () => {
-			await bus.ping()
-			if (w.top !== UNKNOWN) return
-			const [seq] = await store.seqs([w.auction])
-			if (w.top === UNKNOWN) begin(w, seq ?? -1)
-		})()
-		ready.catch(() => {})
-		return ready
-	}
-
-	/** begin sets where the topic starts; what came before that is dropped, what came after goes out in order. */
-	const begin = (w: Watched, seq: number) => {
-		w.top = seq
-		if (w.held !== null) flushHeld(w)
-		if (w.wanted > w.top) armGap(w, gapWaitMs)
-	}
-
-	const fanOut = (w: Watched, payload: EventPayload) => {
-		// One decode per event, not per socket: text frames, because browsers hand binary ones over as Blobs.
-		const json = typeof payload === 'string' ? payload : decoder.decode(payload)
-		offer(w, json, seqOf(json))
-	}
-
-	/**
-	 * offer takes an event from anywhere (the bus, this process's publisher, a store read): the
-	 * next one goes to the topic at once, a repeat (bus echo, retry, re-publish) is dropped, and
-	 * one that came early waits for the ones before it.
-	 */
-	const offer = (w: Watched, json: string, seq: number) => {
-		if (seq === w.top + 1) {
-			emit(w, json, seq)
-			if (w.held !== null) flushHeld(w)
-		} else if (seq > w.top) hold(w, seq, json)
-	}
-
-	/** emit hands the next event to the topic: the hot path, one `server.publish` for every watcher. */
-	const emit = (w: Watched, json: string, seq: number) => {
-		w.top = seq
-		if (w.backlog !== null) w.backlog.push(json)
-		if (w.joined > 0 && server !== null) {
-			const at = atOf(json)
-			if (at > 0) metrics.fanoutDelay.observe(Math.max(0, Date.now() - at) / 1000)
-			const sent = server.publish(w.topic, json, false)
-			metrics.wsFramesSent.inc(w.joined)
-			// 0: dropped for someone over Bun's limit (close them now); -1: someone is buffering.
-			if (sent === 0) sockets.sweep()
-			else if (sent < 0) sockets.scheduleSweep()
-		}
-		// After the topic publish, so a watcher that joins here does not get this event twice.
-		if (w.catching.size > 0) admit(w)
-	}
-
-	const hold = (w: Watched, seq: number, json: string) => {
-		const held = (w.held ??= new Map())
-		// Past the cap the event is read from the store with the rest of the gap.
-		if (held.size < MAX_HELD) held.set(seq, json)
-		if (seq > w.wanted) w.wanted = seq
-		armGap(w, gapWaitMs)
-	}
-
-	/** flushHeld sends the held events that are next in line and forgets those the topic already had. */
-	const flushHeld = (w: Watched) => {
-		const held = w.held!
-		for (let json = held.get(w.top + 1); json !== undefined; json = held.get(w.top + 1)) {
-			held.delete(w.top + 1)
-			emit(w, json, w.top + 1)
-		}
-		for (const seq of held.keys()) if (seq <= w.top) held.delete(seq)
-		if (held.size > 0) return
-		w.held = null
-		if (w.wanted <= w.top && w.gapTimer !== null && !w.refill) {
-			clearTimeout(w.gapTimer)
-			w.gapTimer = null
-		}
-	}
 
 	/** admit lets the catching watchers that the topic has reached join it. */
 	const admit = (w: Watched) => {
@@ -295,93 +117,6 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 			}
 		}
 	}
-
-	const armGap = (w: Watched, ms: number) => {
-		if (w.gapTimer !== null || w.filling !== null) return // a fill looks again when it is done
-		w.gapTimer = setTimeout(() => {
-			w.gapTimer = null
-			void fill(w)
-		}, ms)
-		w.gapTimer.unref?.()
-	}
-
-	/**
-	 * fill reads the events after `top` from the store and sends them, then the held ones above
-	 * them, in seq order: the gap the bus left closes without anything going out early. A store
-	 * that answers with a reset (the gap is older than it keeps) restarts the topic from its state.
-	 */
-	const fill = (w: Watched): Promise<void> => {
-		if (w.filling !== null) return w.filling
-		if (w.top === UNKNOWN || watched.get(w.auction) !== w || (!w.refill && w.wanted <= w.top)) return Promise.resolve()
-		w.refill = false
-		const from = w.top
-		const filling = (async () => {
-			let retryMs = gapWaitMs
-			try {
-				const result = await store.eventsSince(w.auction, from)
-				if (watched.get(w.auction) !== w) return
-				if (result === null) return skipGap(w, 'the store no longer knows the auction')
-				if (result.reset) return restart(w, result.auction)
-				let filled = 0
-				for (const json of result.items) {
-					const seq = seqOf(json)
-					if (seq > w.top) filled++
-					offer(w, json, seq)
-				}
-				if (filled > 0) {
-					metrics.liveFilled.inc(filled)
-					log.debug({ auction: w.auction, after: from, events: filled }, 'sent events the bus had not brought, read from the store')
-				}
-				// Held events beyond what the store had then were committed after the read, or the store lost them.
-				w.futile = w.wanted > w.top && filled === 0 ? w.futile + 1 : 0
-				if (w.futile >= MAX_FUTILE_FILLS) skipGap(w, `the store does not have the events before seq ${w.wanted} that the bus brought`)
-			} catch (err) {
-				log.warn({ err, auction: w.auction }, 'reading the events the bus did not bring failed; trying again')
-				retryMs = Math.max(gapWaitMs, 1_000)
-			} finally {
-				w.filling = null
-				if (watched.get(w.auction) === w && (w.refill || w.wanted > w.top)) armGap(w, w.refill ? 0 : retryMs)
-			}
-		})()
-		w.filling = filling
-		return filling
-	}
-
-	/** restart: the events after `top` left the store's window. The topic's watchers get a `reset` and go on from the state. */
-	const restart = (w: Watched, state: EventsSince['auction']) => {
-		log.warn({ auction: w.auction, after: w.top, seq: state.seq }, 'events the bus did not bring are older than the store keeps; watchers get a reset')
-		if (w.joined > 0 && server !== null) {
-			server.publish(w.topic, headFrame('reset', w.auction, state), false)
-			metrics.wsFramesSent.inc(w.joined)
-		}
-		w.top = Math.max(w.top, state.seq)
-		w.futile = 0
-		for (const sync of w.reading) sync.stale = true // their backlog lacks the jump: read again
-		if (w.held !== null) flushHeld(w)
-		admit(w)
-	}
-
-	/** skipGap sends the held events in order across a gap the store cannot fill, and says so. */
-	const skipGap = (w: Watched, why: string) => {
-		log.error({ auction: w.auction, after: w.top, upTo: w.wanted }, `${why}; sending the later events without the missing ones`)
-		const held = w.held
-		w.held = null
-		w.futile = 0
-		if (held !== null) for (const [seq, json] of [...held].sort((a, b) => a[0] - b[0])) if (seq > w.top) emit(w, json, seq)
-		w.wanted = w.top
-		admit(w)
-	}
-
-	/** refillAll runs when the bus reconnects: deliveries in between are missing, so every watched auction reads what came after its topic's last event. */
-	const refillAll = async () => {
-		const queue = [...watched.values()].filter((w) => w.top !== UNKNOWN)
-		for (const w of queue) w.refill = true
-		const worker = async () => {
-			for (let w = queue.shift(); w !== undefined; w = queue.shift()) await fill(w)
-		}
-		await Promise.all(Array.from({ length: REFILL_CONCURRENCY }, worker))
-	}
-	const stopResume = bus.onResume(() => void refillAll())
 
 	const join = (w: Watched, sync: Sync) => {
 		w.catching.delete(sync)
@@ -477,19 +212,19 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 		if (i < 0) return
 		subs!.splice(i, 1)
 		metrics.wsSubscriptions.dec()
-		const w = watched.get(auction)
+		const w = topics.get(auction)
 		if (!w) return
 		leave(ws, w)
-		release(w)
+		topics.release(w)
 	}
 
 	const subscribe = (ws: LiveSocket, { auction, since }: SubscribeOp) => {
 		const subs = (ws.data.subs ??= [])
-		if (subs.includes(auction)) return resubscribe(ws, watched.get(auction)!, since)
+		if (subs.includes(auction)) return resubscribe(ws, topics.get(auction)!, since)
 		if (subs.length >= limits.maxSubscriptions) return sockets.sendError(ws, new TooManySubscriptionsError(limits.maxSubscriptions), auction)
 		subs.push(auction)
 		metrics.wsSubscriptions.inc()
-		enqueue(ws, acquire(auction), since)
+		enqueue(ws, topics.acquire(auction), since)
 	}
 
 	/**
@@ -537,7 +272,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 		if (sync.stale) return startRead(sync)
 		if (failure !== null) {
 			log.warn({ err: failure, auction: w.auction }, 'subscribe failed: store or bus unavailable')
-			w.ready = whenDelivering(w) // the next subscribe checks the bus (and the topic's start) again
+			w.ready = topics.whenDelivering(w) // the next subscribe checks the bus (and the topic's start) again
 			drop(ws, w.auction)
 			return sockets.sendError(ws, new UnavailableError('the auction cannot be read right now; subscribe again'), w.auction)
 		}
@@ -584,7 +319,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 		sync.phase = 'catching'
 		sync.seq = has
 		w.catching.add(sync)
-		armGap(w, gapWaitMs)
+		topics.armGap(w)
 	}
 
 	const fitsWhole = (ws: LiveSocket, frames: string[]) => ws.getBufferedAmount() + byteLength(frames) <= replayBytes
@@ -641,7 +376,7 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 			if (bunServer === null || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new UpgradeRequiredError()
 			const tooMany = sockets.refusal(address)
 			if (tooMany !== null) return tooMany
-			server ??= bunServer
+			topics.useServer(bunServer)
 			const data: LiveConnection = Object.create(connection)
 			data.subs = null
 			data.syncs = null
@@ -658,22 +393,17 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 		 * events committed by other instances still come from the bus.
 		 */
 		local(auction: string, json: string): void {
-			const w = watched.get(auction)
-			if (w !== undefined) fanOut(w, json)
+			const w = topics.get(auction)
+			if (w !== undefined) topics.fanOut(w, json)
 		},
 
 		/** Watchers and auctions on this instance (tests and diagnostics). */
-		stats: () => ({ sockets: sockets.size(), auctions: watched.size }),
+		stats: () => ({ sockets: sockets.size(), auctions: topics.size() }),
 
 		/** close says goodbye to every watcher with 1001 (they reconnect elsewhere with `since`). */
 		close() {
 			sockets.close()
-			stopResume()
-			for (const w of watched.values()) {
-				w.stop()
-				if (w.gapTimer !== null) clearTimeout(w.gapTimer)
-			}
-			watched.clear()
+			topics.close()
 		},
 	}
 }
