@@ -4,7 +4,7 @@ import type { Logger } from '../../observability/log.ts'
 import type { Metrics } from '../../observability/metrics.ts'
 import type { LiveLimits } from './hub.ts'
 import { CloseCode, errorFrame, TooManyConnectionsError, type SubscribeOp } from './model.ts'
-import type { Sync } from './hub.ts'
+import type { Sync } from './sync.ts'
 
 /** How often, at most, a backpressured fan-out looks for sockets over their send buffer. */
 const SWEEP_INTERVAL_MS = 100

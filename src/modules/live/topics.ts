@@ -1,7 +1,7 @@
 import type { EventBus } from '../../ports/event-bus.ts'
 import { auctionTopic } from './model.ts'
 import { createTopicOrder, UNKNOWN, type TopicOrderDeps } from './order.ts'
-import type { Sync } from './hub.ts'
+import type { Sync } from './sync.ts'
 
 /** After a bus reconnect every watched auction is read again, this many at a time. */
 const REFILL_CONCURRENCY = 8
