@@ -198,27 +198,6 @@ export function createSockets({ metrics, log, limits, onSweep }: SocketsDeps) {
 		return i
 	}
 
-	/** sendAll sends every frame (the caller made sure they fit); false when Bun dropped one and the socket was closed as slow. */
-	const sendAll = (ws: LiveSocket, frames: string[]): boolean => {
-		if (frames.length === 0) return true
-		let dropped = false
-		let buffering = false
-		ws.cork(() => {
-			for (const frame of frames) {
-				const status = ws.send(frame)
-				if (status === 0) dropped = true
-				else if (status < 0) buffering = true
-			}
-		})
-		metrics.wsFramesSent.inc(frames.length)
-		if (dropped) {
-			closeSlow(ws)
-			return false
-		}
-		if (buffering) scheduleSweep()
-		return true
-	}
-
 	return {
 		refusal,
 		add,
@@ -232,7 +211,8 @@ export function createSockets({ metrics, log, limits, onSweep }: SocketsDeps) {
 		send,
 		sendError,
 		sendWithin,
-		sendAll,
+		/** sendAll sends every frame in one piece (the caller made sure they fit); false when Bun dropped one and the socket was closed as slow. */
+		sendAll: (ws: LiveSocket, frames: string[]): boolean => sendWithin(ws, frames, Infinity) >= 0,
 
 		/** What the sockets have queued, all of them and the fullest one (for /metrics: one pass per scrape, none per event). */
 		sendBuffers() {

@@ -96,10 +96,15 @@ export function createTopics({ bus, ...deps }: TopicsDeps) {
 
 	const release = (w: Watched) => {
 		if (--w.count > 0) return
-		w.stop()
-		if (w.gapTimer !== null) clearTimeout(w.gapTimer)
+		leaveBus(w)
 		if (watched.get(w.auction) === w) watched.delete(w.auction)
 		metrics.liveAuctions.dec()
+	}
+
+	/** leaveBus ends the auction's bus subscription and its wait for a gap: nothing reaches the topic any more. */
+	const leaveBus = (w: Watched) => {
+		w.stop()
+		if (w.gapTimer !== null) clearTimeout(w.gapTimer)
 	}
 
 	// A bus ping is a round trip behind the subscribe (NATS: SUB, then PING/PONG), so once it
@@ -139,10 +144,7 @@ export function createTopics({ bus, ...deps }: TopicsDeps) {
 		/** close leaves the bus: no more deliveries, reconnect re-reads or gap reads. */
 		close() {
 			stopResume()
-			for (const w of watched.values()) {
-				w.stop()
-				if (w.gapTimer !== null) clearTimeout(w.gapTimer)
-			}
+			for (const w of watched.values()) leaveBus(w)
 			watched.clear()
 		},
 	}
