@@ -86,6 +86,10 @@ export function errorFrame(err: AppError, auction?: string): string {
 	return JSON.stringify(frame)
 }
 
+/** The frame that starts a sync: the state at `seq`; `reset` when the events after `since` are not all kept. */
+export const headFrame = (type: 'subscribed' | 'reset', auction: string, state: AuctionView) =>
+	`{"type":"${type}","auction":"${auction}","seq":${state.seq},"state":${JSON.stringify(state)}}`
+
 /**
  * parseClientOp reads one client frame; an AppError says why it is not an op (the socket stays
  * open). Client frames are rare and small, so parsing them is off the fan-out path.
