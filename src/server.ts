@@ -134,25 +134,11 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			cleanup.unshift(() => repairer.stop())
 		}
 
-		const live = config.roles.has('live')
-			? createLiveHub({
-					store,
-					bus,
-					metrics,
-					log,
-					limits: {
-						maxSubscriptions: config.LIVE_MAX_SUBSCRIPTIONS,
-						maxFrameBytes: config.LIVE_MAX_FRAME_BYTES,
-						idleTimeoutS: config.LIVE_IDLE_TIMEOUT_S,
-						sendBufferBytes: config.LIVE_SEND_BUFFER_BYTES,
-						maxSocketsPerAddress: config.LIVE_MAX_SOCKETS_PER_IP,
-					},
-				})
-			: undefined
 		// The store is a cache of the log: rebuilt from the archive when it has no epoch (a fresh
-		// memory store, a Redis restarted empty or flushed), in every process that serves bids or closes.
+		// memory store, a Redis restarted empty or flushed), in every process that reads or writes it
+		// for people (bids, closes, watchers): each can tell "not back yet" from "no such auction".
 		const rebuilder =
-			config.roles.has('api') || config.roles.has('closer')
+			config.roles.has('api') || config.roles.has('closer') || config.roles.has('live')
 				? createRebuilder({
 						store,
 						archive,
@@ -174,6 +160,22 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			rebuilder.start()
 			cleanup.unshift(() => rebuilder.stop())
 		}
+		const live = config.roles.has('live')
+			? createLiveHub({
+					store,
+					bus,
+					metrics,
+					log,
+					limits: {
+						maxSubscriptions: config.LIVE_MAX_SUBSCRIPTIONS,
+						maxFrameBytes: config.LIVE_MAX_FRAME_BYTES,
+						idleTimeoutS: config.LIVE_IDLE_TIMEOUT_S,
+						sendBufferBytes: config.LIVE_SEND_BUFFER_BYTES,
+						maxSocketsPerAddress: config.LIVE_MAX_SOCKETS_PER_IP,
+					},
+					rebuilding: rebuilder ?? undefined,
+				})
+			: undefined
 		const publish = createPublisher({
 			bus,
 			log,

@@ -75,7 +75,7 @@ afterEach(async () => {
 	stops = []
 })
 
-async function setup({ gapWaitMs = 1_000, eventsKept }: { gapWaitMs?: number; eventsKept?: number } = {}) {
+async function setup({ gapWaitMs = 1_000, eventsKept, lost }: { gapWaitMs?: number; eventsKept?: number; lost?: () => boolean } = {}) {
 	const memory = createMemoryBidStore({ eventsKept })
 	const gated = gatedStore(memory)
 	const { bus, deliver, handlers, resume } = fakeBus()
@@ -86,6 +86,7 @@ async function setup({ gapWaitMs = 1_000, eventsKept }: { gapWaitMs?: number; ev
 		log: silentLogger(),
 		limits: { maxSubscriptions: 10, maxFrameBytes: 4096, idleTimeoutS: 120, sendBufferBytes: 1 << 20, maxSocketsPerAddress: 0 },
 		gapWaitMs,
+		rebuilding: lost ? { lost: async () => lost() } : undefined,
 	})
 	const server: Server<LiveConnection> = Bun.serve<LiveConnection>({
 		hostname: '127.0.0.1',
@@ -355,4 +356,16 @@ test("this process's own events and another instance's, reordered on the bus, re
 	await eventually(() => c.events().length === 2, 'both')
 	await Bun.sleep(20)
 	expect(c.seqs()).toEqual([1, 2])
+})
+
+test('an auction the store does not have while it is rebuilt is UNAVAILABLE (subscribe again), NOT_FOUND once it is not', async () => {
+	let lost = true
+	const h = await setup({ lost: () => lost })
+	const client = await h.connect({})
+	client.send({ op: 'subscribe', auction: 'not-back-yet', since: 0 })
+	expect(await client.next((f) => f.type === 'error', 'the first refusal')).toMatchObject({ code: 'UNAVAILABLE', auction: 'not-back-yet' })
+	lost = false
+	const from = client.frames.length
+	client.send({ op: 'subscribe', auction: 'not-back-yet', since: 0 })
+	expect(await client.next((f) => f.type === 'error', 'the second refusal', from)).toMatchObject({ code: 'NOT_FOUND', auction: 'not-back-yet' })
 })

@@ -39,6 +39,8 @@ export interface LiveHubDeps {
 	 * order, still in flight, or lost) before reading it from the store (tests shorten it).
 	 */
 	gapWaitMs?: number
+	/** Whether the store is being rebuilt (an unknown auction may be on its way back: UNAVAILABLE, not NOT_FOUND). */
+	rebuilding?: { lost(): Promise<boolean> }
 }
 
 /**
@@ -51,12 +53,20 @@ export interface LiveHubDeps {
  * - sockets.ts: the sockets and their limits (per address, op rate, send buffer, slow consumers).
  * Each socket's `data` is one small object whose methods (below) live on a shared prototype.
  */
-export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gapWaitMs }: LiveHubDeps) {
+export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gapWaitMs, rebuilding }: LiveHubDeps) {
 	const log = parentLog.child({ component: 'live' })
 	// Each part is given the ones it uses; the arrows reach parts made after them, and run only once there are watchers.
 	const sockets = createSockets({ metrics, log, limits, onSweep: () => syncs.afterSweep() })
 	const topics = createTopics({ store, bus, metrics, log, sockets, gapWaitMs, admit: (w) => syncs.admit(w) })
-	const syncs = createSyncs({ store, log, limits, sockets, topics, refuse: (ws, auction, err) => subscriptions.refuse(ws, auction, err) })
+	const syncs = createSyncs({
+		store,
+		log,
+		limits,
+		sockets,
+		topics,
+		refuse: (ws, auction, err) => subscriptions.refuse(ws, auction, err),
+		rebuilding,
+	})
 	const subscriptions = createSubscriptions({ metrics, limits, sockets, topics, syncs })
 
 	// For /metrics: one pass over the sockets per scrape, none per event.

@@ -43,6 +43,8 @@ export interface SyncsDeps {
 	topics: Pick<Topics, 'whenDelivering' | 'armGap'>
 	/** Ends a subscription whose sync cannot finish (no such auction, the store or bus unavailable) with `err`. */
 	refuse(ws: LiveSocket, auction: string, err: AppError): void
+	/** Whether the store is being rebuilt: an auction it does not know may be on its way back. */
+	rebuilding?: { lost(): Promise<boolean> }
 }
 
 export type Syncs = ReturnType<typeof createSyncs>
@@ -56,7 +58,7 @@ export type Syncs = ReturnType<typeof createSyncs>
  * pieces as the socket reads, each piece read afresh from the store. A read ahead of the topic
  * (its last event still in flight here) joins once the topic has sent that event.
  */
-export function createSyncs({ store, log, limits, sockets, topics, refuse }: SyncsDeps) {
+export function createSyncs({ store, log, limits, sockets, topics, refuse, rebuilding }: SyncsDeps) {
 	/** Sockets whose first sync waits for room in their send buffer. */
 	const waiting = new Set<LiveSocket>()
 	/** What a replay may fill of a socket's send buffer; the rest is room for live events. */
@@ -189,7 +191,16 @@ export function createSyncs({ store, log, limits, sockets, topics, refuse }: Syn
 			w.ready = topics.whenDelivering(w) // the next subscribe checks the bus (and the topic's start) again
 			return refuse(ws, w.auction, new UnavailableError('the auction cannot be read right now; subscribe again'))
 		}
-		if (result === null) return refuse(ws, w.auction, new NotFoundError('auction'))
+		// Unknown, or not back yet: while the store is rebuilt from the log the answer is UNAVAILABLE
+		// (subscribe again), never NOT_FOUND, which ends a watch() for good.
+		if (result === null) {
+			if (!rebuilding) return refuse(ws, w.auction, new NotFoundError('auction'))
+			void rebuilding.lost().then(
+				(lost) => refuse(ws, w.auction, lost ? new UnavailableError('the auction is being rebuilt from the log; subscribe again') : new NotFoundError('auction')),
+				() => refuse(ws, w.auction, new NotFoundError('auction')),
+			)
+			return
+		}
 		deliver(sync, result, backlog)
 	}
 
