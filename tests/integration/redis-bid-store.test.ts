@@ -230,3 +230,30 @@ test('a create cut short between the global entries and the auction itself leave
 		await redis.quit()
 	}
 })
+
+test('a Redis emptied between a create’s first entries and its script still lists and schedules the auction', async () => {
+	const redis = await connectRedis()
+	const prefix = uniqueName()
+	const clock = testClock(Date.UTC(2030, 0, 1))
+	const store = createRedisBidStore({ redis, prefix, now: clock.now })
+	try {
+		const { newAuction } = await import('../../src/domain/new-auction.ts')
+		const { auctionCreated } = await import('../../src/events.ts')
+		const record = newAuction({ id: 'across-restart', title: 'Lamp', startingPrice: 1000, increment: 100, endsAt: clock.now() + 60_000 }, 'sam', clock.now())
+		const real = redis.gavelCreateAuction.bind(redis)
+		// The restart: everything written so far is gone when the auction's own script runs.
+		;(redis as unknown as { gavelCreateAuction: typeof real }).gavelCreateAuction = (async (...args: Array<string | number>) => {
+			await deleteKeys(redis, prefix)
+			return real(...args)
+		}) as typeof real
+		await store.createAuction(record, JSON.stringify(auctionCreated(record)))
+		;(redis as unknown as { gavelCreateAuction: typeof real }).gavelCreateAuction = real
+		expect((await store.listAuctions({ limit: 10 })).items.map((a) => a.id)).toEqual(['across-restart'])
+		expect((await store.listAuctions({ status: 'open', limit: 10 })).items.map((a) => a.id)).toEqual(['across-restart'])
+		clock.advance(60_000)
+		expect(await store.dueAuctions(10)).toEqual(['across-restart'])
+	} finally {
+		await deleteKeys(redis, prefix)
+		await redis.quit()
+	}
+})

@@ -179,16 +179,21 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			// script cannot write both): a crash in between leaves entries that name no auction, which
 			// a listing skips and a closer drops, never an auction that is unlisted or never closed.
 			// NX: an existing auction's end in the closers' schedule is never overwritten.
-			await Promise.all([
-				redis.pipeline().zadd(indexKey(prefix), 0, member).zadd(dueKey(prefix), 'NX', record.endsAt, record.id).exec(),
-				placeInListing([record], t),
-			])
+			const enter = () =>
+				Promise.all([
+					redis.pipeline().zadd(indexKey(prefix), 0, member).zadd(dueKey(prefix), 'NX', record.endsAt, record.id).exec(),
+					placeInListing([record], t),
+				])
+			await enter()
 			const created = await redis.gavelCreateAuction(keys.state, keys.events, createdEvent, eventsKept, ...fields)
 			if (created !== 1) {
 				// The id is taken: take back the entries that named this attempt.
 				await Promise.all([redis.zrem(indexKey(prefix), member), redis.gavelListing(...listingSets, 'drop', member)]).catch(() => undefined)
 				throw new ExistsError(record.id)
 			}
+			// And once more after: a Redis that restarted empty between the two steps took the first
+			// entries with it, while the auction landed in the new one (idempotent writes, creates are rare).
+			await enter()
 			return toView(record, t)
 		},
 
