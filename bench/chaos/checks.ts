@@ -320,7 +320,8 @@ function watchersGotEverything(input: CheckInput, kind: WatcherRecord['kind']): 
 			const missing = archived.filter((e) => !seen.has(e.seq))
 			if (missing.length) {
 				const resets = w.resets.filter((r) => r.auction === auction).length
-				fail(missing[0]!.event.at, `${missing.length} of ${archived.length} events missing (${ranges(missing.map((e) => e.seq))})${resets ? ` after ${resets} reset(s)` : ''}`)
+				// Missed when the watcher could first have had it: an event older than the watcher is owed from its start.
+				fail(Math.max(missing[0]!.event.at, w.startedAt), `${missing.length} of ${archived.length} events missing (${ranges(missing.map((e) => e.seq))})${resets ? ` after ${resets} reset(s)` : ''}`)
 			}
 		}
 	}

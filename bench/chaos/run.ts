@@ -110,7 +110,8 @@ export function planAuctions(t0: number, warmupMs: number, windowMs: number, fau
 			kind: 'ends',
 			body: { id: `ends-${fault}-soft`, title: 'Mirror', startingPrice: 1_000, increment: 100, softCloseMs: 1_500, endsAt: Math.round(at - 1_500), maxEndsAt: Math.round(at + 1_500) },
 		})
-		plans.push({ kind: 'long', createAt: at + 100, body: { id: `new-${fault}`, title: 'Stool', startingPrice: 1_000, increment: 100, endsAt: end } })
+		// Created while the component is away, ending once it is back: it must be listed and closed like the others.
+		plans.push({ kind: 'ends', createAt: at + 100, body: { id: `new-${fault}`, title: 'Stool', startingPrice: 1_000, increment: 100, endsAt: Math.round(at + windowMs * 0.6) } })
 	})
 	return plans
 }
@@ -156,7 +157,7 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 			if (c.outcome !== 'created') throw new Error(`creating ${plan.body.id} before the traffic failed: ${c.attempts.map((a) => `${a.status ?? ''} ${a.code}`).join(', ')}`)
 		}
 		const watched = plans.filter((p) => p.createAt === undefined).map((p) => p.body.id)
-		const pick = (i: number, count: number) => Array.from({ length: count }, (_, k) => watched[(i * count + k) % watched.length]!)
+		const pick = (i: number, count: number) => Array.from({ length: count }, (_, k) => watched[(i * count + k) % watched.length]!).filter((a, k, all) => all.indexOf(a) === k)
 		for (let i = 0; i < options.rawWatchers; i++) watchers.push(rawWatcher(`raw-${i + 1}`, stack.rawLiveUrl, pick(i, 4)))
 		for (let i = 0; i < options.clientWatchers; i++)
 			watchers.push(clientWatcher(`watch-${i + 1}`, stack.clientLiveUrls[i % stack.clientLiveUrls.length]!, pick(i + options.rawWatchers, 4)))
@@ -176,12 +177,25 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 			await sleepUntil(Math.max(from + windowMs / 4, t0 + warmupMs + i * windowMs + windowMs / 4))
 			log(`[${kind}] fault ${i + 1}/${faults.length}: ${fault.title}`)
 			w.injectedAt = Date.now()
+			// Watchers that join in the middle of the fault: a first subscribe is the riskiest moment
+			// (a process just back, a Redis not rebuilt yet), and a page can be opened at any time.
+			const join = (when: string, k: number) => {
+				const auctions = pick(options.rawWatchers + options.clientWatchers + 3 * i + k, 3)
+				watchers.push(
+					k === 1
+						? clientWatcher(`watch-joined-${when}-${fault.name}`, stack.clientLiveUrls[i % stack.clientLiveUrls.length]!, auctions)
+						: rawWatcher(`raw-joined-${when}-${fault.name}`, stack.rawLiveUrl, auctions),
+				)
+			}
 			try {
 				await fault.inject()
+				join('during', 0)
 				for (const plan of plans.filter((p) => p.createAt !== undefined && p.body.id === `new-${fault.name}`)) load.createLater(plan)
 				await Bun.sleep(fault.downMs)
 				await fault.restore()
 				w.restoredAt = Date.now()
+				join('after', 1)
+				join('after', 2)
 				const recovered = await waitForRecovery(fault, w.restoredAt, load, watchers, stack, options.settleTimeoutMs)
 				w.recoveredAt = recovered ? Date.now() : undefined
 				w.recoveryMs = recovered ? w.recoveredAt! - w.injectedAt : null
@@ -301,7 +315,7 @@ async function settle(stack: Stack, plans: AuctionPlan[], ids: string[], watcher
 		if (unclosed.length) return (waitingFor = `not closed past their end: ${unclosed.join(', ')}`), false
 		const nats = await natsState(stack)
 		if (nats && nats.pending !== 0) return (waitingFor = `${nats.pending} messages not yet archived`), false
-		const lagging = watchers.filter((w) => w.record.auctions.some((a) => w.last(a) < (archived.get(a)?.seq ?? 0)))
+		const lagging = watchers.filter((w) => w.record.auctions.some((a) => !w.ended(a) && w.last(a) < (archived.get(a)?.seq ?? 0)))
 		if (lagging.length) return (waitingFor = `watchers behind: ${lagging.map((w) => w.record.name).join(', ')}`), false
 		return true
 	}, Math.max(0, deadline - Date.now()))

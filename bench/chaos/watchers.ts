@@ -27,12 +27,15 @@ export interface WatcherRecord {
 	errors: Array<{ auction?: string; code: string; at: number }>
 	/** Raw: sockets opened again after a close; watch(): watches that went `reconnecting`. */
 	reconnects: number
+	startedAt: number
 }
 
 export interface Watcher {
 	record: WatcherRecord
 	/** The last seq this watcher has of an auction. */
 	last(auction: string): number
+	/** Whether a watch ended by itself (watch() stops on NOT_FOUND): it will get nothing more. */
+	ended(auction: string): boolean
 	close(): void
 }
 
@@ -41,7 +44,7 @@ const RESUBSCRIBE_MS = 300
 /** A raw watcher: one WebSocket, `since` = last seq on every (re)subscribe, nothing else. */
 export function rawWatcher(name: string, baseUrl: string, auctions: string[]): Watcher {
 	const url = liveUrl(baseUrl)
-	const record: WatcherRecord = { name, kind: 'raw', url, auctions, received: new Map(auctions.map((a) => [a, []])), resets: [], errors: [], reconnects: 0 }
+	const record: WatcherRecord = { name, kind: 'raw', url, auctions, received: new Map(auctions.map((a) => [a, []])), resets: [], errors: [], reconnects: 0, startedAt: Date.now() }
 	const since = new Map(auctions.map((a) => [a, 0]))
 	let ws: WebSocket | null = null
 	let closed = false
@@ -94,6 +97,7 @@ export function rawWatcher(name: string, baseUrl: string, auctions: string[]): W
 	return {
 		record,
 		last: (auction) => since.get(auction) ?? 0,
+		ended: () => false,
 		close() {
 			closed = true
 			ws?.close()
@@ -112,6 +116,7 @@ export function clientWatcher(name: string, baseUrl: string, auctions: string[])
 		resets: [],
 		errors: [],
 		reconnects: 0,
+		startedAt: Date.now(),
 	}
 	const connection: LiveConnection = connectLive(baseUrl, { backoff: { baseMs: 100, maxMs: 1_000 } })
 	const watches = auctions.map((auction) =>
@@ -128,6 +133,7 @@ export function clientWatcher(name: string, baseUrl: string, auctions: string[])
 	return {
 		record,
 		last: (auction) => watches[auctions.indexOf(auction)]?.seq ?? 0,
+		ended: (auction) => watches[auctions.indexOf(auction)]?.status === 'closed',
 		close: () => connection.close(),
 	}
 }
