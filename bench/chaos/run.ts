@@ -111,7 +111,8 @@ export function planAuctions(t0: number, warmupMs: number, windowMs: number, fau
 			body: { id: `ends-${fault}-soft`, title: 'Mirror', startingPrice: 1_000, increment: 100, softCloseMs: 1_500, endsAt: Math.round(at - 1_500), maxEndsAt: Math.round(at + 1_500) },
 		})
 		// Created while the component is away, ending once it is back: it must be listed and closed like the others.
-		plans.push({ kind: 'ends', createAt: at + 100, body: { id: `new-${fault}`, title: 'Stool', startingPrice: 1_000, increment: 100, endsAt: Math.round(at + windowMs * 0.6) } })
+		// (At least 4 s after the fault: the creation itself may wait for the component to be back.)
+		plans.push({ kind: 'ends', createAt: at + 100, body: { id: `new-${fault}`, title: 'Stool', startingPrice: 1_000, increment: 100, endsAt: Math.round(at + Math.max(windowMs * 0.6, 4_000)) } })
 	})
 	return plans
 }
