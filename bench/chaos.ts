@@ -19,7 +19,8 @@ puts a steady bid load and WebSocket watchers on it, and injects one fault after
   nats stack: ${NATS_FAULTS.join(', ')} (SIGKILL each role's process and start it again; nats-server
               killed and started on the same port and store dir; Postgres cut; Redis killed and
               started empty)
-  embedded:   ${EMBEDDED_FAULTS.join(', ')} (SIGKILL the all-in-one and start it again)
+  embedded:   ${EMBEDDED_FAULTS.join(', ')} (SIGKILL the all-in-one and start it again; SIGTERM it, a
+              graceful stop, and start it again)
 Then it lets the archive drain and the closers run, and checks: every 201 in the archive once,
 seqs dense, each auction's state (GET, the log's state record, Redis' hidden fields) equal to its
 history replayed through the rules, each auction closed once and on time, no auction forgotten,

@@ -312,7 +312,7 @@ function watchersGotEverything(input: CheckInput, kind: WatcherRecord['kind']): 
 				else {
 					const a = archived[g.seq - 1]
 					const same = a && (kind === 'raw' ? g.raw === a.payload : JSON.stringify(JSON.parse(g.raw)) === JSON.stringify(a.event))
-					if (!same) fail(g.at, `seq ${g.seq} differs from the archive's: ${g.raw.slice(0, 200)}`)
+					if (!same) fail(g.at, `seq ${g.seq} differs from the archive's: got ${describe(g.raw)}, the archive has ${a ? describe(a.payload) : 'nothing'}`)
 				}
 				seen.add(g.seq)
 				previous = Math.max(previous, g.seq)
@@ -332,6 +332,13 @@ function watchersGotEverything(input: CheckInput, kind: WatcherRecord['kind']): 
 		`${watchers.length} watchers, ${n(streams)} auction streams, ${n(events)} events received; ${n(reconnects)} reconnects; ${n(unavailable)} UNAVAILABLE frames (subscribed again)`,
 		violations,
 	)
+}
+
+/** An event in a few words: its id, type and who or what. */
+function describe(json: string): string {
+	const e = JSON.parse(json) as Record<string, unknown>
+	const what = e.type === 'bid.placed' ? `${e.bidder} ${e.amount} → price ${e.price}, leader ${e.leader}` : e.type === 'auction.closed' ? `winner ${e.winner}` : String(e.type)
+	return `${e.type} ${e.id} (${what})`
 }
 
 /** Seqs as compact ranges: 3–7, 9. */

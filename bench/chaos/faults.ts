@@ -18,7 +18,7 @@ export interface Fault {
 
 /** Every fault the NATS stack knows, in the order a run injects them. */
 export const NATS_FAULTS = ['api', 'live', 'archiver', 'closer', 'nats', 'postgres', 'redis'] as const
-export const EMBEDDED_FAULTS = ['gavel'] as const
+export const EMBEDDED_FAULTS = ['gavel', 'gavel-restart'] as const
 
 export interface FaultOptions {
 	/** How long a killed process or server stays down before it is started again. */
@@ -46,6 +46,10 @@ export function faultsFor(stack: Stack, names: readonly string[], options: Fault
 				return kill('closer', 'SIGKILL the closer (ROLES=closer), start it again', 'bids')
 			case 'gavel':
 				return kill('gavel', 'SIGKILL the all-in-one gavel (memory store, SQLite archive), start it again', 'bids')
+			case 'gavel-restart': {
+				const p = stack.processes.get('gavel')!
+				return { name, title: 'SIGTERM the all-in-one gavel (a graceful stop), start it again', downMs: options.downMs, inject: () => p.kill('SIGTERM'), restore: () => p.start(), recovery: 'bids' }
+			}
 			case 'nats':
 				return {
 					name,

@@ -96,7 +96,7 @@ export function planAuctions(t0: number, warmupMs: number, windowMs: number, fau
 		{ kind: 'long', body: { id: 'long-soft', title: 'Rug', startingPrice: 2_000, increment: 50, softCloseMs: 2_000, endsAt: end } },
 		{ kind: 'long', body: { id: 'long-high-reserve', title: 'Painting', startingPrice: 1_000, increment: 100, reservePrice: 1_000_000, endsAt: end } },
 	]
-	const buyNowFaults = [0, Math.floor(faults.length / 2)].filter((i, k, all) => all.indexOf(i) === k)
+	const buyNowFaults = [0, Math.floor(faults.length / 2)].filter((i, k, all) => i < faults.length && all.indexOf(i) === k)
 	for (const i of buyNowFaults)
 		plans.push({
 			kind: 'buy-now',

@@ -99,6 +99,8 @@ function ownServer(name: string, port: number, url: string, argv: () => string[]
 		},
 		async start() {
 			if (proc) throw new Error(`${name} is already running`)
+			const binary = argv()[0]!
+			if (!Bun.which(binary)) throw new Error(`${binary} is not on PATH: the chaos run starts its own ${name} (apt-get install ${binary === 'nats-server' ? 'nats-server' : 'redis-server'})`)
 			const p = children.add(Bun.spawn(argv(), { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' }))
 			proc = p
 			const died = p.exited.then(async (code) => {

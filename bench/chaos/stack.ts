@@ -26,7 +26,8 @@ export interface GavelProcess {
 	readonly pid: number | undefined
 	/** Every JSON log line of every start of this process so far. */
 	logs(): Array<Record<string, unknown>>
-	kill(): Promise<void>
+	/** SIGKILL (a crash) by default; SIGTERM is a graceful stop. Waits for the exit. */
+	kill(signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>
 	start(): Promise<void>
 }
 
@@ -161,13 +162,13 @@ function gavelProcess(name: string, roles: string, dataDir: string, env: Record<
 			return serve?.proc.pid
 		},
 		logs: () => [...earlierLogs, ...(serve?.logs ?? [])],
-		async kill() {
+		async kill(signal = 'SIGKILL') {
 			const s = serve
 			serve = null
 			if (!s) return
-			earlierLogs.push(...s.logs)
-			if (s.proc.exitCode === null && s.proc.signalCode === null) process.kill(s.proc.pid, 'SIGKILL')
+			if (s.proc.exitCode === null && s.proc.signalCode === null) process.kill(s.proc.pid, signal)
 			await s.proc.exited
+			earlierLogs.push(...s.logs)
 		},
 		async start() {
 			if (serve) throw new Error(`gavel ${name} is already running`)
