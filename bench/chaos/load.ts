@@ -108,7 +108,6 @@ interface View {
 	closed: boolean
 	/** The highest minimum any answer named. */
 	minimum: number
-	buyNowPrice: number | null
 }
 
 const TICK_MS = 20
@@ -286,7 +285,6 @@ export async function createLoad(options: LoadOptions) {
 			endsAt: view?.endsAt ?? b.endsAt,
 			closed: false,
 			minimum: b.startingPrice,
-			buyNowPrice: b.buyNowPrice ?? null,
 		})
 		if (plan.kind === 'buy-now') buyNows.push(plan)
 	}

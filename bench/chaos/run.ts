@@ -245,11 +245,12 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 		windows.push(after)
 		fillWindows(windows, load, checks)
 		const records = load.records
+		const { log: _log, ...settings } = options
 		return {
 			kind,
 			runId,
 			seed: options.seed,
-			options: { ...options, log: undefined } as Omit<ChaosOptions, 'log'>,
+			options: settings,
 			windows,
 			checks,
 			passed: checks.every((c) => c.passed) && windows.every((w) => !w.error && w.recoveryMs !== null),
