@@ -29,27 +29,33 @@ every watcher got every event once and in order, no 500 or 404, nothing dead-let
 Prints progress on stderr, the table and the checks on stdout, writes the JSON to
 bench/results/chaos-<timestamp>.json (or --json PATH). Exits 1 when any check fails.`
 
-const { values } = parseArgs({
-	args: Bun.argv.slice(2),
-	options: {
-		stack: { type: 'string', default: 'both' },
-		'seconds-per-fault': { type: 'string', default: '15' },
-		rate: { type: 'string', default: '200' },
-		json: { type: 'string' },
-		faults: { type: 'string' },
-		'postgres-down': { type: 'string', default: '10' },
-		'nats-signal': { type: 'string', default: 'KILL' },
-		seed: { type: 'string' },
-		help: { type: 'boolean', short: 'h' },
-	},
-})
-if (values.help) {
-	console.log(USAGE)
-	process.exit(0)
-}
+const OPTIONS = {
+	stack: { type: 'string', default: 'both' },
+	'seconds-per-fault': { type: 'string', default: '15' },
+	rate: { type: 'string', default: '200' },
+	json: { type: 'string' },
+	faults: { type: 'string' },
+	'postgres-down': { type: 'string', default: '10' },
+	'nats-signal': { type: 'string', default: 'KILL' },
+	seed: { type: 'string' },
+	help: { type: 'boolean', short: 'h' },
+} as const
+
 const fail = (message: string): never => {
 	console.error(`chaos: ${message}\n\n${USAGE}`)
 	process.exit(2)
+}
+const parsed = (() => {
+	try {
+		return parseArgs({ args: Bun.argv.slice(2), options: OPTIONS })
+	} catch (err) {
+		return fail((err as Error).message)
+	}
+})()
+const { values } = parsed
+if (values.help) {
+	console.log(USAGE)
+	process.exit(0)
 }
 const positive = (name: string, raw: string) => {
 	const v = Number(raw)
@@ -73,12 +79,13 @@ const log = (line: string) => console.error(`${elapsed()}  ${line}`)
 
 const children = new Children()
 let interrupted = false
-process.on('SIGINT', () => {
-	if (interrupted) process.exit(130)
-	interrupted = true
-	console.error('\nchaos: interrupted; stopping what this run started')
-	void children.abort().finally(() => process.exit(130))
-})
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+	process.on(signal, () => {
+		if (interrupted) process.exit(130)
+		interrupted = true
+		console.error(`\nchaos: ${signal}; stopping what this run started`)
+		void children.abort().finally(() => process.exit(130))
+	})
 
 const reports: StackReport[] = []
 for (const kind of stacks) {

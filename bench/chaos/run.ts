@@ -78,11 +78,31 @@ export interface StackReport {
 
 const CLOSE_SLACK_MS = 1_500
 const LONG_AFTER_MS = 30 * 60 * 1000
+/** What a recovery takes beyond the down time, for the timetable (a process start, a reconnect). */
+const RECOVERY_ALLOWANCE_MS = 1_500
+/** An auction created during a fault ends this long after the fault: after the creation, which may wait for the component. */
+const NEW_AUCTION_ENDS_AFTER_MS = 5_000
 
-/** The auctions of a run, timed against the nominal schedule so some end (or are bought) during each fault. */
-export function planAuctions(t0: number, warmupMs: number, windowMs: number, faults: readonly string[]): AuctionPlan[] {
-	const end = t0 + warmupMs + windowMs * faults.length + LONG_AFTER_MS
-	const injectAt = (i: number) => t0 + warmupMs + i * windowMs + windowMs / 4
+/**
+ * The run's nominal timetable: a warm-up, then one window per fault, long enough for the fault
+ * a quarter in, its down time, a recovery and a quarter of steady bids after it. The run keeps to
+ * it where it can (a slow recovery pushes the rest later).
+ */
+export function timetable(t0: number, windowMs: number, faults: ReadonlyArray<Pick<Fault, 'downMs'>>) {
+	const warmupMs = Math.max(2_000, windowMs / 2)
+	const starts: number[] = []
+	let at = t0 + warmupMs
+	for (const fault of faults) {
+		starts.push(at)
+		at += Math.max(windowMs, windowMs / 2 + fault.downMs + RECOVERY_ALLOWANCE_MS)
+	}
+	return { warmupEnd: t0 + warmupMs, starts, injects: starts.map((s) => s + windowMs / 4), end: at }
+}
+
+/** The auctions of a run, timed against the timetable so some end (or are bought) during each fault. */
+export function planAuctions(injects: readonly number[], runEnd: number, faults: readonly string[]): AuctionPlan[] {
+	const end = runEnd + LONG_AFTER_MS
+	const injectAt = (i: number) => injects[i]!
 	const tiers = [
 		{ from: 0, step: 100 },
 		{ from: 5_000, step: 250 },
@@ -110,9 +130,9 @@ export function planAuctions(t0: number, warmupMs: number, windowMs: number, fau
 			kind: 'ends',
 			body: { id: `ends-${fault}-soft`, title: 'Mirror', startingPrice: 1_000, increment: 100, softCloseMs: 1_500, endsAt: Math.round(at - 1_500), maxEndsAt: Math.round(at + 1_500) },
 		})
-		// Created while the component is away, ending once it is back: it must be listed and closed like the others.
-		// (At least 4 s after the fault: the creation itself may wait for the component to be back.)
-		plans.push({ kind: 'ends', createAt: at + 100, body: { id: `new-${fault}`, title: 'Stool', startingPrice: 1_000, increment: 100, endsAt: Math.round(at + Math.max(windowMs * 0.6, 4_000)) } })
+		// Created while the component is away, ending once it is back: it must be listed and closed like
+		// the others. Its end is set when the fault happens (see NEW_AUCTION_ENDS_AFTER_MS).
+		plans.push({ kind: 'ends', createAt: at + 100, body: { id: `new-${fault}`, title: 'Stool', startingPrice: 1_000, increment: 100, endsAt: Math.round(at + NEW_AUCTION_ENDS_AFTER_MS) } })
 	})
 	return plans
 }
@@ -149,9 +169,9 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 	try {
 		const faults = faultsFor(stack, names, options)
 		const windowMs = options.secondsPerFault * 1000
-		const warmupMs = Math.max(2_000, windowMs / 2)
 		const t0 = Date.now() + 1_000
-		const plans = planAuctions(t0, warmupMs, windowMs, names)
+		const times = timetable(t0, windowMs, faults)
+		const plans = planAuctions(times.injects, times.end, names)
 		load = await createLoad({ apiUrl: stack.apiUrl, secret: stack.secret, rate: options.rate, retryForMs: options.retryForMs, seed: options.seed })
 		for (const plan of plans.filter((p) => p.createAt === undefined)) {
 			const c = await load.create(plan)
@@ -169,13 +189,13 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 		await sleepUntil(t0)
 		load.start()
 		const steadyFrom = Date.now()
-		await sleepUntil(t0 + warmupMs)
+		await sleepUntil(times.warmupEnd)
 		windows.push(emptyWindow('steady', 'no fault (steady bids)', steadyFrom, Date.now()))
 		for (const [i, fault] of faults.entries()) {
 			const from = Date.now()
 			const w = emptyWindow(fault.name, fault.title, from, from)
 			windows.push(w)
-			await sleepUntil(Math.max(from + windowMs / 4, t0 + warmupMs + i * windowMs + windowMs / 4))
+			await sleepUntil(Math.max(from + windowMs / 4, times.injects[i]!))
 			log(`[${kind}] fault ${i + 1}/${faults.length}: ${fault.title}`)
 			w.injectedAt = Date.now()
 			// Watchers that join in the middle of the fault: a first subscribe is the riskiest moment
@@ -191,7 +211,10 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 			try {
 				await fault.inject()
 				join('during', 0)
-				for (const plan of plans.filter((p) => p.createAt !== undefined && p.body.id === `new-${fault.name}`)) load.createLater(plan)
+				for (const plan of plans.filter((p) => p.createAt !== undefined && p.body.id === `new-${fault.name}`)) {
+					plan.body.endsAt = Date.now() + NEW_AUCTION_ENDS_AFTER_MS // the timetable may have slipped
+					load.createLater(plan)
+				}
 				await Bun.sleep(fault.downMs)
 				await fault.restore()
 				w.restoredAt = Date.now()
@@ -206,7 +229,7 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 				log(`[${kind}]   the fault failed: ${w.error}`)
 			}
 			outages.push({ fault: fault.name, from: w.injectedAt, to: w.recoveredAt ?? Date.now() })
-			await sleepUntil(Math.max(from + windowMs, (w.recoveredAt ?? Date.now()) + windowMs / 4))
+			await sleepUntil(Math.max(times.starts[i + 1] ?? times.end, from + windowMs, (w.recoveredAt ?? Date.now()) + windowMs / 4))
 			w.to = Date.now()
 		}
 
