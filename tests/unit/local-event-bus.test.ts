@@ -36,3 +36,18 @@ test('a catch-all subscriber that acknowledges with a promise holds publish unti
 	await storing
 	await bus.close()
 })
+
+test("an auction's subscribers see an event only after the catch-all subscribers acknowledged it (what the embedded log holds)", async () => {
+	const bus = createLocalEventBus()
+	let acknowledge!: () => void
+	bus.subscribeAll(() => new Promise<void>((resolve) => (acknowledge = resolve)))
+	const seen: string[] = []
+	bus.subscribe('a1', (p) => void seen.push(String(p)))
+	const publishing = bus.publish('a1', 'e1', '{"id":"e1"}')
+	await Bun.sleep(10)
+	expect(seen).toEqual([])
+	acknowledge()
+	await publishing
+	expect(seen).toEqual(['{"id":"e1"}'])
+	await bus.close()
+})

@@ -1,11 +1,12 @@
 import type { EventBus, EventPayload } from '../../ports/event-bus.ts'
 
-/**
- * createLocalEventBus is the embedded EventBus: delivery inside one process, in publish order.
- * Handlers run on a microtask, never inside the publisher's call stack, as with a real bus.
- */
 type Handler = (payload: EventPayload) => void | Promise<void>
 
+/**
+ * createLocalEventBus is the embedded EventBus: delivery inside one process, in publish order.
+ * Handlers run on a microtask, never inside the publisher's call stack, as with a real bus. An
+ * auction's subscribers get an event only once every catch-all subscriber has acknowledged it.
+ */
 export function createLocalEventBus() {
 	const handlers = new Map<string, Set<Handler>>()
 	const everything = new Set<Handler>()
@@ -23,10 +24,14 @@ export function createLocalEventBus() {
 	const bus = {
 		async publish(auction, _eventId, payload) {
 			if (closed) throw new Error('event bus is closed')
-			const set = handlers.get(auction)
-			if (!set && everything.size === 0) return
+			if (!handlers.has(auction) && everything.size === 0) return
 			await Promise.resolve()
-			await deliver(set ? [...set, ...everything] : everything, payload)
+			// The catch-all subscribers first (the embedded archive, which acknowledges once its
+			// commit holds the event), the auction's own (watchers) after: in one process the log is
+			// that file, and a watcher must never see an event a crash could still take back.
+			await deliver(everything, payload)
+			const set = handlers.get(auction)
+			if (set) await deliver(set, payload)
 		},
 		async publishState(_auction, _rev, payload) {
 			if (closed) throw new Error('event bus is closed')

@@ -181,7 +181,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			// NX: an existing auction's end in the closers' schedule is never overwritten.
 			const enter = () =>
 				Promise.all([
-					redis.pipeline().zadd(indexKey(prefix), 0, member).zadd(dueKey(prefix), 'NX', record.endsAt, record.id).exec(),
+					execOrThrow(redis.pipeline().zadd(indexKey(prefix), 0, member).zadd(dueKey(prefix), 'NX', record.endsAt, record.id)),
 					placeInListing([record], t),
 				])
 			await enter()
@@ -383,7 +383,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			// the auction unlisted for good. Both idempotent; NX never moves an end the store knows.
 			const pipeline = redis.pipeline().zadd(indexKey(prefix), 0, listKey(record))
 			if (!record.closed) pipeline.zadd(dueKey(prefix), 'NX', record.endsAt, record.id)
-			await Promise.all([pipeline.exec(), restored === 1 ? placeInListing([record], t) : null])
+			await Promise.all([execOrThrow(pipeline), restored === 1 ? placeInListing([record], t) : null])
 			return restored === 1 ? 'restored' : 'kept'
 		},
 
@@ -535,4 +535,15 @@ function idempotencyLine({ bidder, at, fingerprint, answer }: IdempotencyEntry):
 	// C: this bid's buy-now closed the auction (its auction.closed follows the bid at seq + 1).
 	const flags = `E${bid.proxy ? 'P' : ''}${auction.seq === bid.seq + 1 ? 'C' : ''}${bid.reserveMet ? 'R' : ''}`
 	return `${at} ${fingerprint} ${bid.seq} ${auction.bidCount} ${auction.endsAt} ${bid.price} ${flags} ${bid.id} ${bid.amount} ${leaderText(bid.leader)}`
+}
+
+/**
+ * execOrThrow runs a pipeline and fails when any of its commands did: ioredis resolves a pipeline
+ * with an error per command instead of rejecting, and a create must not go on as if its entries
+ * were written (an auction then neither listed nor ever closed).
+ */
+async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
+	const replies = (await pipeline.exec()) ?? []
+	const failed = replies.find(([err]) => err)
+	if (failed) throw failed[0]
 }
