@@ -317,11 +317,15 @@ function watchersGotEverything(input: CheckInput, kind: WatcherRecord['kind']): 
 				seen.add(g.seq)
 				previous = Math.max(previous, g.seq)
 			}
-			const missing = archived.filter((e) => !seen.has(e.seq))
+			// A reset at seq N is the protocol's word that the history before N is not kept (docs/design.md
+			// §5: `since` older than the kept window, as after a rebuild, which restores EVENTS_KEPT
+			// events): a watcher that acted on it is owed only what came after N.
+			const resets = w.resets.filter((r) => r.auction === auction)
+			const resetTo = resets.reduce((n, r) => Math.max(n, r.seq), 0)
+			const missing = archived.filter((e) => !seen.has(e.seq) && e.seq > resetTo)
 			if (missing.length) {
-				const resets = w.resets.filter((r) => r.auction === auction).length
 				// Missed when the watcher could first have had it: an event older than the watcher is owed from its start.
-				fail(Math.max(missing[0]!.event.at, w.startedAt), `${missing.length} of ${archived.length} events missing (${ranges(missing.map((e) => e.seq))})${resets ? ` after ${resets} reset(s)` : ''}`)
+				fail(Math.max(missing[0]!.event.at, w.startedAt), `${missing.length} of ${archived.length} events missing (${ranges(missing.map((e) => e.seq))})${resets.length ? ` after ${resets.length} reset(s), the last to seq ${resetTo}` : ''}`)
 			}
 		}
 	}

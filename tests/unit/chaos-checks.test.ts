@@ -206,6 +206,18 @@ describe('chaos checks', () => {
 		expect(messages).toEqual(['raw-1 on lamp: seq 2 after seq 3', 'raw-1 on lamp: seq 2 twice', 'raw-1 on lamp: 1 of 5 events missing (5)'])
 	})
 
+	test('a reset excuses the events up to its seq, never those after it', () => {
+		const { input } = history(BIDS)
+		const watcher = input.watchers[0]!
+		const got = watcher.received.get('lamp')!
+		// Joined late with since 0, told the history before seq 2 is not kept: owed 3 on.
+		watcher.received.set('lamp', got.slice(2))
+		watcher.resets.push({ auction: 'lamp', seq: 2, at: T })
+		expect(check(runChecks(input), 'raw-watchers').violations).toEqual([])
+		watcher.received.set('lamp', got.slice(3))
+		expect(check(runChecks(input), 'raw-watchers').violations.map((v) => v.message)).toEqual(['raw-1 on lamp: 1 of 5 events missing (3) after 1 reset(s), the last to seq 2'])
+	})
+
 	test('a 404, a 500, a forgotten auction or a dead letter fails its check', () => {
 		const { input } = history(BIDS)
 		input.attempts.push({ at: T + 50, status: 404, code: 'NOT_FOUND', what: 'bid' }, { at: T + 60, status: 500, code: 'INTERNAL', what: 'bid' })
