@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { dirname, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { machine } from './lib/machine.ts'
 import { checkLines, jsonReport, table } from './chaos/report.ts'
@@ -73,6 +73,7 @@ const unknown = faults?.filter((f) => !known.includes(f)) ?? []
 if (unknown.length) fail(`unknown fault(s): ${unknown.join(', ')}`)
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : positive('seed', values.seed)
 
+const ROOT = new URL('..', import.meta.url).pathname
 const started = Date.now()
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s`
 const log = (line: string) => console.error(`${elapsed()}  ${line}`)
@@ -122,5 +123,5 @@ for (const report of reports) {
 }
 const passed = reports.every((r) => r.passed)
 console.log(`\n${passed ? 'PASSED' : 'FAILED'}: ${reports.map((r) => `${r.kind} ${r.passed ? 'passed' : 'failed'}`).join(', ')} (seed ${seed}, ${((Date.now() - started) / 1000).toFixed(0)} s)`)
-console.log(`results: ${file}`)
+console.log(`results: ${file.startsWith(ROOT) ? relative(ROOT, file) : file}`)
 process.exit(passed ? 0 : 1)

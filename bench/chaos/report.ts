@@ -24,7 +24,15 @@ export function table(report: StackReport): string {
 		'|---|---|---|---|---|---|',
 	]
 	for (const w of report.windows) {
-		const recovered = w.recoveryMs === undefined ? '' : w.recoveryMs === null ? `not within the timeout${w.error ? ` (${w.error})` : ''}` : seconds(w.recoveryMs)
+		const recovered = w.skipped
+			? w.skipped
+			: w.error
+				? `the fault failed: ${w.error}`
+				: w.recoveryMs === undefined
+					? ''
+					: w.recoveryMs === null
+						? 'not within the timeout'
+						: seconds(w.recoveryMs)
 		const gap = w.name === 'after' ? '' : seconds(w.noAcceptedMs)
 		lines.push(`| ${w.title} | ${recovered} | ${n(w.bids201)} | ${non201(w)} | ${gap} | ${checksCell(w, total)} |`)
 	}

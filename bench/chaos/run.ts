@@ -61,6 +61,10 @@ export interface WindowReport {
 	/** Violations of each check that happened in this window. */
 	failed: Record<string, number>
 	error?: string
+	/** Not injected: an earlier fault did not recover, and a second one on top would blur what failed. */
+	skipped?: string
+	/** When the fault did not recover: each process's /readyz and archive metrics at that moment. */
+	diagnosis?: Record<string, unknown>
 }
 
 export interface StackReport {
@@ -191,10 +195,15 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 		const steadyFrom = Date.now()
 		await sleepUntil(times.warmupEnd)
 		windows.push(emptyWindow('steady', 'no fault (steady bids)', steadyFrom, Date.now()))
+		let stuck: string | null = null
 		for (const [i, fault] of faults.entries()) {
 			const from = Date.now()
 			const w = emptyWindow(fault.name, fault.title, from, from)
 			windows.push(w)
+			if (stuck) {
+				w.skipped = `not injected: ${stuck} did not recover`
+				continue
+			}
 			await sleepUntil(Math.max(from + windowMs / 4, times.injects[i]!))
 			log(`[${kind}] fault ${i + 1}/${faults.length}: ${fault.title}`)
 			w.injectedAt = Date.now()
@@ -223,9 +232,14 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 				const recovered = await waitForRecovery(fault, w.restoredAt, load, watchers, stack, options.settleTimeoutMs)
 				w.recoveredAt = recovered ? Date.now() : undefined
 				w.recoveryMs = recovered ? w.recoveredAt! - w.injectedAt : null
+				if (!recovered) {
+					stuck = fault.name
+					w.diagnosis = await diagnose(stack)
+				}
 				log(`[${kind}]   ${recovered ? `recovered in ${w.recoveryMs} ms` : `NOT recovered within ${options.settleTimeoutMs} ms`} (down ${fault.downMs} ms)`)
 			} catch (err) {
 				w.error = err instanceof Error ? err.message : String(err)
+				stuck = fault.name
 				log(`[${kind}]   the fault failed: ${w.error}`)
 			}
 			outages.push({ fault: fault.name, from: w.injectedAt, to: w.recoveredAt ?? Date.now() })
@@ -276,7 +290,7 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 			options: settings,
 			windows,
 			checks,
-			passed: checks.every((c) => c.passed) && windows.every((w) => !w.error && w.recoveryMs !== null),
+			passed: checks.every((c) => c.passed) && windows.every((w) => !w.error && !w.skipped && w.recoveryMs !== null),
 			totals: {
 				bids: records.length,
 				accepted: records.filter((r) => r.outcome === 'accepted').length,
@@ -295,6 +309,24 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 		await removeDir(dir)
 		forgetDir()
 	}
+}
+
+/** What each process says about itself: /readyz, and its archive and bus metrics (what a person would look at first). */
+async function diagnose(stack: Stack): Promise<Record<string, unknown>> {
+	const out: Record<string, unknown> = {}
+	for (const [name, p] of stack.processes) {
+		const get = (path: string) =>
+			fetch(`${p.url}${path}`, { signal: AbortSignal.timeout(3_000) })
+				.then((r) => r.text())
+				.catch((err: unknown) => `no answer: ${(err as Error).message}`)
+		const metrics = await get('/metrics')
+		out[name] = {
+			readyz: await get('/readyz'),
+			metrics: metrics.split('\n').filter((l) => /^gavel_(archive|bus)_/.test(l)),
+		}
+	}
+	out.nats = await natsState(stack).catch((err: unknown) => `no answer: ${(err as Error).message}`)
+	return out
 }
 
 const emptyWindow = (name: string, title: string, from: number, to: number): WindowReport => ({ name, title, from, to, bids201: 0, non201: {}, noAcceptedMs: 0, failed: {} })
