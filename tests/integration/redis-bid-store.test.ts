@@ -197,20 +197,46 @@ test('a value that is not the string or integer the script expects never reaches
 	}
 })
 
-test('a create cut short between the global entries and the auction itself leaves nothing listed, and the closer drops the rest', async () => {
+/**
+ * creating runs `body` against a Redis store of its own whose create script is replaced by
+ * `script(real)` for one create: a crash or a restart staged between the create's two steps.
+ */
+async function creating(
+	id: string,
+	script: (real: (...args: Array<string | number>) => Promise<number>, redis: Awaited<ReturnType<typeof connectRedis>>, prefix: string) => (...args: Array<string | number>) => Promise<number>,
+	body: (h: { store: ReturnType<typeof createRedisBidStore>; clock: ReturnType<typeof testClock>; create: () => Promise<unknown>; createAgain: (createdAt?: number) => Promise<unknown> }) => Promise<void>,
+) {
 	const redis = await connectRedis()
 	const prefix = uniqueName()
 	const clock = testClock(Date.UTC(2030, 0, 1))
 	const store = createRedisBidStore({ redis, prefix, now: clock.now })
+	const { newAuction } = await import('../../src/domain/new-auction.ts')
+	const { auctionCreated } = await import('../../src/events.ts')
+	const record = newAuction({ id, title: 'Lamp', startingPrice: 1000, increment: 100, endsAt: clock.now() + 60_000 }, 'sam', clock.now())
+	const json = JSON.stringify(auctionCreated(record))
+	const target = redis as unknown as { gavelCreateAuction: (...args: Array<string | number>) => Promise<number> }
+	const real = target.gavelCreateAuction.bind(redis)
 	try {
-		const { newAuction } = await import('../../src/domain/new-auction.ts')
-		const { auctionCreated } = await import('../../src/events.ts')
-		const record = newAuction({ id: 'cut-short', title: 'Lamp', startingPrice: 1000, increment: 100, endsAt: clock.now() + 60_000 }, 'sam', clock.now())
-		const real = redis.gavelCreateAuction.bind(redis)
-		// The process dies after its first writes: the auction's own script never runs.
-		;(redis as unknown as { gavelCreateAuction: () => Promise<never> }).gavelCreateAuction = () => Promise.reject(new Error('killed'))
-		await expect(store.createAuction(record, JSON.stringify(auctionCreated(record)))).rejects.toThrow()
-		;(redis as unknown as { gavelCreateAuction: typeof real }).gavelCreateAuction = real
+		const create = async () => {
+			target.gavelCreateAuction = script(real, redis, prefix)
+			try {
+				return await store.createAuction(record, json)
+			} finally {
+				target.gavelCreateAuction = real
+			}
+		}
+		const createAgain = (createdAt = record.createdAt) => store.createAuction({ ...record, createdAt }, json)
+		await body({ store, clock, create, createAgain })
+	} finally {
+		await deleteKeys(redis, prefix)
+		await redis.quit()
+	}
+}
+
+test('a create cut short between the global entries and the auction itself leaves nothing listed, and the closer drops the rest', async () => {
+	// The process dies after its first writes: the auction's own script never runs.
+	await creating('cut-short', () => () => Promise.reject(new Error('killed')), async ({ store, clock, create, createAgain }) => {
+		await expect(create()).rejects.toThrow()
 		for (const status of [undefined, 'open', 'scheduled', 'closed'] as const)
 			expect((await store.listAuctions({ status, limit: 10 })).items).toEqual([])
 		clock.advance(60_000)
@@ -219,41 +245,27 @@ test('a create cut short between the global entries and the auction itself leave
 		expect(await store.dueAuctions(10)).toEqual([])
 		// The id was never taken.
 		clock.set(Date.UTC(2030, 0, 1))
-		await store.createAuction(record, JSON.stringify(auctionCreated(record)))
+		await createAgain()
 		expect((await store.listAuctions({ limit: 10 })).items.map((a) => a.id)).toEqual(['cut-short'])
 		// And an id that is taken takes back the entries of the attempt: listed once.
-		await expect(store.createAuction({ ...record, createdAt: record.createdAt + 1 }, JSON.stringify(auctionCreated(record)))).rejects.toMatchObject({ code: 'EXISTS' })
+		await expect(createAgain(Date.UTC(2030, 0, 1) + 1)).rejects.toMatchObject({ code: 'EXISTS' })
 		expect((await store.listAuctions({ limit: 10 })).items.map((a) => a.id)).toEqual(['cut-short'])
 		expect((await store.listAuctions({ status: 'open', limit: 10 })).items.map((a) => a.id)).toEqual(['cut-short'])
-	} finally {
-		await deleteKeys(redis, prefix)
-		await redis.quit()
-	}
+	})
 })
 
 test('a Redis emptied between a create’s first entries and its script still lists and schedules the auction', async () => {
-	const redis = await connectRedis()
-	const prefix = uniqueName()
-	const clock = testClock(Date.UTC(2030, 0, 1))
-	const store = createRedisBidStore({ redis, prefix, now: clock.now })
-	try {
-		const { newAuction } = await import('../../src/domain/new-auction.ts')
-		const { auctionCreated } = await import('../../src/events.ts')
-		const record = newAuction({ id: 'across-restart', title: 'Lamp', startingPrice: 1000, increment: 100, endsAt: clock.now() + 60_000 }, 'sam', clock.now())
-		const real = redis.gavelCreateAuction.bind(redis)
-		// The restart: everything written so far is gone when the auction's own script runs.
-		;(redis as unknown as { gavelCreateAuction: typeof real }).gavelCreateAuction = (async (...args: Array<string | number>) => {
+	// The restart: everything written so far is gone when the auction's own script runs.
+	const emptied = (real: (...args: Array<string | number>) => Promise<number>, redis: Awaited<ReturnType<typeof connectRedis>>, prefix: string) =>
+		async (...args: Array<string | number>) => {
 			await deleteKeys(redis, prefix)
 			return real(...args)
-		}) as typeof real
-		await store.createAuction(record, JSON.stringify(auctionCreated(record)))
-		;(redis as unknown as { gavelCreateAuction: typeof real }).gavelCreateAuction = real
+		}
+	await creating('across-restart', emptied, async ({ store, clock, create }) => {
+		await create()
 		expect((await store.listAuctions({ limit: 10 })).items.map((a) => a.id)).toEqual(['across-restart'])
 		expect((await store.listAuctions({ status: 'open', limit: 10 })).items.map((a) => a.id)).toEqual(['across-restart'])
 		clock.advance(60_000)
 		expect(await store.dueAuctions(10)).toEqual(['across-restart'])
-	} finally {
-		await deleteKeys(redis, prefix)
-		await redis.quit()
-	}
+	})
 })
