@@ -180,9 +180,10 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			bus,
 			log,
 			metrics,
-			local: live ? (auction, json) => live.local(auction, json) : undefined,
-			// The memory store dies with this process: show watchers only what the log already holds.
-			localAfterDurable: !config.REDIS_URL,
+			// Own events to own watchers before the bus round trip, where the store outlives this process
+			// (Redis: crash repair completes what it holds). The memory store dies with it: there the
+			// watchers get events from the bus, which hands them over once the log holds them.
+			local: live && config.REDIS_URL ? (auction, json) => live.local(auction, json) : undefined,
 		})
 		const auctions = createAuctionService({
 			store,

@@ -4,6 +4,7 @@ import { workerUrl } from '../lib/worker-url.ts'
 import type { Logger } from '../observability/log.ts'
 import type { ArchiverReport, Metrics } from '../observability/metrics.ts'
 import { eventIdOf, payloadText, type EventBus } from '../ports/event-bus.ts'
+import { stateKeyOf } from '../domain/state-record.ts'
 import type { ArchiverSettings, FromArchiver, ToArchiver } from '../../workers/archiver/protocol.ts'
 import { runArchiver } from '../../workers/archiver/run.ts'
 
@@ -85,12 +86,6 @@ function settlements() {
 	}
 }
 
-/** `auction:rev`, the key of a state record (as the archiver settles it). */
-function stateKeyOf(json: string): string {
-	const { auction, rev } = JSON.parse(json) as { auction: string; rev: number }
-	return `${auction}:${rev}`
-}
-
 /**
  * startArchiver runs the archiver beside the other roles. In a Worker (the default) its
  * decoding and writing never hold up bids or fan-out; a Worker that dies is started again. Its
@@ -165,7 +160,7 @@ export function startArchiver({ config, log, metrics, bus, inWorker }: ArchiverH
 			const json = payloadText(payload)
 			states.push(json)
 			later()
-			return pending.wait(stateKeyOf(json))
+			return pending.wait(stateKeyOf(json) ?? json)
 		})
 		return () => {
 			stopEvents()

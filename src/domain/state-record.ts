@@ -78,6 +78,19 @@ export function stateRecordJson(record: AuctionRecord, rev: number, at: number, 
 	return JSON.stringify({ auction: record.id, rev, at, record: canonical(record), idempotency } satisfies StateRecord)
 }
 
+/** A state record's id: `auction:rev` (the bus's message id, the archiver's and its host's key). */
+export const stateKey = (auction: string, rev: number) => `${auction}:${rev}`
+
+/** stateKeyOf reads that id from a record's JSON; null when the JSON is not a state record's. */
+export function stateKeyOf(json: string): string | null {
+	try {
+		const { auction, rev } = JSON.parse(json) as { auction: unknown; rev: unknown }
+		return typeof auction === 'string' && typeof rev === 'number' ? stateKey(auction, rev) : null
+	} catch {
+		return null
+	}
+}
+
 /** revOf reads a state record's rev without parsing it: stateRecordJson writes `auction` and then `rev` first. */
 export function revOf(json: string): number {
 	const at = json.indexOf(',"rev":')

@@ -6,7 +6,7 @@ import type { ArchiverReport } from '../../src/observability/metrics.ts'
 import { ArchiveDataError, type Archive, type SeqConflict, type WriteResult } from '../../src/ports/archive.ts'
 import { createBatcher } from './batch.ts'
 import { decodeEvent } from './decode.ts'
-import { parseStateRecord, type StateRecord } from '../../src/domain/state-record.ts'
+import { parseStateRecord, stateKey, type StateRecord } from '../../src/domain/state-record.ts'
 import { createJetStreamLogSource } from '../../src/adapters/nats/log-source.ts'
 import { createLocalLogSource } from '../../src/adapters/local/log-source.ts'
 import type { LogMessage, LogSource } from '../../src/ports/log-source.ts'
@@ -58,7 +58,7 @@ type Entry = Item | StateItem
 const isState = (e: Entry): e is StateItem => 'state' in e
 const atOfEntry = (e: Entry) => (isState(e) ? e.state.at : e.event.at)
 /** One row each: an event by its id, a state record by auction and rev (what the bus dedups on too). */
-export const keyOfEntry = (e: Entry) => (isState(e) ? `${e.state.auction}:${e.state.rev}` : e.event.id)
+export const keyOfEntry = (e: Entry) => (isState(e) ? stateKey(e.state.auction, e.state.rev) : e.event.id)
 
 /** How an entry is settled with the log it came from (see LogMessage). */
 type Handling = Pick<LogMessage, 'ack' | 'working' | 'deadLetter'>

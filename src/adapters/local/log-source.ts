@@ -1,6 +1,7 @@
 import type { Logger } from '../../observability/log.ts'
 import { eventIdOf } from '../../ports/event-bus.ts'
 import type { LogMessage, LogSource, LogSourceHooks } from '../../ports/log-source.ts'
+import { stateKeyOf } from '../../domain/state-record.ts'
 
 /**
  * createLocalLogSource is the embedded stack's log for the archiver: what the in-process bus
@@ -30,10 +31,9 @@ export function createLocalLogSource({ log, settled }: { log: Logger; settled?: 
 	}
 	/** The key the host waits on: an event's id, a state record's `auction:rev`; null when unreadable. */
 	const keyOf = (json: string, kind: LogMessage['kind']): string | null => {
+		if (kind === 'state') return stateKeyOf(json)
 		try {
-			if (kind === 'event') return eventIdOf(json)
-			const { auction, rev } = JSON.parse(json) as { auction: unknown; rev: unknown }
-			return typeof auction === 'string' && typeof rev === 'number' ? `${auction}:${rev}` : null
+			return eventIdOf(json)
 		} catch {
 			return null
 		}

@@ -3,6 +3,7 @@ import { jetstreamManager, RetentionPolicy, StorageType, type StreamConfig } fro
 import type { EventBus } from '../../ports/event-bus.ts'
 import { backoffDelay, sleep } from '../../lib/backoff.ts'
 import type { Logger } from '../../observability/log.ts'
+import { stateKey } from '../../domain/state-record.ts'
 import { allAuctionsSubject, auctionSubject, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, everyAuctionEvents, everyAuctionState, stateSubject } from './subjects.ts'
 import { createAckedPublisher } from './acked-publisher.ts'
 
@@ -121,7 +122,7 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 
 	const bus = {
 		publish: (auction, eventId, payload) => enqueue(auctionSubject(prefix, auction), eventId, payload),
-		publishState: (auction, rev, payload) => enqueue(stateSubject(prefix, auction), `${auction}:${rev}`, payload),
+		publishState: (auction, rev, payload) => enqueue(stateSubject(prefix, auction), stateKey(auction, rev), payload),
 		subscribe(auction, onEvent) {
 			const sub = nc.subscribe(auctionSubject(prefix, auction), {
 				callback: (err, msg) => {

@@ -17,20 +17,12 @@ export function createPublisher({
 	log,
 	metrics,
 	local,
-	localAfterDurable = false,
 }: {
 	bus: EventBus
 	log: Logger
 	metrics: Metrics
 	/** This process's own watchers, served before the bus round trip (the live role's hub). */
 	local?: (auction: string, json: string) => void
-	/**
-	 * Serve them only once the commit is durable. Where the store dies with the process (the
-	 * embedded memory store), an event shown before the log holds it could vanish in a crash and
-	 * its seq go to another bid; where the store outlives the process (Redis), crash repair
-	 * completes what it holds, so watchers may see it at once.
-	 */
-	localAfterDurable?: boolean
 }) {
 	const track = (done: Promise<void>, what: Record<string, unknown>) => {
 		metrics.publishesInFlight.inc()
@@ -57,7 +49,7 @@ export function createPublisher({
 	return function publish(auction: string, events: readonly string[], state?: string | null): Promise<void> {
 		const stored: Array<Promise<void>> = []
 		for (const json of events) {
-			if (local && !localAfterDurable) fanOut(auction, json)
+			if (local) fanOut(auction, json)
 			const eventId = eventIdOf(json)
 			stored.push(track(bus.publish(auction, eventId, json), { auction, eventId }))
 		}
@@ -67,8 +59,6 @@ export function createPublisher({
 		}
 		const all = stored.length === 1 ? stored[0]! : Promise.all(stored).then(() => {})
 		all.catch(() => {}) // logged and counted above; a caller that does not wait must not see an unhandled rejection
-		// In order, once held: an event that never became durable is never shown.
-		if (local && localAfterDurable && events.length > 0) all.then(() => events.forEach((json) => fanOut(auction, json)), () => {})
 		return all
 	}
 }
