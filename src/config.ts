@@ -1,5 +1,6 @@
 import { Type as T, type Static, type TObject } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { parseClusterNodes } from './adapters/redis/cluster-nodes.ts'
 
 /** Roles one process can run; `ROLES` picks a comma-separated subset (default: all). */
 export const ROLE_NAMES = ['api', 'live', 'archiver', 'closer'] as const
@@ -21,6 +22,8 @@ export const DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER = 100
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
 // How long an answer waits for its commit to be durable in the log before it says the outcome is unknown.
 export const DEFAULT_DURABLE_WAIT_MS = 5_000
+// How long a commit waits for a Redis replica to hold it (REDIS_WAIT_REPLICAS) before it goes on without.
+export const DEFAULT_REDIS_WAIT_TIMEOUT_MS = 250
 export const DEFAULT_ARCHIVE_BATCH_MAX = 1_000 // events per INSERT; ~14 arrays of this length, far from any limit
 export const DEFAULT_ARCHIVE_BATCH_WAIT_MS = 5 // a partial batch waits at most this long
 export const DEFAULT_ARCHIVE_WRITERS = 2 // Postgres batch statements in flight (SQLite always 1)
@@ -44,7 +47,14 @@ const EnvSchema = T.Object({
 		{ default: 'info' },
 	),
 	REDIS_URL: Url('redis|rediss'),
+	REDIS_CLUSTER_NODES: T.Optional(T.String({ minLength: 1 })),
+	// For a cluster whose password comes as a secret of its own (AWS): what a rediss://:password@ seed would say.
+	REDIS_PASSWORD: T.Optional(T.String({ minLength: 1 })),
+	REDIS_TLS: T.Boolean({ default: false, description: 'true or false' }),
 	REDIS_PREFIX: T.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', default: 'gavel' }),
+	// Unset: 1 on a cluster (whose shards have replicas to fail over to), 0 on one node.
+	REDIS_WAIT_REPLICAS: T.Optional(T.Integer({ minimum: 0, maximum: 5 })),
+	REDIS_WAIT_TIMEOUT_MS: T.Integer({ minimum: 10, maximum: 10_000, default: DEFAULT_REDIS_WAIT_TIMEOUT_MS }),
 	NATS_URL: Url('nats|tls|ws|wss'),
 	NATS_STREAM: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'GAVEL_EVENTS' }),
 	NATS_SUBJECT_PREFIX: T.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'gavel.auction' }),
@@ -112,6 +122,16 @@ export function loadConfig(env: Record<string, string | undefined> = Bun.env): C
 		if (parsed.NODE_ENV === 'production' && parsed.AUTH_JWKS_URL) {
 			if (!parsed.AUTH_ISSUER) problems.push('AUTH_ISSUER: required with AUTH_JWKS_URL when NODE_ENV=production')
 			if (!parsed.AUTH_AUDIENCE) problems.push('AUTH_AUDIENCE: required with AUTH_JWKS_URL when NODE_ENV=production')
+		}
+		if (parsed.REDIS_URL && parsed.REDIS_CLUSTER_NODES)
+			problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one of them (one node, or the seed nodes of a cluster), not both')
+		if (parsed.REDIS_CLUSTER_NODES) {
+			const nodes = parseClusterNodes(parsed.REDIS_CLUSTER_NODES)
+			if ('problems' in nodes) for (const problem of nodes.problems) problems.push(`REDIS_CLUSTER_NODES: ${problem}`)
+			else if (parsed.REDIS_PASSWORD && nodes.nodes.password !== undefined && nodes.nodes.password !== parsed.REDIS_PASSWORD)
+				problems.push('REDIS_PASSWORD and the password in REDIS_CLUSTER_NODES differ: give it once')
+		} else if (parsed.REDIS_PASSWORD || parsed.REDIS_TLS) {
+			problems.push('REDIS_PASSWORD and REDIS_TLS are for REDIS_CLUSTER_NODES; with REDIS_URL say it in the URL (rediss://:password@host:port)')
 		}
 		// Keys fetched in clear can be swapped on the way: plain http only in development and tests.
 		if (parsed.AUTH_JWKS_URL?.startsWith('http://') && parsed.NODE_ENV === 'production')

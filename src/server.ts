@@ -1,4 +1,3 @@
-import Redis from 'ioredis'
 import { DEFAULT_IDEMPOTENCY_TTL_MS, type Config } from './config.ts'
 import { StartupError } from './errors.ts'
 import { createApp } from './app.ts'
@@ -6,6 +5,7 @@ import { createAuth, signToken } from './auth/tokens.ts'
 import { loadOrCreateDevSecret } from './auth/dev-secret.ts'
 import { createMemoryBidStore } from './adapters/memory/bid-store.ts'
 import { createRedisBidStore } from './adapters/redis/bid-store.ts'
+import { connectRedis } from './adapters/redis/connect.ts'
 import { createLocalEventBus } from './adapters/local/event-bus.ts'
 import { createNatsEventBus } from './adapters/nats/event-bus.ts'
 import { createAuctionService } from './modules/auctions/service.ts'
@@ -61,26 +61,29 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		})
 
 		let store: BidStore
-		if (config.REDIS_URL) {
-			// Auto-pipelining batches concurrent bids' EVALSHAs into one write per tick.
-			const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true, lazyConnect: true, maxRetriesPerRequest: 2 })
-			// ioredis reports connection trouble as 'error' events while it reconnects: log them (at
-			// most every 10 s), and name the first one if the very first connect fails.
-			let lastError: Error | null = null
-			let loggedAt = 0
-			redis.on('error', (err: Error) => {
-				lastError = err
-				if (Date.now() - loggedAt < 10_000) return
-				loggedAt = Date.now()
-				log.warn({ err: err.message }, 'Redis connection error; ioredis keeps reconnecting')
+		// One Redis node or a Redis Cluster: the same store either way (docs/design.md §6).
+		const redisStore = Boolean(config.REDIS_URL || config.REDIS_CLUSTER_NODES)
+		if (redisStore) {
+			let shortLoggedAt = 0
+			const redis = await connectRedis({
+				url: config.REDIS_URL,
+				clusterNodes: config.REDIS_CLUSTER_NODES,
+				password: config.REDIS_PASSWORD,
+				tls: config.REDIS_TLS,
+				waitReplicas: config.REDIS_WAIT_REPLICAS,
+				waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
+				log,
+				onShortReplication: (acked, writes) => {
+					metrics.unreplicatedWrites.inc(writes)
+					if (Date.now() - shortLoggedAt < 10_000) return
+					shortLoggedAt = Date.now()
+					log.warn({ acked, writes }, 'writes answered before enough Redis replicas held them (REDIS_WAIT_REPLICAS): is a replica down?')
+				},
 			})
-			await redis.connect().catch((err: unknown) => {
-				redis.disconnect()
-				throw new StartupError('Redis', config.REDIS_URL!, { cause: lastError ?? err })
-			})
-			cleanup.unshift(() => redis.quit())
+			cleanup.unshift(() => redis.close())
 			store = createRedisBidStore({
-				redis,
+				redis: redis.client,
+				replication: redis.replication,
 				prefix: config.REDIS_PREFIX,
 				eventsKept: config.EVENTS_KEPT,
 				idempotencyKeysPerBidder: config.IDEMPOTENCY_MAX_KEYS_PER_BIDDER,
@@ -145,7 +148,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 						log,
 						eventsKept: config.EVENTS_KEPT,
 						idempotencyTtlMs: DEFAULT_IDEMPOTENCY_TTL_MS,
-						closedKeptMs: config.REDIS_URL ? REBUILD_CLOSED_KEPT_MS : Number.MAX_SAFE_INTEGER,
+						closedKeptMs: redisStore ? REBUILD_CLOSED_KEPT_MS : Number.MAX_SAFE_INTEGER,
 						drained: natsConnection
 							? () => archiveDrained(natsConnection!, config.NATS_STREAM, config.ARCHIVE_CONSUMER, log, REBUILD_DRAIN_TIMEOUT_MS)
 							: undefined,
@@ -183,7 +186,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			// Own events to own watchers before the bus round trip, where the store outlives this process
 			// (Redis: crash repair completes what it holds). The memory store dies with it: there the
 			// watchers get events from the bus, which hands them over once the log holds them.
-			local: live && config.REDIS_URL ? (auction, json) => live.local(auction, json) : undefined,
+			local: live && redisStore ? (auction, json) => live.local(auction, json) : undefined,
 		})
 		const auctions = createAuctionService({
 			store,
@@ -227,7 +230,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			metrics,
 			log,
 			dependencies: [
-				{ name: config.REDIS_URL ? 'redis' : 'memory', ping: () => store.ping() },
+				{ name: redisStore ? 'redis' : 'memory', ping: () => store.ping() },
 				{ name: config.NATS_URL ? 'nats' : 'local-bus', ping: () => bus.ping() },
 				{ name: config.DATABASE_URL ? 'postgres' : 'sqlite', ping: () => archive.ping(), optional: archiveOptional },
 				...(archiver
@@ -266,7 +269,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			url: `http://${host}:${server.port}`,
 			port: server.port!,
 			adapters: {
-				store: config.REDIS_URL ? 'redis' : 'memory',
+				store: redisStore ? 'redis' : 'memory',
 				bus: config.NATS_URL ? 'nats' : 'local',
 				archive: config.DATABASE_URL ? 'postgres' : 'sqlite',
 			},

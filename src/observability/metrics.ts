@@ -128,6 +128,11 @@ export function createMetrics() {
 		help: 'Events handed to the bus and not yet acknowledged',
 		registers,
 	})
+	const unreplicatedWrites = new Counter({
+		name: 'gavel_redis_unreplicated_writes_total',
+		help: 'Store writes answered although fewer Redis replicas than REDIS_WAIT_REPLICAS held them within REDIS_WAIT_TIMEOUT_MS',
+		registers,
+	})
 	const auctionsCreated = new Counter({ name: 'gavel_auctions_created_total', help: 'Auctions created', registers })
 	const auctionsClosed = new Counter({ name: 'gavel_auctions_closed_total', help: 'Auctions this process closed', registers })
 
@@ -188,6 +193,7 @@ export function createMetrics() {
 		bidDuration,
 		publishFailures,
 		publishesInFlight,
+		unreplicatedWrites,
 		auctionsCreated,
 		auctionsClosed,
 		repaired,

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { createRedisBidStore } from '../../src/adapters/redis/bid-store.ts'
-import { auctionKeys, listingKeys } from '../../src/adapters/redis/keys.ts'
+import { auctionKeys, catalogKeys, legacyCatalogKeys } from '../../src/adapters/redis/keys.ts'
 import type { AuctionStatus } from '../../src/domain/auction.ts'
 import { bidStoreContract, storeDriver } from '../contract/bid-store.ts'
 import { testClock } from '../helpers/clock.ts'
@@ -145,14 +145,14 @@ describe('Redis BidStore: what one request may leave behind or cost', () => {
 			expect((await own.store.listAuctions({ status: 'scheduled', limit: 50 })).items).toEqual([])
 			expect(traffic.roundTrips).toBe(1)
 			traffic.stop()
-			const listing = listingKeys(own.prefix)
+			const listing = catalogKeys(own.prefix)
 			expect([await redis.zcard(listing.scheduled), await redis.zcard(listing.starts), await redis.zcard(listing.open)]).toEqual([0, 0, 600])
 		} finally {
 			await own.cleanup()
 		}
 	})
 
-	test('auctions created before the listing sets existed are listed by status after the upgrade', async () => {
+	test('a store an older version left (its index and schedule outside the catalog, no status sets) is listed, closed and moved over', async () => {
 		const own = await ownStore()
 		try {
 			const ids: string[] = []
@@ -162,16 +162,26 @@ describe('Redis BidStore: what one request may leave behind or cost', () => {
 			}
 			own.clock.set(T0 + 6_000)
 			for (const id of await own.store.dueAuctions(100)) await own.store.closeAuction(id)
-			// What an older gavel left: the index, the schedule and the auctions, no listing sets.
-			const listing = listingKeys(own.prefix)
+			// What an older gavel left: the auctions, the index and the schedule as single keys of their
+			// own (`<prefix>:auctions`, `<prefix>:due`), no status sets.
+			const listing = catalogKeys(own.prefix)
+			const legacy = legacyCatalogKeys(own.prefix)
+			await redis.rename(listing.index, legacy.index)
+			await redis.rename(listing.due, legacy.due)
+			const dueBefore = await redis.zrange(legacy.due, 0, -1, 'WITHSCORES')
 			await redis.del(...Object.values(listing))
 			const upgraded = createRedisBidStore({ redis: own.client, prefix: own.prefix, now: own.clock.now })
 			const expected = (n: number) => ids.filter((_, i) => i % 3 === n).reverse()
-			const list = async (status: AuctionStatus) => (await upgraded.listAuctions({ status, limit: 50 })).items.map((v) => v.id)
+			const list = async (status?: AuctionStatus) => (await upgraded.listAuctions({ status, limit: 50 })).items.map((v) => v.id)
+			expect(await list()).toEqual([...ids].reverse())
 			expect([await list('scheduled'), await list('open'), await list('closed')]).toEqual([expected(0), expected(2), expected(1)])
 			expect(await redis.get(listing.indexed)).toBe('1')
+			expect(await redis.zrange(listing.due, 0, -1, 'WITHSCORES')).toEqual(dueBefore)
+			expect(await redis.exists(legacy.index, legacy.due)).toBe(0)
 			own.clock.set(T0 + 10_000)
 			expect([await list('scheduled'), await list('open')]).toEqual([[], ids.filter((_, i) => i % 3 !== 1).reverse()])
+			own.clock.set(T0 + 60_000)
+			expect((await upgraded.dueAuctions(100)).sort()).toEqual(ids.filter((_, i) => i % 3 !== 1).sort())
 		} finally {
 			await own.cleanup()
 		}

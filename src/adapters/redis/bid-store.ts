@@ -18,12 +18,13 @@ import {
 	type Restorable,
 } from '../../ports/bid-store.ts'
 import { idempotencyFingerprint, refusalError } from '../bid-refusals.ts'
-import { auctionKeys, dueKey, epochKey, indexKey, listingKeys } from './keys.ts'
+import { auctionKeys, catalogKeys, epochKey, legacyCatalogKeys } from './keys.ts'
 import placeBidLua from './place-bid.lua' with { type: 'text' }
 import createAuctionLua from './create-auction.lua' with { type: 'text' }
 import closeAuctionLua from './close-auction.lua' with { type: 'text' }
-import listingLua from './listing.lua' with { type: 'text' }
+import catalogLua from './catalog.lua' with { type: 'text' }
 import restoreAuctionLua from './restore-auction.lua' with { type: 'text' }
+import type { ReplicationWaiter } from './replication.ts'
 import { recordOf, stateRecordJson, type IdempotencyEntry } from '../../domain/state-record.ts'
 
 type ScriptReply = Array<string | number>
@@ -33,7 +34,7 @@ declare module 'ioredis' {
 		gavelPlaceBid(...keysAndArgs: Array<string | number>): Result<ScriptReply, Context>
 		gavelCreateAuction(...keysAndArgs: Array<string | number>): Result<number, Context>
 		gavelCloseAuction(...keysAndArgs: Array<string | number>): Result<ScriptReply, Context>
-		gavelListing(...keysAndArgs: Array<string | number>): Result<number, Context>
+		gavelCatalog(...keysAndArgs: Array<string | number>): Result<number, Context>
 		gavelRestoreAuction(...keysAndArgs: Array<string | number>): Result<number, Context>
 	}
 }
@@ -47,6 +48,11 @@ export interface RedisBidStoreOptions {
 	/** Idempotency records one bidder keeps per auction; past it the oldest is forgotten. */
 	idempotencyKeysPerBidder?: number
 	now?: () => number
+	/**
+	 * Makes each commit wait until the node's replicas hold it (REDIS_WAIT_REPLICAS), before it is
+	 * answered or published: the log then never holds a commit a promoted replica lacks.
+	 */
+	replication?: ReplicationWaiter | null
 }
 
 /** Scheduled auctions one listing call moves to open per script run, and runs at most. */
@@ -69,14 +75,25 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 	const idempotencyTtl = String(options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)
 	const keysPerBidder = String(options.idempotencyKeysPerBidder ?? DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER)
 	const now = options.now ?? Date.now
+	const replication = options.replication ?? null
+	/**
+	 * Resolves once the write just made to the key's node is replicated (at once without a waiter);
+	 * `present` says whether that write is there, should a failover move the slot meanwhile.
+	 */
+	const replicated = (key: string, present: () => Promise<boolean>): Promise<void> | null => replication?.wait(key, present) ?? null
+	const hasRev = (key: string, rev: number) => async () => Number((await redis.hget(key, 'rev')) ?? -1) >= rev
+	const inIndex = (member: string) => async () => (await redis.zscore(catalog.index, member)) !== null
 	redis.defineCommand('gavelPlaceBid', { numberOfKeys: 4, lua: placeBidLua })
 	redis.defineCommand('gavelCreateAuction', { numberOfKeys: 2, lua: createAuctionLua })
 	redis.defineCommand('gavelCloseAuction', { numberOfKeys: 2, lua: closeAuctionLua })
-	redis.defineCommand('gavelListing', { numberOfKeys: 5, lua: listingLua })
+	redis.defineCommand('gavelCatalog', { numberOfKeys: 7, lua: catalogLua })
 	// Its number of keys varies (one pair per bidder with idempotency records): passed per call.
 	redis.defineCommand('gavelRestoreAuction', { lua: restoreAuctionLua })
-	const listing = listingKeys(prefix)
-	const listingSets = [listing.scheduled, listing.open, listing.closed, listing.starts, listing.ends]
+	const catalog = catalogKeys(prefix)
+	const catalogSets = [catalog.index, catalog.due, catalog.scheduled, catalog.open, catalog.closed, catalog.starts, catalog.ends]
+	const catalogScript = (...args: Array<string | number>) => redis.gavelCatalog(...catalogSets, ...args)
+	const statusOf = (a: Listed, t: number) => (a.closed ? 'closed' : t < a.startsAt ? 'scheduled' : 'open')
+	const catalogEntries = (auctions: Listed[], t: number) => auctions.flatMap((a) => [listKey(a), statusOf(a, t), a.startsAt, a.endsAt])
 
 	// One HGETALL per auction rather than a pipeline: on a Cluster each goes to its slot's node,
 	// and they still leave together (auto-pipelining, or simply not awaited one by one).
@@ -102,18 +119,17 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 		return { items, nextCursor: keys.length > limit ? encodeCursor(shown[limit - 1]!) : null }
 	}
 
-	/** Puts auctions where a listing by status looks for them (see listing.lua). */
+	/** Puts auctions where a listing by status looks for them (see catalog.lua). */
 	const placeInListing = async (auctions: Listed[], t: number) => {
-		if (auctions.length === 0) return
-		const status = (a: Listed) => (a.closed ? 'closed' : t < a.startsAt ? 'scheduled' : 'open')
-		await redis.gavelListing(...listingSets, 'add', ...auctions.flatMap((a) => [listKey(a), status(a), a.startsAt, a.endsAt]))
+		if (auctions.length > 0) await catalogScript('add', ...catalogEntries(auctions, t))
 	}
-	const closeInListing = (member: string) => redis.gavelListing(...listingSets, 'add', member, 'closed', 0, 0)
+	/** Lists it as closed and takes it off the closers' schedule: one script on the catalog's slot. */
+	const closeInCatalog = (member: string) => catalogScript('add', member, 'closed', 0, 0)
 
 	/** Scheduled auctions whose start has passed become open: a few script runs at most. */
 	const promote = async (t: number) => {
 		for (let run = 0; run < PROMOTE_RUNS; run++) {
-			if ((await redis.gavelListing(...listingSets, 'promote', t, PROMOTE_BATCH)) < PROMOTE_BATCH) return
+			if ((await catalogScript('promote', t, PROMOTE_BATCH)) < PROMOTE_BATCH) return
 		}
 	}
 
@@ -137,25 +153,31 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			} else extended.push(Number(endsAt), member)
 		})
 		await Promise.all([
-			...flagged.map(closeInListing),
-			gone.length > 0 ? redis.gavelListing(...listingSets, 'drop', ...gone) : null,
-			extended.length > 0 ? redis.zadd(listing.ends, 'XX', 'GT', ...extended) : null,
+			...flagged.map(closeInCatalog),
+			gone.length > 0 ? catalogScript('drop', ...gone) : null,
+			extended.length > 0 ? redis.zadd(catalog.ends, 'XX', 'GT', ...extended) : null,
 		])
 		return closed
 	}
 
-	/** Auctions created before the listing sets existed go into them once (checked once per process). */
-	let listingFilled: Promise<void> | null = null
-	const listingReady = () =>
-		(listingFilled ??= fillListing().catch((err: unknown) => {
-			listingFilled = null
+	/**
+	 * The catalog as this version keeps it, made once per process from what older versions left:
+	 * their index and schedule (single keys outside the catalog's slot) moved in, then the
+	 * auctions from before the status sets placed in them. Both steps are idempotent, so processes
+	 * racing through them at a rolling upgrade do no harm.
+	 */
+	let catalogMade: Promise<void> | null = null
+	const catalogReady = () =>
+		(catalogMade ??= makeCatalog().catch((err: unknown) => {
+			catalogMade = null
 			throw err
 		}))
-	async function fillListing() {
-		if ((await redis.get(listing.indexed)) !== null) return
+	async function makeCatalog() {
+		await moveLegacyCatalog()
+		if ((await redis.get(catalog.indexed)) !== null) return
 		let from = '-'
 		for (;;) {
-			const members = await redis.zrange(indexKey(prefix), from, '+', 'BYLEX', 'LIMIT', 0, BACKFILL_BATCH)
+			const members = await redis.zrange(catalog.index, from, '+', 'BYLEX', 'LIMIT', 0, BACKFILL_BATCH)
 			const fields = await Promise.all(
 				members.map((m) => redis.hmget(auctionKeys(prefix, idOfListKey(m)).state, 'id', 'createdAt', 'startsAt', 'endsAt', 'closed')),
 			)
@@ -166,34 +188,47 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			if (members.length < BACKFILL_BATCH) break
 			from = `(${members[members.length - 1]}`
 		}
-		await redis.set(listing.indexed, '1')
+		await redis.set(catalog.indexed, '1')
+	}
+	/** Copies the old index and schedule into the catalog a batch at a time, then deletes them. */
+	async function moveLegacyCatalog() {
+		const legacy = legacyCatalogKeys(prefix)
+		for (const [from, to] of [[legacy.index, catalog.index], [legacy.due, catalog.due]] as const) {
+			for (;;) {
+				const batch = await redis.zrange(from, 0, BACKFILL_BATCH - 1, 'WITHSCORES')
+				if (batch.length === 0) break
+				const pairs: Array<string | number> = []
+				for (let i = 0; i < batch.length; i += 2) pairs.push(batch[i + 1]!, batch[i]!)
+				// NX: what the catalog already has (written by a newer process) is newer than the old key.
+				await redis.zadd(to, 'NX', ...pairs)
+				await redis.zrem(from, ...batch.filter((_, i) => i % 2 === 0))
+			}
+		}
 	}
 
 	const store = {
 		async createAuction(record, createdEvent) {
 			const keys = auctionKeys(prefix, record.id)
 			const fields = Object.entries(toHash(record)).flat()
-			const member = listKey(record)
 			const t = now()
-			// The global entries first, the auction's own script last (they are on other slots, so one
-			// script cannot write both): a crash in between leaves entries that name no auction, which
-			// a listing skips and a closer drops, never an auction that is unlisted or never closed.
+			// The catalog first, the auction's own script last (another slot, so one script cannot
+			// write both): a crash in between leaves entries that name no auction, which a listing
+			// skips and a closer drops, never an auction that is unlisted or never closed.
 			// NX: an existing auction's end in the closers' schedule is never overwritten.
-			const enter = () =>
-				Promise.all([
-					execOrThrow(redis.pipeline().zadd(indexKey(prefix), 0, member).zadd(dueKey(prefix), 'NX', record.endsAt, record.id)),
-					placeInListing([record], t),
-				])
+			const enter = () => catalogScript('enter', ...catalogEntries([record], t))
 			await enter()
 			const created = await redis.gavelCreateAuction(keys.state, keys.events, createdEvent, eventsKept, ...fields)
 			if (created !== 1) {
 				// The id is taken: take back the entries that named this attempt.
-				await Promise.all([redis.zrem(indexKey(prefix), member), redis.gavelListing(...listingSets, 'drop', member)]).catch(() => undefined)
+				await catalogScript('drop', listKey(record)).catch(() => undefined)
 				throw new ExistsError(record.id)
 			}
 			// And once more after: a Redis that restarted empty between the two steps took the first
 			// entries with it, while the auction landed in the new one (idempotent writes, creates are rare).
-			await enter()
+			// Both slots' writes replicated: a failover must not lose the auction, nor its closing.
+			const member = listKey(record)
+			const present = async () => (await redis.hget(keys.state, 'createdAt')) === String(record.createdAt)
+			await Promise.all([replicated(keys.state, present), enter().then(() => replicated(catalog.index, inIndex(member)))])
 			return toView(record, t)
 		},
 
@@ -206,18 +241,18 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			const t = now()
 			const after = cursor === undefined ? null : decodeCursor(cursor)
 			const from = after === null ? '+' : `(${after}`
+			await catalogReady()
 			if (status === undefined) {
-				const keys = await redis.zrange(indexKey(prefix), from, '-', 'BYLEX', 'REV', 'LIMIT', 0, limit + 1)
+				const keys = await redis.zrange(catalog.index, from, '-', 'BYLEX', 'REV', 'LIMIT', 0, limit + 1)
 				return pageOf(keys, limit, t)
 			}
-			await listingReady()
-			const readPage = (extra: number) => redis.zrange(listing[status], from, '-', 'BYLEX', 'REV', 'LIMIT', 0, limit + 1 + extra)
+			const readPage = (extra: number) => redis.zrange(catalog[status], from, '-', 'BYLEX', 'REV', 'LIMIT', 0, limit + 1 + extra)
 			// One round trip, usually all it takes: the page, and whether a status changed with no write.
 			const replies = (await redis
 				.multi()
-				.zrange(listing[status], from, '-', 'BYLEX', 'REV', 'LIMIT', 0, limit + 1)
-				.zrange(listing.starts, '-inf', t, 'BYSCORE', 'LIMIT', 0, 1)
-				.zrange(listing.ends, '-inf', t, 'BYSCORE', 'LIMIT', 0, LISTING_ENDED_MAX)
+				.zrange(catalog[status], from, '-', 'BYLEX', 'REV', 'LIMIT', 0, limit + 1)
+				.zrange(catalog.starts, '-inf', t, 'BYSCORE', 'LIMIT', 0, 1)
+				.zrange(catalog.ends, '-inf', t, 'BYSCORE', 'LIMIT', 0, LISTING_ENDED_MAX)
 				.exec()) as Array<[Error | null, string[]]>
 			const [page, started, due] = replies.map(([err, members]) => {
 				if (err) throw err
@@ -269,6 +304,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			)
 			const code = reply[0]
 			if (code === 'OK') {
+				const copied = replicated(keys.state, hasRev(keys.state, reply[3] as number))
 				const answer = reply[1] as string
 				const [rev, leaderMax, reservePrice, closedFlag] = reply.slice(3, 7) as [number, string, string, number]
 				const events = reply.slice(7) as string[]
@@ -279,8 +315,9 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 				if (events.length === 2) {
 					// A buy-now closed it. Should this write fail, the listing heals itself (an open
 					// page that meets the auction, or the closer at its end): never fail the bid for it.
-					await closeInListing(listKey({ createdAt: view.createdAt, id: request.auction })).catch(() => undefined)
+					await closeInCatalog(listKey({ createdAt: view.createdAt, id: request.auction })).catch(() => undefined)
 				}
+				if (copied) await copied
 				return { answer, events, state, leading: reply[2] === 1, replayed: false }
 			}
 			if (code === 'REPLAY') {
@@ -312,7 +349,8 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 		},
 
 		async dueAuctions(limit) {
-			return redis.zrange(dueKey(prefix), '-inf', now(), 'BYSCORE', 'LIMIT', 0, limit)
+			await catalogReady()
+			return redis.zrange(catalog.due, '-inf', now(), 'BYSCORE', 'LIMIT', 0, limit)
 		},
 
 		async closeAuction(id): Promise<CloseResult> {
@@ -321,21 +359,19 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			const reply = await redis.gavelCloseAuction(keys.state, keys.events, t, newEventId(), eventsKept)
 			if (reply[0] === 'NOT_DUE') {
 				const endsAt = reply[1] as number
-				const member = listKey({ createdAt: reply[2] as number, id })
 				// Extended by soft close: check again then (and the listing learns the new end).
-				await Promise.all([redis.zadd(dueKey(prefix), endsAt, id), redis.zadd(listing.ends, 'XX', 'GT', endsAt, member)])
+				await catalogScript('reschedule', listKey({ createdAt: reply[2] as number, id }), endsAt)
 				return { outcome: 'not-due', endsAt }
 			}
 			if (reply[0] === 'NOT_FOUND') {
-				await redis.zrem(dueKey(prefix), id)
+				await catalogScript('unschedule', id)
 				return { outcome: 'not-found' }
 			}
 			// Done (by us or by an earlier closer that died before this step): unschedule, list as closed.
-			const member = listKey({ createdAt: reply[reply.length - 1] as number, id })
-			await Promise.all([redis.zrem(dueKey(prefix), id), closeInListing(member)])
+			await closeInCatalog(listKey({ createdAt: reply[reply.length - 1] as number, id }))
 			if (reply[0] === 'CLOSED') {
 				// A closed auction never changes again: read now, the hash is the state the close left.
-				const [record] = await readRecords([id])
+				const [[record]] = await Promise.all([readRecords([id]), replicated(keys.state, hasRev(keys.state, reply[2] as number))])
 				return { outcome: 'closed', event: reply[1] as string, state: stateRecordJson(record!, reply[2] as number, t) }
 			}
 			if (reply[0] === 'ALREADY') return { outcome: 'already' }
@@ -378,12 +414,11 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 				...window.flatMap((json) => [seqOf(json), json]),
 				...bidderArgs,
 			)
-			// Its place in the index and the closers' schedule (the global keys, after the script), even
-			// when kept: a rebuild cut short after its script but before these would otherwise leave
-			// the auction unlisted for good. Both idempotent; NX never moves an end the store knows.
-			const pipeline = redis.pipeline().zadd(indexKey(prefix), 0, listKey(record))
-			if (!record.closed) pipeline.zadd(dueKey(prefix), 'NX', record.endsAt, record.id)
-			await Promise.all([execOrThrow(pipeline), restored === 1 ? placeInListing([record], t) : null])
+			// Its place in the catalog (after the script), even when kept: a rebuild cut short after its
+			// script but before this would otherwise leave the auction unlisted for good. Idempotent;
+			// NX never moves an end the schedule knows, and a closed status is final.
+			await catalogScript('enter', ...catalogEntries([record], t))
+			await Promise.all([restored === 1 ? replicated(keys.state, hasRev(keys.state, state.rev)) : null, replicated(catalog.index, inIndex(listKey(record)))])
 			return restored === 1 ? 'restored' : 'kept'
 		},
 
@@ -406,6 +441,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 
 		async setEpoch(value: string) {
 			await redis.set(epochKey(prefix), value)
+			await replicated(epochKey(prefix), async () => (await redis.get(epochKey(prefix))) === value)
 		},
 
 		async ping() {
@@ -535,15 +571,4 @@ function idempotencyLine({ bidder, at, fingerprint, answer }: IdempotencyEntry):
 	// C: this bid's buy-now closed the auction (its auction.closed follows the bid at seq + 1).
 	const flags = `E${bid.proxy ? 'P' : ''}${auction.seq === bid.seq + 1 ? 'C' : ''}${bid.reserveMet ? 'R' : ''}`
 	return `${at} ${fingerprint} ${bid.seq} ${auction.bidCount} ${auction.endsAt} ${bid.price} ${flags} ${bid.id} ${bid.amount} ${leaderText(bid.leader)}`
-}
-
-/**
- * execOrThrow runs a pipeline and fails when any of its commands did: ioredis resolves a pipeline
- * with an error per command instead of rejecting, and a create must not go on as if its entries
- * were written (an auction then neither listed nor ever closed).
- */
-async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
-	const replies = (await pipeline.exec()) ?? []
-	const failed = replies.find(([err]) => err)
-	if (failed) throw failed[0]
 }

@@ -19,29 +19,29 @@ export function auctionKeys(prefix: string, id: string) {
 	}
 }
 
-/** The newest-first index of all auctions (its own slot: listing is not on the bid path). */
-export const indexKey = (prefix: string) => `${prefix}:auctions`
-
 /**
  * The store's epoch, written last by a rebuild (docs/design.md §6): a Redis that restarted empty
  * or was flushed has none, which is how a running gavel finds out that it must rebuild.
  */
 export const epochKey = (prefix: string) => `${prefix}:epoch`
 
-/** Auctions by scheduled end (score = endsAt), read by closers; the close script re-checks the real end. */
-export const dueKey = (prefix: string) => `${prefix}:due`
-
 /**
- * The listing by status (docs/decisions.md "Listing"): one lex-ordered set per status (members
- * `<createdAt>|<id>` as in the index), `starts` (scheduled members by startsAt) and `ends`
- * (members not closed, by their end as last seen), which find the changes of status that
- * happen with no write, and `indexed` (set once auctions from before these sets are in them).
- * The `{#listing}` hash tag, which no auction id can be, keeps them together on a slot of their own:
- * one script or MULTI may touch them all, and none of an auction's keys.
+ * The catalog (docs/decisions.md "Listing"): every key that is about all auctions rather than one,
+ * under the `{#listing}` hash tag, which no auction id can be, so Redis Cluster keeps them on one
+ * slot of their own and one script (catalog.lua) or MULTI may touch them all, and none of an
+ * auction's keys. No command ever touches keys of two slots.
+ * - `index`: all auctions newest first (members `<createdAt>|<id>`, score 0, read BYLEX);
+ * - `due`: the closers' schedule, auction ids by scheduled end (the close script re-checks the real end);
+ * - `scheduled`, `open`, `closed`: the listing by status (the same members as `index`);
+ * - `starts` (scheduled members by startsAt) and `ends` (members not closed, by their end as last
+ *   seen), which find the changes of status that happen with no write;
+ * - `indexed`: set once auctions from before the status sets are in them.
  */
-export function listingKeys(prefix: string) {
+export function catalogKeys(prefix: string) {
 	const base = `${prefix}:{#listing}`
 	return {
+		index: `${base}:index`,
+		due: `${base}:due`,
 		scheduled: `${base}:scheduled`,
 		open: `${base}:open`,
 		closed: `${base}:closed`,
@@ -50,3 +50,9 @@ export function listingKeys(prefix: string) {
 		indexed: `${base}:indexed`,
 	}
 }
+
+/**
+ * The index and schedule of versions before the catalog: single keys outside its slot, which a
+ * Redis Cluster could not combine with anything. A store that still has them is moved over once.
+ */
+export const legacyCatalogKeys = (prefix: string) => ({ index: `${prefix}:auctions`, due: `${prefix}:due` })
