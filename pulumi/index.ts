@@ -5,11 +5,13 @@
 //     (default: api = ROLES=api,live behind the ALB, archiver, closer), with CloudWatch log groups
 //     and target-tracking autoscaling of the api service on CPU and ALB requests per task;
 //   - an internet-facing ALB for HTTP and the /live WebSocket (HTTPS when certificateArn is set);
-//   - a 3-node NATS JetStream cluster on Fargate with EFS storage, behind an internal NLB on 4222;
-//   - ElastiCache Redis (Multi-AZ replication group, TLS, AUTH token, encrypted at rest);
+//   - a 3-node NATS JetStream cluster on Fargate with EFS storage; the tasks get every node in
+//     NATS_URL and NATS_STREAM_REPLICAS (3), and an internal NLB health checks the nodes;
+//   - ElastiCache Redis in cluster mode (shards × replicas, Multi-AZ failover, TLS, AUTH token,
+//     encrypted at rest); the tasks get REDIS_CLUSTER_NODES, REDIS_TLS and REDIS_WAIT_REPLICAS;
 //   - RDS Postgres (Multi-AZ, encrypted, private);
-//   - Secrets Manager secrets for REDIS_URL, DATABASE_URL and AUTH_JWT_SECRET, delivered to tasks
-//     through the task definitions' `secrets`.
+//   - Secrets Manager secrets for REDIS_PASSWORD, DATABASE_URL and AUTH_JWT_SECRET, delivered to
+//     tasks through the task definitions' `secrets`.
 // Stack configuration is read here and only here; README.md lists every key.
 import * as pulumi from '@pulumi/pulumi'
 import { ROLES, type Role, type RoleGroup } from './components/service'
@@ -33,6 +35,9 @@ const redisAuthToken = config.getSecret('redisAuthToken')
 const dbPassword = config.getSecret('dbPassword')
 const cacheEngineVersion = config.get('cacheEngineVersion')
 const logRetentionDays = config.getNumber('logRetentionDays') ?? STACK_DEFAULTS.logRetentionDays
+// The cache runs in cluster mode only: a leftover node count would otherwise be ignored silently.
+if (config.get('cacheNodeCount') !== undefined)
+	throw new Error('cacheNodeCount is gone: the cache runs in cluster mode; set redisShards and redisReplicasPerShard instead (pulumi config rm cacheNodeCount)')
 
 const stack = deployGavel({
 	name: 'gavel',
@@ -49,7 +54,8 @@ const stack = deployGavel({
 	cache: {
 		engine: config.get('cacheEngine', { allowedValues: ['redis', 'valkey'] }) ?? STACK_DEFAULTS.cacheEngine,
 		nodeType: config.get('cacheNodeType') ?? STACK_DEFAULTS.cacheNodeType,
-		nodeCount: config.getNumber('cacheNodeCount') ?? STACK_DEFAULTS.cacheNodeCount,
+		shards: config.getNumber('redisShards') ?? STACK_DEFAULTS.redisShards,
+		replicasPerShard: config.getNumber('redisReplicasPerShard') ?? STACK_DEFAULTS.redisReplicasPerShard,
 		...(cacheEngineVersion ? { engineVersion: cacheEngineVersion } : {}),
 		...(redisAuthToken ? { authToken: redisAuthToken } : {}),
 	},
@@ -68,6 +74,7 @@ const stack = deployGavel({
 		image: config.get('natsImage') ?? STACK_DEFAULTS.natsImage,
 		cpu: config.getNumber('natsCpu') ?? STACK_DEFAULTS.natsCpu,
 		memory: config.getNumber('natsMemory') ?? STACK_DEFAULTS.natsMemory,
+		streamReplicas: config.getNumber('natsStreamReplicas') ?? STACK_DEFAULTS.natsStreamReplicas,
 	},
 	service: {
 		image: config.require('image'),
@@ -151,9 +158,9 @@ export const serviceNames = stack.service.serviceNames
 export const logGroupNames = stack.service.logGroupNames
 export const natsUrl = stack.bus.url
 export const natsServiceNames = stack.bus.serviceNames
-export const redisPrimaryEndpoint = stack.cache.primaryEndpoint
+export const redisConfigurationEndpoint = stack.cache.configurationEndpoint
 export const databaseAddress = stack.database.address
-export const redisUrlSecretArn = stack.cache.urlSecretArn
+export const redisPasswordSecretArn = stack.cache.passwordSecretArn
 export const databaseUrlSecretArn = stack.database.urlSecretArn
 export const vpcId = stack.network.vpcId
 // For one-off tasks (e.g. `gavel migrate`) in the same place and with the same access as the services.

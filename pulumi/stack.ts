@@ -38,8 +38,8 @@ export interface GavelStackArgs {
 		| 'albSecurityGroupId'
 		| 'webSecurityGroupId'
 		| 'appSecurityGroupId'
-		| 'natsUrl'
-		| 'redisUrlSecretArn'
+		| 'redis'
+		| 'nats'
 		| 'databaseUrlSecretArn'
 		| 'logRetentionDays'
 		| 'tags'
@@ -68,7 +68,8 @@ export const STACK_DEFAULTS = {
 	healthCheckCommand: ['CMD', '/app/gavel', 'health', '--live'],
 	cacheEngine: 'redis',
 	cacheNodeType: 'cache.t4g.medium',
-	cacheNodeCount: 2,
+	redisShards: 2,
+	redisReplicasPerShard: 1,
 	dbInstanceClass: 'db.t4g.medium',
 	dbEngineVersion: '17',
 	dbAllocatedStorage: 20,
@@ -79,6 +80,7 @@ export const STACK_DEFAULTS = {
 	natsImage: 'nats:2.12',
 	natsCpu: 512,
 	natsMemory: 1024,
+	natsStreamReplicas: 3,
 } as const
 
 export interface GavelStack {
@@ -93,8 +95,9 @@ export interface GavelStack {
 
 /**
  * deployGavel wires the tiers in dependency order: network → security groups → ECS cluster →
- * Redis, Postgres, NATS (each in the private subnets) → gavel's services behind the ALB, fed the
- * NATS URL and the Secrets Manager ARNs of the Redis and Postgres URLs.
+ * Redis, Postgres, NATS (each in the private subnets) → gavel's services behind the ALB, fed how to
+ * reach the Redis Cluster and the NATS servers, and the Secrets Manager ARNs of the Redis token
+ * and the Postgres URL.
  */
 export function deployGavel(args: GavelStackArgs, opts?: pulumi.ComponentResourceOptions): GavelStack {
 	const { name, tags } = args
@@ -153,8 +156,13 @@ export function deployGavel(args: GavelStackArgs, opts?: pulumi.ComponentResourc
 			albSecurityGroupId: firewall.albSecurityGroupId,
 			webSecurityGroupId: firewall.webSecurityGroupId,
 			appSecurityGroupId: firewall.appSecurityGroupId,
-			natsUrl: bus.url,
-			redisUrlSecretArn: cache.urlSecretArn,
+			redis: {
+				clusterNodes: cache.clusterNodes,
+				tls: cache.tls,
+				passwordSecretArn: cache.passwordSecretArn,
+				waitReplicas: cache.waitReplicas,
+			},
+			nats: { url: bus.url, streamReplicas: bus.streamReplicas },
 			databaseUrlSecretArn: database.urlSecretArn,
 			logRetentionDays: args.logRetentionDays,
 			tags,

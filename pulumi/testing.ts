@@ -5,6 +5,8 @@ import * as pulumi from '@pulumi/pulumi'
 import { DEFAULT_ROLE_GROUPS } from './components/service'
 import { deployGavel, type GavelStack, type GavelStackArgs, STACK_DEFAULTS } from './stack'
 
+export { checkStreamReplicas } from './components/bus'
+export { checkCacheTopology, waitReplicasFor } from './components/cache'
 export { APP_PORT, NATS_CLIENT_PORT, NATS_MONITOR_PORT, NATS_ROUTE_PORT, NFS_PORT, POSTGRES_PORT, REDIS_PORT } from './components/firewall'
 export { ecrRepositoryArn } from './components/iam'
 export { subnetCidr } from './components/network'
@@ -84,14 +86,23 @@ export function testStackArgs(change?: (args: GavelStackArgs) => void): GavelSta
 		logRetentionDays: STACK_DEFAULTS.logRetentionDays,
 		network: { cidrBlock: STACK_DEFAULTS.vpcCidr, azCount: STACK_DEFAULTS.azCount },
 		cluster: { containerInsights: true },
-		cache: { nodeType: STACK_DEFAULTS.cacheNodeType, nodeCount: STACK_DEFAULTS.cacheNodeCount },
+		cache: {
+			nodeType: STACK_DEFAULTS.cacheNodeType,
+			shards: STACK_DEFAULTS.redisShards,
+			replicasPerShard: STACK_DEFAULTS.redisReplicasPerShard,
+		},
 		database: {
 			instanceClass: STACK_DEFAULTS.dbInstanceClass,
 			engineVersion: STACK_DEFAULTS.dbEngineVersion,
 			allocatedStorage: STACK_DEFAULTS.dbAllocatedStorage,
 			maxAllocatedStorage: STACK_DEFAULTS.dbMaxAllocatedStorage,
 		},
-		bus: { image: STACK_DEFAULTS.natsImage, cpu: STACK_DEFAULTS.natsCpu, memory: STACK_DEFAULTS.natsMemory },
+		bus: {
+			image: STACK_DEFAULTS.natsImage,
+			cpu: STACK_DEFAULTS.natsCpu,
+			memory: STACK_DEFAULTS.natsMemory,
+			streamReplicas: STACK_DEFAULTS.natsStreamReplicas,
+		},
 		service: {
 			image: `${MOCK_ACCOUNT}.dkr.ecr.${MOCK_REGION}.amazonaws.com/gavel:1.0.0`,
 			groups: DEFAULT_ROLE_GROUPS.map((g) => ({ ...g, roles: [...g.roles] })),
@@ -311,8 +322,13 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
 			break
 		case 'aws:elasticache/replicationGroup:ReplicationGroup':
 			state.arn = arn('elasticache', `replicationgroup:${physical}`)
-			state.primaryEndpointAddress = `master.${physical}.${hex(name, 6)}.use1.cache.amazonaws.com`
-			state.readerEndpointAddress = `replica.${physical}.${hex(name, 6)}.use1.cache.amazonaws.com`
+			// Like AWS: a cluster-mode group has a configuration endpoint and no primary or reader endpoint.
+			if (inputs.numNodeGroups !== undefined)
+				state.configurationEndpointAddress = `clustercfg.${physical}.${hex(name, 6)}.use1.cache.amazonaws.com`
+			else {
+				state.primaryEndpointAddress = `master.${physical}.${hex(name, 6)}.use1.cache.amazonaws.com`
+				state.readerEndpointAddress = `replica.${physical}.${hex(name, 6)}.use1.cache.amazonaws.com`
+			}
 			break
 		case 'aws:rds/instance:Instance':
 			state.arn = arn('rds', `db:${physical}`)

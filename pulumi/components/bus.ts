@@ -18,23 +18,42 @@ export interface BusArgs {
 	memory: number
 	/** JetStream servers; odd, for a Raft quorum. Left out: 3 (streams with 3 replicas survive one loss). */
 	nodeCount?: number
+	/** Replicas of gavel's streams (the tasks' NATS_STREAM_REPLICAS): 1..5 and at most nodeCount. Left out: 3. */
+	streamReplicas?: number
 	logRetentionDays: number
 	tags?: Record<string, string>
 }
 
 const STORE_DIR = '/data'
+/** JetStream's own ceiling for a stream's replicas. */
+export const MAX_STREAM_REPLICAS = 5
+
+/**
+ * checkStreamReplicas refuses, at preview, a replica count JetStream would refuse when gavel
+ * creates its stream: 1..5, and no more than the servers that would hold the copies.
+ */
+export function checkStreamReplicas(replicas: number, nodeCount: number): void {
+	if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_STREAM_REPLICAS)
+		throw new Error(`natsStreamReplicas must be a whole number 1..${MAX_STREAM_REPLICAS} (got ${replicas})`)
+	if (replicas > nodeCount)
+		throw new Error(`natsStreamReplicas (${replicas}) must not exceed the ${nodeCount} NATS nodes: each replica lives on its own server`)
+}
 
 /**
  * Bus is the EventBus: a NATS JetStream cluster of Fargate tasks, one ECS service per node so each
  * node keeps its own name, DNS record and storage. Each node stores JetStream on its own EFS access
  * point (encrypted at rest and in transit), finds its peers through Cloud Map names
- * (`nats-<i>.<namespace>`) on 6222, and serves clients through an internal NLB on 4222. Servers
- * don't advertise their own addresses to clients (`--no_advertise`), so clients always reconnect
- * through the NLB.
+ * (`nats-<i>.<namespace>`) on 6222, and serves clients on 4222 under the same names: the tasks'
+ * NATS_URL lists every node, so a client reconnects to another node when one goes. Servers don't
+ * advertise their task addresses (`--no_advertise`): those change with every task, the names don't.
+ * An internal NLB health checks the nodes on `/healthz` (the image has no shell for a container
+ * health check), so ECS replaces a node that stops answering; no client goes through it.
  */
 export class Bus extends pulumi.ComponentResource {
-	/** `nats://<internal nlb dns>:4222`: the tasks' NATS_URL. */
+	/** `nats://nats-0.<namespace>:4222,nats://nats-1.…`: every node, the tasks' NATS_URL. */
 	public readonly url: pulumi.Output<string>
+	/** The tasks' NATS_STREAM_REPLICAS. */
+	public readonly streamReplicas: number
 	public readonly nlbDnsName: pulumi.Output<string>
 	public readonly serviceNames: pulumi.Output<string>[]
 	public readonly fileSystemId: pulumi.Output<string>
@@ -45,6 +64,8 @@ export class Bus extends pulumi.ComponentResource {
 		const nodeCount = args.nodeCount ?? 3
 		if (!Number.isInteger(nodeCount) || nodeCount < 3 || nodeCount % 2 === 0)
 			throw new Error(`NATS nodeCount must be odd and at least 3 (got ${nodeCount})`)
+		const streamReplicas = args.streamReplicas ?? 3
+		checkStreamReplicas(streamReplicas, nodeCount)
 		if (args.subnetIds.length === 0) throw new Error('NATS needs at least one private subnet')
 		const tags = args.tags ?? {}
 		const parent = { parent: this }
@@ -159,8 +180,9 @@ export class Bus extends pulumi.ComponentResource {
 			parent,
 		)
 		const routes = nodes.map((node) => pulumi.interpolate`nats://${node}.${namespace.name}:${NATS_ROUTE_PORT}`)
+		const clientUrls = nodes.map((node) => pulumi.interpolate`nats://${node}.${namespace.name}:${NATS_CLIENT_PORT}`)
 
-		// Clients: internal NLB on 4222, health checked on the JetStream-aware /healthz.
+		// Node health: an internal NLB checks each node's JetStream-aware /healthz on 8222; ECS replaces a node that fails it.
 		const nlb = new aws.lb.LoadBalancer(
 			`${name}-nats-nlb`,
 			{
@@ -181,7 +203,6 @@ export class Bus extends pulumi.ComponentResource {
 				protocol: 'TCP',
 				targetType: 'ip',
 				deregistrationDelay: 30,
-				// A node leaving drops its clients at once so they reconnect through the NLB elsewhere.
 				connectionTermination: true,
 				healthCheck: {
 					protocol: 'HTTP',
@@ -306,7 +327,8 @@ export class Bus extends pulumi.ComponentResource {
 			)
 		})
 
-		this.url = pulumi.interpolate`nats://${nlb.dnsName}:${NATS_CLIENT_PORT}`
+		this.url = pulumi.all(clientUrls).apply((urls) => urls.join(','))
+		this.streamReplicas = streamReplicas
 		this.nlbDnsName = nlb.dnsName
 		this.serviceNames = services.map((s) => s.name)
 		this.fileSystemId = fs.id

@@ -24,7 +24,8 @@ type Group = 'alb' | 'web' | 'app' | 'nlb' | 'nats' | 'efs' | 'redis' | 'db'
  * Firewall holds every security group and every rule, so the allowed flows read as one table:
  *
  *   internet ─80/443→ alb ─3000→ web (api tasks)
- *   app (all gavel tasks) ─6379→ redis · ─5432→ db · ─4222→ nlb ─4222/8222→ nats
+ *   app (all gavel tasks) ─6379→ redis · ─5432→ db · ─4222→ nats (each node, by name)
+ *   nlb ─8222→ nats (health checks only: no client goes through the NLB)
  *   nats ─6222→ nats · ─2049→ efs
  *   app, nats ─443→ anywhere (ECR, Secrets Manager, CloudWatch Logs, JWKS through NAT)
  *
@@ -111,8 +112,7 @@ export class Firewall extends pulumi.ComponentResource {
 		allow('alb', 'web', APP_PORT, 'HTTP, WebSocket and /readyz health checks')
 		allow('app', 'redis', REDIS_PORT, 'BidStore (TLS)')
 		allow('app', 'db', POSTGRES_PORT, 'Archive (TLS)')
-		allow('app', 'nlb', NATS_CLIENT_PORT, 'EventBus clients')
-		allow('nlb', 'nats', NATS_CLIENT_PORT, 'EventBus clients through the NLB')
+		allow('app', 'nats', NATS_CLIENT_PORT, 'EventBus clients, to every node')
 		allow('nlb', 'nats', NATS_MONITOR_PORT, 'NLB health checks on /healthz')
 		allow('nats', 'nats', NATS_ROUTE_PORT, 'NATS cluster routes')
 		allow('nats', 'efs', NFS_PORT, 'JetStream storage')

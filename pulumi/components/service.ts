@@ -73,6 +73,26 @@ export interface AutoscalingArgs {
 	requestsPerTarget: number
 }
 
+/** How the tasks reach the Redis Cluster (the BidStore). */
+export interface RedisConnection {
+	/** `host:port[,host:port…]` seed nodes: REDIS_CLUSTER_NODES. */
+	clusterNodes: pulumi.Input<string>
+	/** REDIS_TLS. */
+	tls: boolean
+	/** Secrets Manager ARN of the AUTH token: REDIS_PASSWORD, through `secrets`. */
+	passwordSecretArn: pulumi.Input<string>
+	/** Replicas each write reaches before gavel answers: REDIS_WAIT_REPLICAS. */
+	waitReplicas: number
+}
+
+/** How the tasks reach NATS JetStream (the EventBus). */
+export interface NatsConnection {
+	/** Every server, comma-separated: NATS_URL. */
+	url: pulumi.Input<string>
+	/** Replicas of gavel's streams: NATS_STREAM_REPLICAS. */
+	streamReplicas: number
+}
+
 export interface GavelServiceArgs {
 	vpcId: pulumi.Input<string>
 	publicSubnetIds: pulumi.Input<string>[]
@@ -85,9 +105,9 @@ export interface GavelServiceArgs {
 	/** The gavel image, ideally pinned by digest; all groups run the same one. */
 	image: string
 	groups: RoleGroup[]
-	natsUrl: pulumi.Input<string>
-	/** Secrets Manager ARNs; each reaches the container through `secrets`, never `environment`. */
-	redisUrlSecretArn: pulumi.Input<string>
+	redis: RedisConnection
+	nats: NatsConnection
+	/** Secrets Manager ARN; it reaches the container through `secrets`, never `environment`. */
 	databaseUrlSecretArn: pulumi.Input<string>
 	/** HS256 signing secret (≥ 32 characters); stored in Secrets Manager as AUTH_JWT_SECRET. Exclusive with authJwksUrl. */
 	authJwtSecret?: pulumi.Input<string>
@@ -148,16 +168,31 @@ export class GavelService extends pulumi.ComponentResource {
 		const { minCount, maxCount } = args.autoscaling
 		if (!(Number.isInteger(minCount) && Number.isInteger(maxCount) && minCount >= 1 && minCount <= maxCount))
 			throw new Error(`autoscaling needs 1 ≤ minCount ≤ maxCount (got ${minCount}..${maxCount})`)
-		const reserved = ['REDIS_URL', 'DATABASE_URL', 'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'ROLES', 'NATS_URL', 'PORT', 'NODE_ENV', 'TRUST_PROXY']
+		const reserved = [
+			'REDIS_URL',
+			'REDIS_CLUSTER_NODES',
+			'REDIS_PASSWORD',
+			'REDIS_TLS',
+			'REDIS_WAIT_REPLICAS',
+			'NATS_URL',
+			'NATS_STREAM_REPLICAS',
+			'DATABASE_URL',
+			'AUTH_JWT_SECRET',
+			'AUTH_JWKS_URL',
+			'ROLES',
+			'PORT',
+			'NODE_ENV',
+			'TRUST_PROXY',
+		]
 		for (const key of Object.keys(args.environment ?? {}))
 			if (reserved.includes(key)) throw new Error(`environment may not set ${key}; it is managed by the deployment`)
 		const tags = args.tags ?? {}
 		const parent = { parent: this }
 		const https = args.certificateArn !== undefined
 
-		// Secrets: the two URLs come from their tiers; the JWT secret is stored here.
+		// Secrets: the Redis token and the database URL come from their tiers; the JWT secret is stored here.
 		const secrets: { name: string; valueFrom: pulumi.Input<string> }[] = [
-			{ name: 'REDIS_URL', valueFrom: args.redisUrlSecretArn },
+			{ name: 'REDIS_PASSWORD', valueFrom: args.redis.passwordSecretArn },
 			{ name: 'DATABASE_URL', valueFrom: args.databaseUrlSecretArn },
 		]
 		if (args.authJwtSecret !== undefined) {
@@ -173,7 +208,13 @@ export class GavelService extends pulumi.ComponentResource {
 			NODE_ENV: 'production',
 			PORT: String(APP_PORT),
 			HOST: '0.0.0.0',
-			NATS_URL: args.natsUrl,
+			// Every role uses the store and the bus (the archiver repairs from the store, the closer
+			// publishes closes), so every group gets the same connection settings.
+			REDIS_CLUSTER_NODES: args.redis.clusterNodes,
+			REDIS_TLS: String(args.redis.tls),
+			REDIS_WAIT_REPLICAS: String(args.redis.waitReplicas),
+			NATS_URL: args.nats.url,
+			NATS_STREAM_REPLICAS: String(args.nats.streamReplicas),
 			LOG_LEVEL: args.logLevel,
 			// Behind the ALB every connection comes from the balancer: the client is the last
 			// X-Forwarded-For entry, which the ALB appends (per-IP request and socket limits).

@@ -27,6 +27,9 @@ beforeAll(async () => {
 			apiMaxCount: '12',
 			dbDeletionProtection: 'false',
 			logLevel: 'warn',
+			redisShards: '3',
+			redisReplicasPerShard: '2',
+			natsStreamReplicas: '1',
 			// archiver + closer folded into one "workers" service; api resized.
 			services: JSON.stringify({
 				workers: { roles: 'archiver,closer', desiredCount: 2 },
@@ -72,6 +75,18 @@ describe('index.ts with stack configuration', () => {
 		expect(program.deployment.ofType('aws:rds/instance:Instance')[0]?.inputs.deletionProtection).toBe(false)
 	})
 
+	test('sizes the Redis Cluster and the stream replicas from their keys, for every gavel task', () => {
+		const redis = program.deployment.ofType('aws:elasticache/replicationGroup:ReplicationGroup')[0]
+		expect(redis?.inputs).toMatchObject({ clusterMode: 'enabled', numNodeGroups: 3, replicasPerNodeGroup: 2 })
+		for (const s of services())
+			expect(env(s)).toMatchObject({
+				REDIS_CLUSTER_NODES: `${redis?.state.configurationEndpointAddress}:6379`,
+				REDIS_TLS: 'true',
+				REDIS_WAIT_REPLICAS: '1',
+				NATS_STREAM_REPLICAS: '1',
+			})
+	})
+
 	test('keeps the configured JWT secret a secret, delivered through Secrets Manager', () => {
 		const version = program.deployment
 			.ofType('aws:secretsmanager/secretVersion:SecretVersion')
@@ -105,8 +120,11 @@ describe('index.ts with stack configuration', () => {
 		const cluster = program.deployment.ofType('aws:ecs/cluster:Cluster')[0]
 		expect(outputs.clusterName).toBe(cluster?.state.name)
 		expect(Object.keys(outputs.serviceNames as object).sort()).toEqual(['api', 'workers'])
-		expect(outputs.natsUrl).toMatch(/^nats:\/\/internal-.+:4222$/)
-		for (const key of ['albDnsName', 'logGroupNames', 'redisPrimaryEndpoint', 'databaseAddress', 'vpcId'])
+		expect(String(outputs.natsUrl).split(',')).toEqual([0, 1, 2].map((i) => `nats://nats-${i}.gavel-nats.internal:4222`))
+		const redis = program.deployment.ofType('aws:elasticache/replicationGroup:ReplicationGroup')[0]
+		expect(outputs.redisConfigurationEndpoint).toBe(redis?.state.configurationEndpointAddress)
+		expect(outputs.redisPasswordSecretArn).toBe(program.deployment.get('aws:secretsmanager/secret:Secret', 'gavel-redis-password').state.arn)
+		for (const key of ['albDnsName', 'logGroupNames', 'redisConfigurationEndpoint', 'databaseAddress', 'vpcId'])
 			expect(outputs[key]).toBeTruthy()
 	})
 })
@@ -162,11 +180,25 @@ describe('refuses a broken deployment', () => {
 		const api = jwks.deployment.get('aws:ecs/service:Service', 'gavel-api')
 		const container = JSON.parse(jwks.deployment.byRef(api.inputs.taskDefinition).inputs.containerDefinitions)[0]
 		expect(container.environment).toContainEqual({ name: 'AUTH_JWKS_URL', value: 'https://id.example/.well-known/jwks.json' })
-		expect(container.secrets.map((s: { name: string }) => s.name).sort()).toEqual(['DATABASE_URL', 'REDIS_URL'])
+		expect(container.secrets.map((s: { name: string }) => s.name).sort()).toEqual(['DATABASE_URL', 'REDIS_PASSWORD'])
 	})
 
-	test('Redis needs a replica for failover, and the VPC two or three zones', async () => {
-		await expect(deployForTest(testStackArgs((a) => void (a.cache.nodeCount = 1)))).rejects.toThrow(/nodeCount must be 2/)
+	test('a stack still setting cacheNodeCount (from before cluster mode) fails at preview, naming the new keys', async () => {
+		// index.ts runs once per process, and this process already ran it: ask a fresh one.
+		const testing = new URL('../../pulumi/testing.ts', import.meta.url).pathname
+		const script = `
+			const { runProgram } = await import(${JSON.stringify(testing)})
+			await runProgram({ image: 'ghcr.io/acme/gavel:1', authJwtSecret: '${JWT}', cacheNodeCount: '2' })
+				.then(() => console.log('deployed'), (e) => console.log(e.message))`
+		const child = Bun.spawn([process.execPath, '-e', script], { stdout: 'pipe', stderr: 'inherit' })
+		const out = await new Response(child.stdout).text()
+		expect(await child.exited).toBe(0)
+		expect(out).toContain('cacheNodeCount is gone')
+		expect(out).toContain('redisShards and redisReplicasPerShard')
+	})
+
+	test('Redis needs a replica per shard for failover, and the VPC two or three zones', async () => {
+		await expect(deployForTest(testStackArgs((a) => void (a.cache.replicasPerShard = 0)))).rejects.toThrow(/redisReplicasPerShard must be at least 1/)
 		await expect(deployForTest(testStackArgs((a) => void (a.network.azCount = 4)))).rejects.toThrow(/azCount must be 2 or 3/)
 	})
 })

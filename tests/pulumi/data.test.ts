@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { assertPulumiInstalled } from '../../pulumi/preflight'
 
 assertPulumiInstalled()
-const { deployForTest, NATS_CLIENT_PORT, NATS_ROUTE_PORT } = await import('../../pulumi/testing')
+const { checkCacheTopology, checkStreamReplicas, deployForTest, NATS_CLIENT_PORT, NATS_ROUTE_PORT, STACK_DEFAULTS, testStackArgs, waitReplicasFor } =
+	await import('../../pulumi/testing')
 
 type Run = Awaited<ReturnType<typeof deployForTest>>
 let run: Run
@@ -17,6 +18,8 @@ const privateSubnetIds = () =>
 		.filter((s) => s.inputs.tags.tier === 'private')
 		.map((s) => s.id)
 const sgId = (group: string) => run.deployment.get('aws:ec2/securityGroup:SecurityGroup', `gavel-${group}-sg`).id
+const containerOf = (service: { inputs: Record<string, any> }) =>
+	JSON.parse(run.deployment.byRef(service.inputs.taskDefinition).inputs.containerDefinitions)[0]
 const one = (type: string) => {
 	const found = run.deployment.ofType(type)
 	expect(found).toHaveLength(1)
@@ -54,9 +57,12 @@ describe('RDS Postgres', () => {
 })
 
 describe('ElastiCache Redis', () => {
-	test('is a Multi-AZ replication group with failover, TLS, encryption at rest and an AUTH token', () => {
+	test('is a cluster-mode replication group of the configured shards and replicas, with failover, Multi-AZ, TLS, encryption at rest and an AUTH token', () => {
 		const redis = one('aws:elasticache/replicationGroup:ReplicationGroup')
 		expect(redis.inputs).toMatchObject({
+			clusterMode: 'enabled',
+			numNodeGroups: STACK_DEFAULTS.redisShards,
+			replicasPerNodeGroup: STACK_DEFAULTS.redisReplicasPerShard,
 			multiAzEnabled: true,
 			automaticFailoverEnabled: true,
 			transitEncryptionEnabled: true,
@@ -64,27 +70,114 @@ describe('ElastiCache Redis', () => {
 			port: 6379,
 			securityGroupIds: [sgId('redis')],
 		})
-		expect(redis.inputs.numCacheClusters).toBeGreaterThanOrEqual(2)
+		// numCacheClusters is the cluster-mode-off way of sizing a group; AWS refuses it beside numNodeGroups.
+		expect(redis.inputs.numCacheClusters).toBeUndefined()
 		expect(redis.inputs.authToken).toMatch(/^[A-Za-z0-9]{16,128}$/)
 		const subnets = one('aws:elasticache/subnetGroup:SubnetGroup')
 		expect(redis.inputs.subnetGroupName).toBe(subnets.state.name)
 		expect(new Set(subnets.inputs.subnetIds)).toEqual(new Set(privateSubnetIds()))
 	})
 
-	test('never evicts auction state', () => {
+	test('has cluster mode on in its parameter group and never evicts auction state', () => {
 		const redis = one('aws:elasticache/replicationGroup:ReplicationGroup')
 		const params = one('aws:elasticache/parameterGroup:ParameterGroup')
 		expect(redis.inputs.parameterGroupName).toBe(params.state.name)
 		expect(params.inputs.family).toBe('redis7')
+		expect(params.inputs.parameters).toContainEqual({ name: 'cluster-enabled', value: 'yes' })
 		expect(params.inputs.parameters).toContainEqual({ name: 'maxmemory-policy', value: 'noeviction' })
+	})
+
+	test('takes the shards and replicas per shard from the stack settings', async () => {
+		const sized = await deployForTest(
+			testStackArgs((a) => {
+				a.cache.shards = 5
+				a.cache.replicasPerShard = 2
+			}),
+		)
+		const [redis] = sized.deployment.ofType('aws:elasticache/replicationGroup:ReplicationGroup')
+		expect(redis?.inputs).toMatchObject({ numNodeGroups: 5, replicasPerNodeGroup: 2, multiAzEnabled: true, automaticFailoverEnabled: true })
+		// Each write waits for one replica whatever the replica count (waitReplicasFor).
+		const api = sized.deployment.get('aws:ecs/service:Service', 'gavel-api')
+		const env = JSON.parse(sized.deployment.byRef(api.inputs.taskDefinition).inputs.containerDefinitions)[0].environment
+		expect(env).toContainEqual({ name: 'REDIS_WAIT_REPLICAS', value: '1' })
+	})
+
+	test('refuses shard layouts ElastiCache refuses or that cannot fail over', async () => {
+		expect(() => checkCacheTopology(1, 1)).not.toThrow()
+		expect(() => checkCacheTopology(500, 0)).toThrow(/redisReplicasPerShard must be at least 1: failover/)
+		expect(() => checkCacheTopology(83, 5)).not.toThrow()
+		for (const shards of [0, -1, 1.5, 501, Number.NaN]) expect(() => checkCacheTopology(shards, 1)).toThrow(/redisShards must be/)
+		for (const replicas of [-1, 6, 0.5]) expect(() => checkCacheTopology(2, replicas)).toThrow(/redisReplicasPerShard must be a whole number 1\.\.5/)
+		expect(() => checkCacheTopology(100, 5)).toThrow(/600 nodes; ElastiCache allows 500/)
+		// And the stack refuses them at preview, before any resource is made.
+		await expect(deployForTest(testStackArgs((a) => void (a.cache.replicasPerShard = 0)))).rejects.toThrow(/at least 1/)
+		await expect(deployForTest(testStackArgs((a) => void (a.cache.shards = 0)))).rejects.toThrow(/redisShards must be/)
+	})
+
+	test('waits for one replica per write, none without replicas', () => {
+		expect([0, 1, 2, 5].map(waitReplicasFor)).toEqual([0, 1, 1, 1])
+	})
+})
+
+describe('gavel tasks', () => {
+	const appServices = () => run.deployment.ofType('aws:ecs/service:Service').filter((s) => containerOf(s).name === 'gavel')
+	const envOf = (service: { inputs: Record<string, any> }) =>
+		Object.fromEntries((containerOf(service).environment as { name: string; value: string }[]).map((e) => [e.name, e.value]))
+
+	test('reach the Redis Cluster through its configuration endpoint, with TLS and the AUTH token as a secret', () => {
+		const redis = one('aws:elasticache/replicationGroup:ReplicationGroup')
+		const passwordSecret = run.deployment.get('aws:secretsmanager/secret:Secret', 'gavel-redis-password')
+		const version = run.deployment
+			.ofType('aws:secretsmanager/secretVersion:SecretVersion')
+			.find((v) => v.inputs.secretId === passwordSecret.id)
+		expect(version?.inputs.secretString).toBe(redis.inputs.authToken)
+		expect(version?.secretInputs.has('secretString')).toBe(true)
+		const services = appServices()
+		expect(services.map((s) => envOf(s).ROLES).sort()).toEqual(['api,live', 'archiver', 'closer'])
+		for (const s of services) {
+			const env = envOf(s)
+			expect(env.REDIS_CLUSTER_NODES).toBe(`${redis.state.configurationEndpointAddress}:6379`)
+			expect(env.REDIS_CLUSTER_NODES).toMatch(/^clustercfg\..+\.cache\.amazonaws\.com:6379$/)
+			expect(env.REDIS_TLS).toBe('true')
+			expect(env.REDIS_WAIT_REPLICAS).toBe(String(Math.min(STACK_DEFAULTS.redisReplicasPerShard, 1)))
+			// The cluster variables replace the single-endpoint one: gavel must not get both.
+			expect(env.REDIS_URL).toBeUndefined()
+			const secrets = containerOf(s).secrets as { name: string; valueFrom: string }[]
+			expect(secrets).toContainEqual({ name: 'REDIS_PASSWORD', valueFrom: passwordSecret.state.arn })
+			expect(secrets.map((x) => x.name)).not.toContain('REDIS_URL')
+		}
+	})
+
+	test('reach every NATS node by name and replicate the streams three times', () => {
+		const namespace = one('aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace')
+		const registries = run.deployment.ofType('aws:servicediscovery/service:Service')
+		const nodeUrls = registries.map((r) => `nats://${r.inputs.name}.${namespace.inputs.name}:${NATS_CLIENT_PORT}`).sort()
+		expect(nodeUrls).toHaveLength(3)
+		for (const s of appServices()) {
+			const env = envOf(s)
+			const servers = (env.NATS_URL ?? '').split(',')
+			expect(servers).toHaveLength(3)
+			expect([...servers].sort()).toEqual(nodeUrls)
+			expect(env.NATS_STREAM_REPLICAS).toBe('3')
+		}
+	})
+
+	test('refuse more stream replicas than JetStream or the NATS nodes allow', async () => {
+		expect(() => checkStreamReplicas(3, 3)).not.toThrow()
+		expect(() => checkStreamReplicas(5, 5)).not.toThrow()
+		expect(() => checkStreamReplicas(4, 3)).toThrow(/must not exceed the 3 NATS nodes/)
+		for (const replicas of [0, 6, 2.5]) expect(() => checkStreamReplicas(replicas, 7)).toThrow(/natsStreamReplicas must be a whole number 1\.\.5/)
+		await expect(deployForTest(testStackArgs((a) => void (a.bus.streamReplicas = 4)))).rejects.toThrow(/must not exceed/)
+		const single = await deployForTest(testStackArgs((a) => void (a.bus.streamReplicas = 1)))
+		const api = single.deployment.get('aws:ecs/service:Service', 'gavel-api')
+		const env = JSON.parse(single.deployment.byRef(api.inputs.taskDefinition).inputs.containerDefinitions)[0].environment
+		expect(env).toContainEqual({ name: 'NATS_STREAM_REPLICAS', value: '1' })
 	})
 })
 
 describe('NATS JetStream', () => {
 	const natsServices = () =>
 		run.deployment.ofType('aws:ecs/service:Service').filter((s) => /^gavel-nats-\d$/.test(s.name))
-	const containerOf = (service: { inputs: Record<string, any> }) =>
-		JSON.parse(run.deployment.byRef(service.inputs.taskDefinition).inputs.containerDefinitions)[0]
 
 	test('runs three single-task services, each its own node with JetStream and routes to all three', () => {
 		const services = natsServices()
@@ -143,7 +236,7 @@ describe('NATS JetStream', () => {
 		for (const ap of accessPoints) expect(run.deployment.byRef(ap).inputs.fileSystemId).toBe(fs.id)
 	})
 
-	test('serves clients through an internal NLB on 4222 that the gavel tasks are pointed at', () => {
+	test('health checks every node through an internal NLB, which no gavel task is pointed at', () => {
 		const nlb = run.deployment.ofType('aws:lb/loadBalancer:LoadBalancer').find((lb) => lb.inputs.loadBalancerType === 'network')
 		expect(nlb?.inputs.internal).toBe(true)
 		expect(new Set(nlb?.inputs.subnets)).toEqual(new Set(privateSubnetIds()))
@@ -156,8 +249,8 @@ describe('NATS JetStream', () => {
 		for (const s of natsServices())
 			expect(s.inputs.loadBalancers).toEqual([{ targetGroupArn: tg.state.arn, containerName: 'nats', containerPort: NATS_CLIENT_PORT }])
 
-		const api = run.deployment.get('aws:ecs/service:Service', 'gavel-api')
-		const env = containerOf(api).environment as { name: string; value: string }[]
-		expect(env).toContainEqual({ name: 'NATS_URL', value: `nats://${nlb?.state.dnsName}:${NATS_CLIENT_PORT}` })
+		// Clients list the nodes themselves (see "gavel tasks"): the NLB is not on their path.
+		for (const s of run.deployment.ofType('aws:ecs/service:Service').filter((x) => containerOf(x).name === 'gavel'))
+			expect(JSON.stringify(containerOf(s).environment)).not.toContain(nlb?.state.dnsName)
 	})
 })

@@ -97,8 +97,7 @@ describe('security groups', () => {
 			['web', 3000, 'alb'],
 			['redis', 6379, 'app'],
 			['db', 5432, 'app'],
-			['nlb', 4222, 'app'],
-			['nats', 4222, 'nlb'],
+			['nats', 4222, 'app'],
 			['nats', 8222, 'nlb'],
 			['nats', 6222, 'nats'],
 			['efs', 2049, 'nats'],
@@ -140,7 +139,7 @@ describe('security groups', () => {
 })
 
 describe('secrets', () => {
-	const SECRET_VARS = ['REDIS_URL', 'DATABASE_URL', 'AUTH_JWT_SECRET']
+	const SECRET_VARS = ['REDIS_PASSWORD', 'DATABASE_URL', 'AUTH_JWT_SECRET']
 
 	test('reach every gavel container through `secrets` from Secrets Manager, never `environment`', () => {
 		const secretArns = new Set(run.deployment.ofType(T.secret).map((s) => s.state.arn))
@@ -159,7 +158,7 @@ describe('secrets', () => {
 		}
 	})
 
-	test('store composed, TLS-only connection URLs as Pulumi secrets', () => {
+	test('store the Redis token and composed, TLS-only connection URLs as Pulumi secrets', () => {
 		const versions = run.deployment.ofType(T.secretVersion)
 		const valueOf = (secretName: string) => {
 			const secret = run.deployment.get(T.secret, secretName)
@@ -169,7 +168,9 @@ describe('secrets', () => {
 			return version.inputs.secretString as string
 		}
 		const redis = run.deployment.ofType('aws:elasticache/replicationGroup:ReplicationGroup')[0]
-		expect(valueOf('gavel-redis-url')).toBe(`rediss://:${redis?.inputs.authToken}@${redis?.state.primaryEndpointAddress}:6379`)
+		expect(valueOf('gavel-redis-password')).toBe(redis?.inputs.authToken)
+		// TLS is not in a URL any more: the tasks get REDIS_TLS=true beside the cluster's seed nodes.
+		expect(redis?.inputs.transitEncryptionEnabled).toBe(true)
 		expect(redis?.secretInputs.has('authToken')).toBe(true)
 		const db = run.deployment.ofType('aws:rds/instance:Instance')[0]
 		expect(valueOf('gavel-database-url')).toBe(

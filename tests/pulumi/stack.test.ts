@@ -127,7 +127,9 @@ describe('ECS services', () => {
 		const { container } = containerOf(run.deployment.get(T.service, 'gavel-api'))
 		const env = envOf(container)
 		expect(env).toMatchObject({ NODE_ENV: 'production', PORT: String(APP_PORT), HOST: '0.0.0.0', LOG_LEVEL: 'info' })
-		expect(env.NATS_URL).toMatch(/^nats:\/\/internal-.+\.elb\.us-east-1\.amazonaws\.com:4222$/)
+		// The data tiers' settings are checked in data.test.ts; here only that they are there.
+		for (const key of ['NATS_URL', 'NATS_STREAM_REPLICAS', 'REDIS_CLUSTER_NODES', 'REDIS_TLS', 'REDIS_WAIT_REPLICAS'])
+			expect(env[key]).toBeTruthy()
 		expect(container.portMappings).toEqual([{ containerPort: APP_PORT, protocol: 'tcp', name: 'http' }])
 		// Graceful shutdown (SHUTDOWN_TIMEOUT_MS, 10 s) finishes before ECS kills the task.
 		expect(container.stopTimeout).toBeGreaterThan(10)
