@@ -135,7 +135,8 @@ function readEnv<S extends TObject>(schema: S, env: Record<string, string | unde
 			.map((key) => [key, env[key]?.trim()])
 			.filter(([, value]) => value !== undefined && value !== ''),
 	)
-	const value = Value.Convert(schema, Value.Default(schema, known)) as Static<S>
+	// A copy: Default and Convert change the object they get, and the check below needs the raw text.
+	const value = Value.Convert(schema, Value.Default(schema, { ...known })) as Static<S>
 	const problems = [...Value.Errors(schema, value)].map(
 		(e) => `${e.path.slice(1) || 'environment'}: ${e.schema.description ?? e.message} (got ${JSON.stringify(e.value)})`,
 	)

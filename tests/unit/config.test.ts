@@ -101,5 +101,7 @@ test('an integer setting must be written as a whole number: 2.5, 1e3 and 0x10 ar
 		expect(problems.some((p) => p.startsWith('EVENTS_KEPT:'))).toBe(true)
 	}
 	expect(loadConfig({ EVENTS_KEPT: ' 2000 ' }).EVENTS_KEPT).toBe(2000)
+	// Refused even where the truncated number would be in range (the check reads the text as written).
+	for (const raw of ['2.5', '1e3']) expect(() => loadConfig({ PORT: raw })).toThrow('PORT: expected a whole number')
 	expect(loadConfig({ RATE_LIMIT_BIDS_PER_SEC: '2.5' }).RATE_LIMIT_BIDS_PER_SEC).toBe(2.5)
 })
