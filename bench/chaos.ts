@@ -5,7 +5,7 @@ import { machine } from './lib/machine.ts'
 import { checkLines, jsonReport, table } from './chaos/report.ts'
 import { runStack, type StackReport } from './chaos/run.ts'
 import { EMBEDDED_FAULTS, NATS_FAULTS } from './chaos/faults.ts'
-import { Children } from './chaos/services.ts'
+import { Children } from './lib/servers.ts'
 import type { StackKind } from './chaos/stack.ts'
 
 const USAGE = `bun run chaos [--stack nats|embedded|both] [--seconds-per-fault 15] [--rate 200] [--json PATH]

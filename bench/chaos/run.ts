@@ -5,7 +5,7 @@ import { runChecks, type CheckResult, type Outage, type Violation } from './chec
 import { EMBEDDED_FAULTS, faultsFor, NATS_FAULTS, type Fault } from './faults.ts'
 import { createLoad, type AuctionPlan, type Load } from './load.ts'
 import { archiveProgress, natsState, problemLogs, readArchive, readHidden, readListing, readStore, warnings } from './observe.ts'
-import { Children } from './services.ts'
+import { Children } from '../lib/servers.ts'
 import { removeDir, startStack, type Stack, type StackKind } from './stack.ts'
 import { clientWatcher, rawWatcher, type Watcher } from './watchers.ts'
 

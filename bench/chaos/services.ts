@@ -1,10 +1,10 @@
-import type { Subprocess } from 'bun'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import postgres, { type Sql } from 'postgres'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { startTcpProxy } from '../../tests/helpers/tcp-proxy.ts'
+import { freePort, ownServer, waitForPort, type Children, type OwnServer } from '../lib/servers.ts'
 
 /**
  * The services a chaos run may break: its OWN redis-server and nats-server (JetStream, a store
@@ -16,114 +16,18 @@ import { startTcpProxy } from '../../tests/helpers/tcp-proxy.ts'
 /** The Postgres the run uses (directly for its checks, through the proxy for gavel). */
 export const CHAOS_DATABASE_URL = Bun.env.CHAOS_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-/**
- * Children of this run, by pid, and what else must be undone (a schema, a temp dir), so a
- * failure or Ctrl-C stops exactly what the run started and nothing else.
- */
-export class Children {
-	readonly #procs = new Set<Subprocess>()
-	readonly #cleanups = new Set<() => Promise<unknown>>()
-	add<P extends Subprocess>(proc: P): P {
-		this.#procs.add(proc)
-		void proc.exited.then(() => this.#procs.delete(proc))
-		return proc
-	}
-	/** Something to undo if the run is interrupted; the returned function forgets it (done normally). */
-	defer(cleanup: () => Promise<unknown>): () => void {
-		this.#cleanups.add(cleanup)
-		return () => this.#cleanups.delete(cleanup)
-	}
-	/** SIGKILL to every child still running, by its pid. */
-	killAll(): void {
-		for (const proc of this.#procs) if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid, 'SIGKILL')
-	}
-	/** Interrupted: kill every child, wait for them, then undo the rest. */
-	async abort(): Promise<void> {
-		const running = [...this.#procs]
-		this.killAll()
-		await Promise.all(running.map((p) => p.exited))
-		for (const cleanup of this.#cleanups) await cleanup().catch(() => {})
-		this.#cleanups.clear()
-	}
-}
-
-/** A port nothing listens on right now (the kernel picks it; we let go of it at once). */
-export function freePort(): number {
-	const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-	const port = probe.port
-	probe.stop(true)
-	return port
-}
-
-/** Resolves once something accepts TCP connections on the port; fails after `ms`. */
-export async function waitForPort(port: number, what: string, ms = 20_000): Promise<void> {
-	const deadline = Date.now() + ms
-	for (;;) {
-		const open = await Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } }).then(
-			(s) => (s.end(), true),
-			() => false,
-		)
-		if (open) return
-		if (Date.now() > deadline) throw new Error(`${what} did not listen on 127.0.0.1:${port} within ${ms} ms`)
-		await Bun.sleep(50)
-	}
-}
-
-/** A server process the run owns: killed (SIGKILL or SIGTERM) and started again on the same port and dir. */
-export interface OwnServer {
-	readonly name: string
-	readonly port: number
-	readonly url: string
-	readonly pid: number | undefined
-	/** Kills the process by pid and waits for it to exit. */
-	kill(signal: 'SIGKILL' | 'SIGTERM'): Promise<void>
-	/** Starts it again (same port, same dir) and waits until it serves. */
-	start(): Promise<void>
-}
-
-function ownServer(name: string, port: number, url: string, argv: () => string[], ready: () => Promise<void>, children: Children): OwnServer {
-	let proc: Subprocess | null = null
-	return {
-		name,
-		port,
-		url,
-		get pid() {
-			return proc?.pid
-		},
-		async kill(signal) {
-			const p = proc
-			proc = null
-			if (!p) return
-			if (p.exitCode === null && p.signalCode === null) process.kill(p.pid, signal)
-			await p.exited
-		},
-		async start() {
-			if (proc) throw new Error(`${name} is already running`)
-			const binary = argv()[0]!
-			if (!Bun.which(binary)) throw new Error(`${binary} is not on PATH: the chaos run starts its own ${name} (apt-get install ${binary === 'nats-server' ? 'nats-server' : 'redis-server'})`)
-			const p = children.add(Bun.spawn(argv(), { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' }))
-			proc = p
-			const died = p.exited.then(async (code) => {
-				throw new Error(`${name} exited (${code}) before it served: ${(await new Response(p.stderr).text()).slice(0, 500)}`)
-			})
-			died.catch(() => {}) // a later exit (a fault killing it) is no failure of this start
-			await Promise.race([ready(), died])
-		},
-	}
-}
-
 /** redis-server with no persistence: a restart is a Redis that comes back empty. */
 export async function startRedis(dir: string, children: Children): Promise<OwnServer> {
 	const port = freePort()
 	await mkdir(dir, { recursive: true })
-	const server = ownServer(
-		'redis',
+	const server = ownServer({
+		name: 'redis',
 		port,
-		`redis://127.0.0.1:${port}`,
-		() => ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', join(dir, 'redis.log')],
-		() => waitForPort(port, 'redis-server'),
+		url: `redis://127.0.0.1:${port}`,
+		argv: () => ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', join(dir, 'redis.log')],
+		ready: () => waitForPort(port, 'redis-server'),
 		children,
-	)
+	})
 	await server.start()
 	return server
 }
@@ -133,12 +37,12 @@ export async function startNats(dir: string, children: Children): Promise<OwnSer
 	const port = freePort()
 	const url = `nats://127.0.0.1:${port}`
 	await mkdir(dir, { recursive: true })
-	const server = ownServer(
-		'nats',
+	const server = ownServer({
+		name: 'nats',
 		port,
 		url,
-		() => ['nats-server', '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'store'), '-l', join(dir, 'nats.log')],
-		async () => {
+		argv: () => ['nats-server', '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'store'), '-l', join(dir, 'nats.log')],
+		ready: async () => {
 			await waitForPort(port, 'nats-server')
 			// JetStream answers a moment after the port: wait for it too, so gavel's stream setup finds it.
 			const deadline = Date.now() + 20_000
@@ -158,7 +62,7 @@ export async function startNats(dir: string, children: Children): Promise<OwnSer
 			}
 		},
 		children,
-	)
+	})
 	await server.start()
 	return server
 }

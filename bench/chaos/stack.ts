@@ -1,7 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { spawnServe, type ServeProcess } from '../../tests/helpers/process.ts'
-import { Children, freePort, startNats, startPostgres, startRedis, type ChaosPostgres, type OwnServer } from './services.ts'
+import { freePort, type Children, type OwnServer } from '../lib/servers.ts'
+import { startNats, startPostgres, startRedis, type ChaosPostgres } from './services.ts'
 
 /**
  * gavel as deployed, for a chaos run. The NATS stack is four processes on the run's own Redis
