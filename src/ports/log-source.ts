@@ -19,8 +19,11 @@ export interface LogSource {
 export interface LogSourceHooks {
 	/** One message. A returned promise holds back the next delivery until it settles (the archive is behind). */
 	take(message: LogMessage): void | Promise<void>
-	/** The source's own trouble (its consumer failed and is being re-created), for the archiver's health. */
-	problem(text: string): void
+	/**
+	 * The source's own trouble (its consumer failed and is being re-created), for the archiver's
+	 * health; null once it delivers again. Kept apart from the archive's own trouble.
+	 */
+	problem(text: string | null): void
 	/** A message went to the dead letters, for the archiver's count by reason. */
 	deadLettered(reason: string): void
 }

@@ -113,6 +113,11 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		oldestUnwrittenAt: null as number | null,
 		upstreamPending: 0, // events in the stream not delivered to us yet (JetStream's count)
 	}
+	// The log source's trouble, apart from the archive's: each clears its own when it recovers.
+	let sourceProblem: string | null = null
+	const fromSource = (problem: string | null) => {
+		sourceProblem = problem
+	}
 	const report = () => {
 		const lagEvents = stats.unwritten + stats.upstreamPending
 		const oldest = stats.oldestUnwrittenAt
@@ -123,8 +128,8 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 			seqConflicts: stats.seqConflicts,
 			lagEvents,
 			lagSeconds: lagEvents > 0 && oldest !== null ? Math.max(0, (Date.now() - oldest) / 1000) : 0,
-			healthy: stats.healthy,
-			problem: stats.problem,
+			healthy: stats.healthy && sourceProblem === null,
+			problem: sourceProblem ?? stats.problem,
 			migrated,
 		}
 		stats.batches = []
@@ -310,7 +315,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		taken(entry)
 		return batcher.add(entry) ?? undefined
 	}
-	source.start({ take, problem: unhealthy, deadLettered: countDeadLetter })
+	source.start({ take, problem: fromSource, deadLettered: countDeadLetter })
 
 	return {
 		push: (payloads) => local?.push(payloads),

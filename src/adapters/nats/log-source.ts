@@ -190,6 +190,7 @@ export function createJetStreamLogSource(options: JetStreamLogSourceOptions): Lo
 				lagTimer ??= setInterval(() => void checkLag(jsm), LAG_CHECK_EVERY_MS)
 				void watchStatus(messages)
 				log.info({ stream, consumer: options.consumer }, 'consuming')
+				hooks?.problem(null)
 				for await (const m of messages) {
 					attempt = 0
 					upstreamPending = m.info.pending

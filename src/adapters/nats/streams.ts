@@ -66,6 +66,42 @@ export async function convergeStream(
 	nc: NatsConnection,
 	create: Partial<StreamConfig> & { name: string },
 	update: Partial<StreamUpdateConfig>,
+	setup: StreamSetup,
+): Promise<{ jsm: JetStreamManager; info: StreamInfo }> {
+	return whileJetStreamSettles(() => convergeOnce(nc, create, update, setup), setup.log, `stream ${create.name}`)
+}
+
+/** How long a start waits for JetStream to answer its setup (a cluster electing its leaders, a loaded machine). */
+const SETTLE_BUDGET_MS = 60_000
+
+/**
+ * whileJetStreamSettles retries a setup step that JetStream did not answer in time: a cluster
+ * just formed or just lost a node is electing its meta leader and the stream's leader, and
+ * several gavels starting together each ask it to create the same R3 stream. A refusal (a
+ * JetStreamApiError that is not "unavailable") is final at once.
+ */
+export async function whileJetStreamSettles<T>(step: () => Promise<T>, log: Logger, what: string): Promise<T> {
+	const started = Date.now()
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await step()
+		} catch (err) {
+			if (!isTransient(err) || Date.now() - started > SETTLE_BUDGET_MS) throw err
+			log.warn({ err: (err as Error).message, attempt }, `JetStream did not answer the setup of ${what} yet; trying again`)
+			await Bun.sleep(Math.min(250 * attempt, 2_000))
+		}
+	}
+}
+
+function isTransient(err: unknown): boolean {
+	if (err instanceof StreamSetupError || !(err instanceof Error)) return false
+	return err.name === 'TimeoutError' || err.name === 'NoRespondersError' || /timeout|timed out|no responders|temporarily unavailable|no suitable peers|leader/i.test(err.message)
+}
+
+async function convergeOnce(
+	nc: NatsConnection,
+	create: Partial<StreamConfig> & { name: string },
+	update: Partial<StreamUpdateConfig>,
 	{ replicas, log }: StreamSetup,
 ): Promise<{ jsm: JetStreamManager; info: StreamInfo }> {
 	const { name } = create
