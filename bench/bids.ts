@@ -87,11 +87,18 @@ end
 	const archivedBefore = (await archiveCheck?.count())?.archived ?? 0
 	const urls = target.urls ?? [target.url]
 	const before = await bidCounts(urls)
-	const serverCpu = cpuSeconds(target.pid)
-	const natsPid = pidOf('nats-server')
-	const natsCpu = cpuSeconds(natsPid)
-	const redisCpu = await redisCpuSeconds().catch(() => 0)
-	const archiverCpu = cpuSeconds(target.archiverPid)
+	// One process each (the bench's own gavel, the machine's Redis and NATS), or every process of
+	// a deployment it was pointed at (`--cluster`).
+	const own = target.processes
+	const groupCpu = (pids: number[]) => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+	const gavelPids = own?.gavel ?? (target.pid === undefined ? [] : [target.pid])
+	const archiverPids = own?.archiver ?? (target.archiverPid === undefined ? [] : [target.archiverPid])
+	const natsPids = own?.nats ?? [pidOf('nats-server')].filter((pid): pid is number => pid !== undefined)
+	const redisCpuNow = () => (own ? Promise.resolve(groupCpu(own.redis)) : redisCpuSeconds().catch(() => 0))
+	const serverCpu = groupCpu(gavelPids)
+	const natsCpu = groupCpu(natsPids)
+	const redisCpu = await redisCpuNow()
+	const archiverCpu = groupCpu(archiverPids)
 	const postgresCpu = cpuOfAll(pidsOf('postgres'))
 	const generator = Bun.which('wrk') ? 'wrk' : 'bun-fetch'
 	if (generator === 'bun-fetch') console.error('bids: wrk is not installed (apt-get install wrk); using the slower in-Bun generator')
@@ -120,9 +127,9 @@ end
 		return sum + (usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : 0)
 	}, 0)
 	const after = await bidCounts(urls)
-	const redisUsed = (await redisCpuSeconds().catch(() => 0)) - redisCpu
-	const natsUsed = cpuSeconds(natsPid) - natsCpu
-	const archiverUsed = cpuSeconds(target.archiverPid) - archiverCpu
+	const redisUsed = (await redisCpuNow()) - redisCpu
+	const natsUsed = groupCpu(natsPids) - natsCpu
+	const archiverUsed = groupCpu(archiverPids) - archiverCpu
 	const postgresUsed = cpuDelta(postgresCpu)
 	await rm(dir, { recursive: true, force: true })
 	let archive: ArchiveUnderLoad | undefined
@@ -151,7 +158,7 @@ end
 	const { requests } = figures
 	const accepted = after.accepted - before.accepted
 	const rejected = after.rejected - before.rejected
-	const gavelCpu = Number((cpuSeconds(target.pid) - serverCpu).toFixed(2))
+	const gavelCpu = Number((groupCpu(gavelPids) - serverCpu).toFixed(2))
 	return {
 		connections,
 		durationSeconds,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
@@ -6,15 +7,18 @@ import { benchBids, type BidsResult } from './bids.ts'
 import { benchAtomic, type AtomicResult } from './atomic.ts'
 import { benchColdStart } from './cold-start.ts'
 import { machine } from './lib/machine.ts'
+import { readState } from './cluster/state.ts'
 
 const WORKLOADS = ['bids', 'fanout', 'memory', 'archive', 'atomic', 'cold-start'] as const
 type Workload = (typeof WORKLOADS)[number]
 
-const USAGE = `bun run bench [${WORKLOADS.join('|')} …] [--url URL[,URL…] --secret S] [--duration 10]
+const USAGE = `bun run bench [${WORKLOADS.join('|')} …] [--url URL[,URL…] --secret S | --cluster DIR] [--duration 10]
 
 Starts gavel with Redis, NATS (and Postgres) on loopback unless --url names a running one
 (--secret: its AUTH_JWT_SECRET). Several URLs are instances of one gavel (bun run cluster up
-prints them): the bids load is split over them, everything else uses the first. Prints progress, a table marked against docs/design.md §9, and
+prints them): the bids load is split over them, everything else uses the first. --cluster DIR
+takes all that from the state dir of \`bun run cluster up\`, and counts the CPU of every process
+it started (its gavels, Redis and NATS nodes). Prints progress, a table marked against docs/design.md §9, and
 writes bench/results/<timestamp>.json.`
 
 const { values, positionals } = parseArgs({
@@ -22,6 +26,7 @@ const { values, positionals } = parseArgs({
 	allowPositionals: true,
 	options: {
 		url: { type: 'string' },
+		cluster: { type: 'string' },
 		secret: { type: 'string' },
 		duration: { type: 'string', default: '10' },
 		help: { type: 'boolean', short: 'h' },
@@ -76,7 +81,27 @@ interface Row {
 const results: Record<string, unknown> = {}
 const rows: Row[] = []
 
+/** The local cluster `bun run cluster up` started: its api instances, its secret, every process by part. */
+function clusterTarget(dir: string): Target {
+	const state = readState(dir)
+	if (!state || state.phase !== 'up') throw new Error(`--cluster: no running cluster in ${dir} (bun run cluster up --dir ${dir})`)
+	const urls = state.gavel.filter((g) => g.roles.split(',').includes('api')).map((g) => g.url)
+	return {
+		url: urls[0]!,
+		urls,
+		secret: readFileSync(state.secretFile, 'utf8').trim(),
+		processes: {
+			gavel: state.gavel.filter((g) => g.roles !== 'archiver').map((g) => g.pid),
+			archiver: state.gavel.filter((g) => g.roles === 'archiver').map((g) => g.pid),
+			redis: state.redis?.nodes.map((n) => n.pid) ?? [],
+			nats: state.nats?.nodes.map((n) => n.pid) ?? [],
+		},
+		stop: async () => {},
+	}
+}
+
 const useTarget = async <T>(run: (target: Target) => Promise<T>): Promise<T> => {
+	if (values.cluster) return run(clusterTarget(values.cluster))
 	if (values.url) {
 		if (!values.secret) throw new Error('--url needs --secret (the server’s AUTH_JWT_SECRET)')
 		const urls = urlList(values.url)

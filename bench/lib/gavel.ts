@@ -14,6 +14,11 @@ export interface Target {
 	pid?: number
 	/** The archiver process, when it runs apart. */
 	archiverPid?: number
+	/**
+	 * Every process of a deployment the bench did not start, by part (`--cluster DIR`: the local
+	 * cluster's state.json), so CPU is counted for all of them.
+	 */
+	processes?: { gavel: number[]; archiver: number[]; redis: number[]; nats: number[] }
 	/** Where the run's keys and archive live, when the bench started gavel itself. */
 	redisPrefix?: string
 	databaseUrl?: string
