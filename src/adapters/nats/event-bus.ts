@@ -24,7 +24,13 @@ export interface NatsEventBusOptions {
 }
 
 const DEFAULT_GIVE_UP_AFTER_MS = 10 * 60 * 1000
-const PUBLISH_TIMEOUT_MS = 5_000
+/**
+ * A publish without its PubAck by then is sent again (same msg id: stored once). Well inside
+ * DURABLE_WAIT_MS (5 s): on a cluster a publish that reached a stream leader as it died, or
+ * arrived while the new one was being elected, gets no answer at all, and its retry must still
+ * land before the bid's answer turns into OUTCOME_UNKNOWN.
+ */
+const PUBLISH_TIMEOUT_MS = 2_000
 
 /**
  * createNatsEventBus publishes to JetStream with `Nats-Msg-Id` = event id, so a retried
