@@ -101,6 +101,8 @@ describe('state file', () => {
 	test('a process counts as running only while its pid is alive and still runs the recorded command', async () => {
 		const sleeper = Bun.spawn(['sleep', '30'], { stdout: 'ignore', stderr: 'ignore' })
 		try {
+			// Right after the spawn the child may not have exec'd `sleep` yet (its cmdline is still ours).
+			for (let i = 0; i < 100 && !isRunning(gavelRecord(sleeper.pid, 'sleep')); i++) await Bun.sleep(10)
 			expect(isRunning(gavelRecord(sleeper.pid, 'sleep'))).toBe(true)
 			expect(isRunning(gavelRecord(sleeper.pid, 'redis-server'))).toBe(false)
 		} finally {
