@@ -1,6 +1,8 @@
 import { Type as T, type Static, type TObject } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parseClusterNodes } from './adapters/redis/cluster-nodes.ts'
+import { redactUrl } from './errors.ts'
+import { serverList } from './lib/server-list.ts'
 
 /** Roles one process can run; `ROLES` picks a comma-separated subset (default: all). */
 export const ROLE_NAMES = ['api', 'live', 'archiver', 'closer'] as const
@@ -31,6 +33,9 @@ export const DEFAULT_ARCHIVE_ACK_WAIT_MS = 30_000 // JetStream redelivers an una
 export const DEFAULT_ARCHIVE_MAX_DELIVERIES = 20 // an event delivered this often without an ack is dead-lettered
 export const DEFAULT_REPAIR_GRACE_MS = 5_000 // a seq gap younger than this is events still in flight
 export const DEFAULT_REPAIR_INTERVAL_MS = 1_000
+// JetStream's own limit for a stream's replicas (an odd count keeps a quorum: 1, 3 or 5 in practice).
+export const MAX_NATS_STREAM_REPLICAS = 5
+const NATS_SCHEMES = ['nats', 'tls', 'ws', 'wss']
 
 const Url = (protocols: string) =>
 	T.Optional(T.String({ pattern: `^(${protocols})://`, description: `a ${protocols.replaceAll('|', ' or ')} URL` }))
@@ -55,7 +60,10 @@ const EnvSchema = T.Object({
 	// Unset: 1 on a cluster (whose shards have replicas to fail over to), 0 on one node.
 	REDIS_WAIT_REPLICAS: T.Optional(T.Integer({ minimum: 0, maximum: 5 })),
 	REDIS_WAIT_TIMEOUT_MS: T.Integer({ minimum: 10, maximum: 10_000, default: DEFAULT_REDIS_WAIT_TIMEOUT_MS }),
-	NATS_URL: Url('nats|tls|ws|wss'),
+	// One server or a cluster's seed servers, comma-separated; each entry is checked in natsUrlProblems.
+	NATS_URL: T.Optional(T.String()),
+	// Unset: a new stream gets 1, an existing one keeps what it has (an operator's change stands).
+	NATS_STREAM_REPLICAS: T.Optional(T.Integer({ minimum: 1, maximum: MAX_NATS_STREAM_REPLICAS, description: `a whole number from 1 to ${MAX_NATS_STREAM_REPLICAS}` })),
 	NATS_STREAM: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'GAVEL_EVENTS' }),
 	NATS_SUBJECT_PREFIX: T.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'gavel.auction' }),
 	DATABASE_URL: Url('postgres|postgresql'),
@@ -111,6 +119,7 @@ export class ConfigError extends Error {
  */
 export function loadConfig(env: Record<string, string | undefined> = Bun.env): Config {
 	const { value, problems } = readEnv(EnvSchema, env)
+	if (typeof value.NATS_URL === 'string') problems.push(...natsUrlProblems(value.NATS_URL))
 	if (problems.length === 0) {
 		const parsed = value
 		if (parsed.NODE_ENV === 'production' && !parsed.AUTH_JWT_SECRET && !parsed.AUTH_JWKS_URL)
@@ -148,6 +157,25 @@ export function loadConfig(env: Record<string, string | undefined> = Bun.env): C
 	throw new ConfigError(problems)
 }
 
+/** natsUrlProblems names each entry of NATS_URL's list that is not a nats, tls, ws or wss URL with a host. */
+function natsUrlProblems(value: string): string[] {
+	const expected = `a ${NATS_SCHEMES.slice(0, -1).join(', ')} or ${NATS_SCHEMES.at(-1)} URL`
+	const entries = serverList(value)
+	if (entries.length === 1 && !isNatsUrl(entries[0]!)) return [`NATS_URL: expected ${expected}, or a comma-separated list of them (got ${shown(value)})`]
+	return entries.flatMap((entry, i) => {
+		const which = `NATS_URL: entry ${i + 1} of ${entries.length}`
+		if (entry === '') return [`${which} is empty, a stray comma? (got ${shown(value)})`]
+		return isNatsUrl(entry) ? [] : [`${which} is not ${expected} (got ${shown(entry)})`]
+	})
+}
+
+const isNatsUrl = (entry: string) =>
+	NATS_SCHEMES.some((scheme) => entry.startsWith(`${scheme}://`)) && URL.canParse(entry) && new URL(entry).hostname !== ''
+
+/** A value for a message, as written but with any password hidden. */
+const shown = (value: string) =>
+	JSON.stringify(serverList(value).map((entry) => (URL.canParse(entry) && new URL(entry).password ? redactUrl(entry) : entry)).join(','))
+
 /** readEnv picks a schema's variables (blank counts as unset), applies defaults, converts, and names each bad one. */
 function readEnv<S extends TObject>(schema: S, env: Record<string, string | undefined>): { value: Static<S>; problems: string[] } {
 	const known = Object.fromEntries(
@@ -155,7 +183,8 @@ function readEnv<S extends TObject>(schema: S, env: Record<string, string | unde
 			.map((key) => [key, env[key]?.trim()])
 			.filter(([, value]) => value !== undefined && value !== ''),
 	)
-	const value = Value.Convert(schema, Value.Default(schema, known)) as Static<S>
+	// A copy: Default and Convert change the object they get, and the check below needs the raw text.
+	const value = Value.Convert(schema, Value.Default(schema, { ...known })) as Static<S>
 	const problems = [...Value.Errors(schema, value)].map(
 		(e) => `${e.path.slice(1) || 'environment'}: ${e.schema.description ?? e.message} (got ${JSON.stringify(e.value)})`,
 	)

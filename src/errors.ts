@@ -157,11 +157,17 @@ export class TooManySubscriptionsError extends AppError {
 	}
 }
 
-/** StartupError is a dependency gavel cannot reach when it starts: the CLI prints it in one line. */
+/**
+ * StartupError is a dependency gavel cannot reach when it starts, or one that answers but refuses
+ * what gavel needs of it (`refused`: e.g. a replicated stream on a NATS without a cluster). The
+ * CLI prints it in one line; `url` is one URL or a list of servers, passwords hidden.
+ */
 export class StartupError extends Error {
 	override name = 'StartupError'
-	constructor(service: string, url: string, options: ErrorOptions) {
-		super(`cannot reach ${service} at ${redactUrl(url)}: ${(options.cause as Error)?.message ?? options.cause}`, options)
+	constructor(service: string, url: string | readonly string[], options: ErrorOptions & { refused?: boolean }) {
+		const where = (typeof url === 'string' ? [url] : url).map(redactUrl).join(', ')
+		const why = (options.cause as Error)?.message ?? options.cause
+		super(options.refused ? `${service} at ${where} refused gavel's setup: ${why}` : `cannot reach ${service} at ${where}: ${why}`, options)
 	}
 }
 

@@ -20,6 +20,8 @@ import { startArchiver, type ArchiverHost } from './archive/host.ts'
 import { createRepairer } from './archive/repair.ts'
 import { createRebuilder } from './archive/rebuild.ts'
 import { archiveDrained } from './adapters/nats/archive-drain.ts'
+import { StreamSetupError } from './adapters/nats/streams.ts'
+import { serverList } from './lib/server-list.ts'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { createHistoryService } from './modules/history/service.ts'
 import type { Logger } from './observability/log.ts'
@@ -101,8 +103,9 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 				url: config.NATS_URL,
 				stream: config.NATS_STREAM,
 				subjectPrefix: config.NATS_SUBJECT_PREFIX,
+				replicas: config.NATS_STREAM_REPLICAS,
 			}).catch((err: unknown) => {
-				throw new StartupError('NATS', config.NATS_URL!, { cause: err })
+				throw new StartupError('NATS', serverList(config.NATS_URL!), { cause: err, refused: err instanceof StreamSetupError })
 			})
 			natsConnection = natsBus.connection
 			bus = natsBus

@@ -41,6 +41,7 @@ export function archiverSettings(config: Config): ArchiverSettings {
 		databaseUrl: config.DATABASE_URL,
 		dataDir: config.DATA_DIR,
 		natsUrl: config.NATS_URL,
+		streamReplicas: config.NATS_STREAM_REPLICAS,
 		stream: config.NATS_STREAM,
 		subjectPrefix: config.NATS_SUBJECT_PREFIX,
 		dlqStream: config.NATS_DLQ_STREAM,

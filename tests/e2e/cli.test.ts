@@ -7,6 +7,7 @@ import { CLI, runCli, spawnServe, type ServeProcess } from '../helpers/process.t
 
 const ROOT = join(CLI, '../../..')
 import { eventually } from '../helpers/wait.ts'
+import { NATS_URL } from '../helpers/services.ts'
 
 let dataDir: string
 beforeAll(async () => {
@@ -250,6 +251,18 @@ describe('lifecycle', () => {
 		const nats = await runCli(['serve'], { DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', NATS_URL: 'nats://127.0.0.1:1' })
 		expect(nats.code).toBe(1)
 		expect(nats.stderr).toContain('cannot reach NATS at nats://127.0.0.1:1')
+		const cluster = await runCli(['serve'], { DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', NATS_URL: 'nats://127.0.0.1:1,nats://u:hunter2@127.0.0.1:2' })
+		expect(cluster.code).toBe(1)
+		expect(cluster.stderr).toContain('cannot reach NATS at nats://127.0.0.1:1, nats://u:***@127.0.0.1:2')
+		expect(cluster.stderr).not.toContain('hunter2')
+	})
+
+	test('NATS_STREAM_REPLICAS above 1 on a NATS without a cluster is one clear line, exit 1', async () => {
+		const stream = `GTEST_${crypto.randomUUID().replaceAll('-', '').toUpperCase()}`
+		const r = await runCli(['serve'], { DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', NATS_URL, NATS_STREAM: stream, NATS_STREAM_REPLICAS: '3' })
+		expect(r.code).toBe(1)
+		expect(r.stderr).toContain(`gavel: NATS at ${NATS_URL} refused gavel's setup: stream ${stream} is to have 3 replicas`)
+		expect(r.stderr).toContain('replicas > 1 not supported in non-clustered mode')
 	})
 
 	test('production without a token secret refuses to start, naming the variable', async () => {

@@ -3,6 +3,7 @@ import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { createNatsEventBus } from '../../src/adapters/nats/event-bus.ts'
 import { createAckedPublisher } from '../../src/adapters/nats/acked-publisher.ts'
+import { StreamSetupError } from '../../src/adapters/nats/streams.ts'
 import { silentLogger } from '../../src/observability/log.ts'
 import { newEventId } from '../../src/events.ts'
 import { busContract } from '../contract/event-bus.ts'
@@ -51,6 +52,41 @@ test('starting again with a changed stream config updates the stream instead of 
 	const again = await createNatsEventBus({ url: NATS_URL, stream, subjectPrefix: first.subjectPrefix, log: silentLogger(), maxAgeMs: 300_000 })
 	expect((await jsm.streams.info(stream)).config.max_age).toBe(300_000 * 1_000_000)
 	await again.close()
+})
+
+test('more than one replica on a NATS without a cluster refuses to start, and leaves an existing stream as it was', async () => {
+	const stream = uniqueName('GTEST').toUpperCase()
+	streams.push(stream)
+	const subjectPrefix = uniqueName('gtest')
+	const tryReplicas = (replicas: number) =>
+		createNatsEventBus({ url: NATS_URL, stream, subjectPrefix, replicas, log: silentLogger() }).then(
+			() => null,
+			(err: unknown) => err as Error,
+		)
+	const refused = await tryReplicas(3)
+	expect(refused).toBeInstanceOf(StreamSetupError)
+	expect(refused?.message).toContain('replicas > 1 not supported in non-clustered mode')
+	expect(refused?.message).toContain('NATS_STREAM_REPLICAS=1')
+	expect(await jsm.streams.info(stream).catch(() => null)).toBeNull()
+	// The server would accept 3 for an existing stream and keep one copy: refused before the update.
+	const bus = await createNatsEventBus({ url: NATS_URL, stream, subjectPrefix, log: silentLogger() })
+	await bus.close()
+	expect((await tryReplicas(3))?.message).toContain('without a cluster')
+	expect((await jsm.streams.info(stream)).config.num_replicas).toBe(1)
+})
+
+test('NATS_URL as a list: the bus connects through any server of it', async () => {
+	const stream = uniqueName('GTEST').toUpperCase()
+	streams.push(stream)
+	// The first entry has nothing listening: the client moves on to the next.
+	const bus = await createNatsEventBus({ url: `nats://127.0.0.1:1, ${NATS_URL}`, stream, subjectPrefix: uniqueName('gtest'), log: silentLogger() })
+	try {
+		const id = newEventId()
+		await bus.publish('a1', id, JSON.stringify({ id, type: 'bid.placed', auction: 'a1', seq: 1 }))
+		expect((await jsm.streams.info(stream)).state.messages).toBe(1)
+	} finally {
+		await bus.close()
+	}
 })
 
 test('a closed bus refuses to publish', async () => {

@@ -46,6 +46,34 @@ describe('config', () => {
 			expect(problemsOf({ IDEMPOTENCY_MAX_KEYS_PER_BIDDER: bad })[0]).toContain('IDEMPOTENCY_MAX_KEYS_PER_BIDDER')
 	})
 
+	test('NATS_URL: one server or a comma-separated list; each bad entry is named, passwords hidden', () => {
+		expect(loadConfig({ NATS_URL: 'nats://127.0.0.1:4222' }).NATS_URL).toBe('nats://127.0.0.1:4222')
+		const list = 'nats://n1:4222, tls://user:pw@n2:4222 ,nats://n3'
+		expect(loadConfig({ NATS_URL: list }).NATS_URL).toBe(list)
+		expect(problemsOf({ NATS_URL: 'http://n1:4222' })).toEqual([
+			'NATS_URL: expected a nats, tls, ws or wss URL, or a comma-separated list of them (got "http://n1:4222")',
+		])
+		expect(problemsOf({ NATS_URL: 'nats://n1:4222,http://user:hunter2@n2:4222,n3:4222' })).toEqual([
+			'NATS_URL: entry 2 of 3 is not a nats, tls, ws or wss URL (got "http://user:***@n2:4222/")',
+			'NATS_URL: entry 3 of 3 is not a nats, tls, ws or wss URL (got "n3:4222")',
+		])
+		expect(problemsOf({ NATS_URL: 'nats://n1:4222,,nats://n3:4222' })).toEqual([
+			'NATS_URL: entry 2 of 3 is empty, a stray comma? (got "nats://n1:4222,,nats://n3:4222")',
+		])
+		expect(problemsOf({ NATS_URL: 'nats://n1:4222,' })[0]).toContain('entry 2 of 2 is empty')
+		expect(problemsOf({ NATS_URL: 'nats://' })[0]).toContain('NATS_URL: expected')
+		// Named beside the other bad variables, in one error.
+		expect(problemsOf({ NATS_URL: 'nats://a,ftp://b', PORT: 'eighty' }).map((p) => p.slice(0, p.indexOf(':')))).toEqual(['PORT', 'NATS_URL'])
+	})
+
+	test('NATS_STREAM_REPLICAS: unset by default (keep what the stream has), else a whole number from 1 to 5', () => {
+		expect(loadConfig({}).NATS_STREAM_REPLICAS).toBeUndefined()
+		expect(loadConfig({ NATS_STREAM_REPLICAS: '3' }).NATS_STREAM_REPLICAS).toBe(3)
+		expect(loadConfig({ NATS_STREAM_REPLICAS: ' 1 ' }).NATS_STREAM_REPLICAS).toBe(1)
+		for (const bad of ['0', '6', '2.5', 'three', '-1'])
+			expect(problemsOf({ NATS_STREAM_REPLICAS: bad })).toEqual([expect.stringMatching(/^NATS_STREAM_REPLICAS: .*whole number/)])
+	})
+
 	test('production refuses to start without a token secret or JWKS', () => {
 		expect(problemsOf({ NODE_ENV: 'production' })[0]).toContain('AUTH_JWT_SECRET or AUTH_JWKS_URL')
 		expect(loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) }).production).toBe(true)
@@ -101,5 +129,7 @@ test('an integer setting must be written as a whole number: 2.5, 1e3 and 0x10 ar
 		expect(problems.some((p) => p.startsWith('EVENTS_KEPT:'))).toBe(true)
 	}
 	expect(loadConfig({ EVENTS_KEPT: ' 2000 ' }).EVENTS_KEPT).toBe(2000)
+	// Refused even where the truncated number would be in range (the check reads the text as written).
+	for (const raw of ['2.5', '1e3']) expect(() => loadConfig({ PORT: raw })).toThrow('PORT: expected a whole number')
 	expect(loadConfig({ RATE_LIMIT_BIDS_PER_SEC: '2.5' }).RATE_LIMIT_BIDS_PER_SEC).toBe(2.5)
 })

@@ -8,8 +8,10 @@ export interface ArchiverSettings {
 	/** Postgres archive; unset = the SQLite file in dataDir. */
 	databaseUrl?: string
 	dataDir: string
-	/** JetStream source; unset = events are pushed in (`{type: 'events'}`) from the in-process bus. */
+	/** JetStream source (one URL or a comma-separated list); unset = events are pushed in (`{type: 'events'}`) from the in-process bus. */
 	natsUrl?: string
+	/** NATS_STREAM_REPLICAS: the events and dead-letter streams' replicas, and the consumer's. */
+	streamReplicas?: number
 	stream: string
 	subjectPrefix: string
 	dlqStream: string

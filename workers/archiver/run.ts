@@ -279,6 +279,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		local ??
 		createJetStreamLogSource({
 			natsUrl: settings.natsUrl!,
+			replicas: settings.streamReplicas,
 			stream: settings.stream,
 			subjectPrefix: settings.subjectPrefix,
 			consumer: settings.consumer,

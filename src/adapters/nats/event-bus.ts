@@ -1,14 +1,18 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { jetstreamManager, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
 import type { EventBus } from '../../ports/event-bus.ts'
 import { backoffDelay, sleep } from '../../lib/backoff.ts'
 import type { Logger } from '../../observability/log.ts'
 import { stateKey } from '../../domain/state-record.ts'
-import { allAuctionsSubject, auctionSubject, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, everyAuctionEvents, everyAuctionState, stateSubject } from './subjects.ts'
+import { serverList } from '../../lib/server-list.ts'
+import { auctionSubject, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, everyAuctionEvents, everyAuctionState, stateSubject } from './subjects.ts'
 import { createAckedPublisher } from './acked-publisher.ts'
+import { ensureStream } from './streams.ts'
 
 export interface NatsEventBusOptions {
+	/** One NATS URL, or a cluster's servers comma-separated (NATS_URL). */
 	url: string
+	/** The stream's replicas (NATS_STREAM_REPLICAS); unset keeps an existing stream's count, 1 for a new one. */
+	replicas?: number
 	stream?: string
 	subjectPrefix?: string
 	log: Logger
@@ -19,39 +23,8 @@ export interface NatsEventBusOptions {
 	name?: string
 }
 
-const NS_PER_MS = 1_000_000
-const DEFAULT_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000
-const DEFAULT_DUPLICATE_WINDOW_MS = 2 * 60 * 1000
 const DEFAULT_GIVE_UP_AFTER_MS = 10 * 60 * 1000
 const PUBLISH_TIMEOUT_MS = 5_000
-
-/**
- * ensureStream creates the events stream, or updates it to the wanted subjects and limits,
- * so every start converges on one configuration.
- */
-export async function ensureStream(nc: NatsConnection, name: string, subjectPrefix: string, maxAgeMs = DEFAULT_MAX_AGE_MS) {
-	const jsm = await jetstreamManager(nc)
-	const config: Partial<StreamConfig> & { name: string } = {
-		name,
-		subjects: [allAuctionsSubject(subjectPrefix)],
-		retention: RetentionPolicy.Limits,
-		storage: StorageType.File,
-		max_age: maxAgeMs * NS_PER_MS,
-		duplicate_window: Math.min(DEFAULT_DUPLICATE_WINDOW_MS, maxAgeMs) * NS_PER_MS,
-	}
-	try {
-		await jsm.streams.info(name)
-		await jsm.streams.update(name, config)
-	} catch (err) {
-		if (!isStreamNotFound(err)) throw err
-		await jsm.streams.add(config)
-	}
-	return jsm
-}
-
-function isStreamNotFound(err: unknown): boolean {
-	return err instanceof Error && (err.name === 'StreamNotFoundError' || /stream not found/i.test(err.message))
-}
 
 /**
  * createNatsEventBus publishes to JetStream with `Nats-Msg-Id` = event id, so a retried
@@ -63,14 +36,19 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 	const giveUpAfterMs = options.giveUpAfterMs ?? DEFAULT_GIVE_UP_AFTER_MS
 	const log = options.log.child({ component: 'nats-bus' })
 	// noAsyncTraces: no Error (stack capture) per publish request; our own logs say where.
+	// Every server of the list is a seed: the client reconnects to any of them (and to those the
+	// cluster announces), so losing one node moves the connection instead of ending it.
 	const nc = await connect({
-		servers: options.url,
+		servers: serverList(options.url),
 		name: options.name ?? 'gavel',
 		maxReconnectAttempts: -1,
 		reconnectTimeWait: 250,
 		noAsyncTraces: true,
 	})
-	await ensureStream(nc, stream, prefix, options.maxAgeMs)
+	await ensureStream(nc, stream, prefix, { maxAgeMs: options.maxAgeMs, replicas: options.replicas, log }).catch(async (err: unknown) => {
+		await nc.close()
+		throw err
+	})
 	const acked = createAckedPublisher(nc, { timeoutMs: PUBLISH_TIMEOUT_MS })
 	const inFlight = new Set<Promise<void>>()
 	const resumeListeners = new Set<() => void>()

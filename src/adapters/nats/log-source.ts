@@ -11,18 +11,26 @@ import {
 	type JsMsg,
 } from '@nats-io/jetstream'
 import { backoffDelay } from '../../lib/backoff.ts'
+import { serverList } from '../../lib/server-list.ts'
 import type { Logger } from '../../observability/log.ts'
 import type { DeadLetterExtras, LogMessage, LogSource, LogSourceHooks } from '../../ports/log-source.ts'
-import { ensureStream } from './event-bus.ts'
+import { convergeStream, ensureStream, withReplicas } from './streams.ts'
 import { isStateSubject } from './subjects.ts'
 
 const NS_PER_MS = 1_000_000
 const DLQ_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000 // dead letters are for people: keep them a month
 const LAG_CHECK_EVERY_MS = 2_000
+// A pull's lifetime. It also bounds how long nats.js waits after a failed check of the consumer
+// before it pulls again: on a cluster that check fails while a dead node's consumer elects a new
+// leader, and with the default 30 s the archiver would sit that long on a healthy cluster.
+const PULL_EXPIRES_MS = 5_000
 const utf8 = new TextDecoder()
 
 export interface JetStreamLogSourceOptions {
+	/** One NATS URL, or a cluster's servers comma-separated (NATS_URL). */
 	natsUrl: string
+	/** The events and dead-letter streams' replicas (NATS_STREAM_REPLICAS); unset keeps what they have. */
+	replicas?: number
 	stream: string
 	subjectPrefix: string
 	/** The durable consumer the archivers share. */
@@ -66,17 +74,23 @@ export function createJetStreamLogSource(options: JetStreamLogSourceOptions): Lo
 			}
 		})
 
-	const ensureConsumer = async (jsm: JetStreamManager) => {
+	/**
+	 * The consumer gets the stream's replicas, set explicitly (0 would mean "as the stream"), so it
+	 * survives what the stream survives: on an R3 stream another node takes over its deliveries.
+	 */
+	const ensureConsumer = async (jsm: JetStreamManager, replicas: number) => {
 		// One instance holds at most ~4 batches unacked (client buffer, the filling batch, the one
 		// being written). The headroom is for the events a crashed instance still holds until
 		// their ack wait runs out: they must not block deliveries to its replacement.
 		const limits = { ack_wait: options.ackWaitMs * NS_PER_MS, max_ack_pending: Math.max(10_000, options.batchMax * 16) }
 		try {
-			await jsm.consumers.info(stream, options.consumer)
-			await jsm.consumers.update(stream, options.consumer, limits)
+			const current = await jsm.consumers.info(stream, options.consumer)
+			const update = (num_replicas: number) => jsm.consumers.update(stream, options.consumer, { ...limits, num_replicas })
+			await withReplicas(update, current.config.num_replicas ?? 0, replicas, log, `consumer ${options.consumer}`)
 		} catch (err) {
 			if ((err as Error).name !== 'ConsumerNotFoundError') throw err
 			await jsm.consumers.add(stream, {
+				num_replicas: replicas,
 				durable_name: options.consumer,
 				ack_policy: AckPolicy.Explicit,
 				deliver_policy: DeliverPolicy.All, // a new archive starts from everything the stream kept
@@ -88,20 +102,20 @@ export function createJetStreamLogSource(options: JetStreamLogSourceOptions): Lo
 		}
 	}
 
-	const ensureDeadLetterStream = async (jsm: JetStreamManager) => {
-		try {
-			await jsm.streams.info(options.dlqStream)
-		} catch (err) {
-			if ((err as Error).name !== 'StreamNotFoundError') throw err
-			await jsm.streams.add({
+	/** Created with gavel's settings; an existing one only gets the replicas (its limits are the operator's). */
+	const ensureDeadLetterStream = (nc: NatsConnection) =>
+		convergeStream(
+			nc,
+			{
 				name: options.dlqStream,
 				subjects: [`${options.dlqStream}.>`],
 				retention: RetentionPolicy.Limits,
 				storage: StorageType.File,
 				max_age: DLQ_MAX_AGE_MS * NS_PER_MS,
-			})
-		}
-	}
+			},
+			{},
+			{ replicas: options.replicas, log },
+		)
 
 	const deadLetterTo = (js: JetStreamClient, m: JsMsg) => async (reason: string, error: string, letter?: DeadLetterExtras) => {
 		const h = headers()
@@ -162,13 +176,13 @@ export function createJetStreamLogSource(options: JetStreamLogSourceOptions): Lo
 	const loop = async (take: LogSourceHooks['take']) => {
 		for (let attempt = 0; !stopping; attempt++) {
 			try {
-				nc ??= await connect({ servers: options.natsUrl, name: 'gavel-archiver', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
-				const jsm = await ensureStream(nc, stream, options.subjectPrefix)
-				await ensureDeadLetterStream(jsm)
-				await ensureConsumer(jsm)
+				nc ??= await connect({ servers: serverList(options.natsUrl), name: 'gavel-archiver', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+				const { jsm, info } = await ensureStream(nc, stream, options.subjectPrefix, { replicas: options.replicas, log })
+				await ensureDeadLetterStream(nc)
+				await ensureConsumer(jsm, info.config.num_replicas)
 				const js = jetstream(nc)
 				const consumer = await js.consumers.get(stream, options.consumer)
-				messages = await consumer.consume({ max_messages: Math.max(100, options.batchMax * 2) })
+				messages = await consumer.consume({ max_messages: Math.max(100, options.batchMax * 2), expires: PULL_EXPIRES_MS })
 				if (stopping) {
 					messages.stop()
 					break
