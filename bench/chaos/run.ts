@@ -1,11 +1,11 @@
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runChecks, type CheckResult, type Outage, type Violation } from './checks.ts'
+import { runChecks, type ArchivedEvent, type CheckResult, type Outage, type Violation } from './checks.ts'
 import { natsClusterProblems, probeNatsNode } from '../cluster/nats-cluster.ts'
 import { probeRedisNode, redisClusterProblems } from '../cluster/redis-cluster.ts'
 import { FAULTS_OF, faultsFor, type Fault } from './faults.ts'
-import { createLoad, type AuctionPlan, type Load } from './load.ts'
+import { createLoad, type AuctionPlan, type BidRecord, type Load } from './load.ts'
 import { archiveProgress, natsState, problemLogs, readArchive, readHidden, readListing, readStore, warnings } from './observe.ts'
 import { Children } from '../lib/servers.ts'
 import { removeDir, startStack, type Stack, type StackKind } from './stack.ts'
@@ -90,6 +90,11 @@ export interface StackReport {
 	totals: { bids: number; accepted: number; refused: number; unknown: number; skipped: number; auctions: number; events: number }
 	/** gavel's warnings and errors during the run, per process. */
 	logs: ReturnType<typeof warnings>
+	/**
+	 * For the first auctions a check failed on: everything the run knows of them (the archived
+	 * events and every bid the load sent on them, with each attempt), to tell what happened.
+	 */
+	evidence: Record<string, { events: ArchivedEvent[]; bids: BidRecord[] }>
 }
 
 const CLOSE_SLACK_MS = 1_500
@@ -332,6 +337,7 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 				events: [...archive.events.values()].reduce((s, e) => s + e.length, 0),
 			},
 			logs: warnings(stack),
+			evidence: evidenceFor(checks, archive.events, load.records),
 		}
 	} finally {
 		for (const w of watchers) w.close()
@@ -340,6 +346,13 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 		await removeDir(dir)
 		forgetDir()
 	}
+}
+
+const EVIDENCE_AUCTIONS = 3
+
+function evidenceFor(checks: CheckResult[], archive: Map<string, ArchivedEvent[]>, bids: readonly BidRecord[]): StackReport['evidence'] {
+	const auctions = [...new Set(checks.flatMap((c) => c.violations.flatMap((v) => (v.auction ? [v.auction] : []))))].slice(0, EVIDENCE_AUCTIONS)
+	return Object.fromEntries(auctions.map((id) => [id, { events: archive.get(id) ?? [], bids: bids.filter((b) => b.auction === id) }]))
 }
 
 /** What each process says about itself: /readyz, and its archive and bus metrics (what a person would look at first). */

@@ -6,7 +6,9 @@
 // primary, a NATS node, an api,live instance, an archiver and a closer. It prints each fault's
 // time without accepted bids.
 import { expect, test } from 'bun:test'
-import { checkLines, gapLine, table } from '../../bench/chaos/report.ts'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { checkLines, gapLine, jsonReport, table } from '../../bench/chaos/report.ts'
 import { runStack } from '../../bench/chaos/run.ts'
 
 test('cluster stack: every 201 survives a Redis primary, a NATS node, an api,live instance, an archiver and a closer SIGKILLed', async () => {
@@ -29,7 +31,12 @@ test('cluster stack: every 201 survives a Redis primary, a NATS node, an api,liv
 	})
 	console.log(gapLine(report))
 	const failed = report.checks.filter((c) => !c.passed)
-	if (!report.passed) console.error(`${table(report)}\n\n${checkLines(report)}`)
+	if (!report.passed) {
+		// Everything the run knows (each violation, the failing auctions' bids and events, gavel's warnings) for whoever reads the failure.
+		const file = join(tmpdir(), `chaos-cluster-${Date.now()}.json`)
+		await Bun.write(file, JSON.stringify(jsonReport([report], { seed: report.seed }), null, 2))
+		console.error(`${table(report)}\n\n${checkLines(report)}\n\nthe run's JSON: ${file}`)
+	}
 	expect({ passed: report.passed, failed: failed.map((c) => `${c.name}: ${c.violations[0]?.message}`) }).toEqual({ passed: true, failed: [] })
 	expect(report.windows.map((w) => w.name)).toEqual(['steady', 'redis-primary', 'nats-node', 'api-live', 'archiver+closer', 'after'])
 	expect(report.totals.accepted).toBeGreaterThan(0)
