@@ -181,6 +181,14 @@ describe('chaos checks', () => {
 		expect(check(checks, 'state').numbers).toContain('1 bids whose answer never came found placed')
 	})
 
+	test("a leader's raise and the next bid, both without an answer (a stalled log): the event proves the raise, and passes", () => {
+		// bob's raise to 5,000 (no event) and carol's 4,000 (bob's proxy answers 4,100) both got a 503.
+		const bids = BIDS.map((b, i) => (i === 2 || i === 3 ? { ...b, unanswered: true } : b))
+		const checks = runChecks(history(bids).input)
+		expect(failed(checks)).toEqual([])
+		expect(check(checks, 'state').numbers).toContain('2 bids whose answer never came found placed')
+	})
+
 	test('closed twice, closed late, or left open past its end fails closes; an outage in between allows its length', () => {
 		const twice = history(BIDS)
 		const close = twice.archive.at(-1)!
