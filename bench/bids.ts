@@ -68,7 +68,8 @@ function setup(thread)
   thread:set("seed", threads)
 end
 function init(args)
-  math.randomseed(seed * 7919)
+  -- one wrk per URL: the part's number (after --) keeps their sequences apart
+  math.randomseed(seed * 7919 + (tonumber(args[1]) or 0))
 end
 request = function()
   counter = counter + 1
@@ -84,7 +85,8 @@ end
 	await Bun.write(configFile, JSON.stringify({ tokens, auctions, connections, seconds: durationSeconds }))
 	const archiveCheck = target.databaseUrl && target.redisPrefix ? await archiveCounter(target.databaseUrl, target.redisPrefix, auctions) : null
 	const archivedBefore = (await archiveCheck?.count())?.archived ?? 0
-	const before = await bidCounts(target.url)
+	const urls = target.urls ?? [target.url]
+	const before = await bidCounts(urls)
 	const serverCpu = cpuSeconds(target.pid)
 	const natsPid = pidOf('nats-server')
 	const natsCpu = cpuSeconds(natsPid)
@@ -93,26 +95,31 @@ end
 	const postgresCpu = cpuOfAll(pidsOf('postgres'))
 	const generator = Bun.which('wrk') ? 'wrk' : 'bun-fetch'
 	if (generator === 'bun-fetch') console.error('bids: wrk is not installed (apt-get install wrk); using the slower in-Bun generator')
-	progress(`bids: ${generator} -c${connections} -d${durationSeconds}s against ${target.url} …`)
+	progress(`bids: ${generator} -c${connections} -d${durationSeconds}s against ${urls.join(' and ')} …`)
 	const ticker = setInterval(async () => {
-		const now = await bidCounts(target.url).catch(() => before)
+		const now = await bidCounts(urls).catch(() => before)
 		progress(`bids: ${now.accepted - before.accepted} accepted, ${now.rejected - before.rejected} rejected so far`)
 	}, 1_000)
-	const load = Bun.spawn(
+	// wrk aims at one host: one wrk per URL, sharing the 2 threads and the connections. The
+	// fallback takes them all and spreads its connections round robin.
+	const loads = (
 		generator === 'wrk'
-			? ['wrk', '-t2', `-c${connections}`, `-d${durationSeconds}s`, '--latency', '-s', script, target.url]
-			: ['bun', join(import.meta.dir, 'lib/fetch-load.ts'), target.url, configFile],
-		{ stdout: 'pipe', stderr: 'pipe' },
-	)
-	const output = await new Response(load.stdout).text()
-	const code = await load.exited
+			? splitConnections(connections, urls.length).map((c, i) => ['wrk', `-t${Math.max(1, Math.floor(2 / urls.length))}`, `-c${c}`, `-d${durationSeconds}s`, '--latency', '-s', script, urls[i]!, ...(i > 0 ? ['--', String(i * 104_729)] : [])])
+			: [['bun', join(import.meta.dir, 'lib/fetch-load.ts'), urls.join(','), configFile]]
+	).map((argv) => Bun.spawn(argv, { stdout: 'pipe', stderr: 'pipe' }))
+	const outputs = await Promise.all(loads.map((load) => new Response(load.stdout).text()))
+	const codes = await Promise.all(loads.map((load) => load.exited))
 	const loadEnded = performance.now()
 	const archivedAtEnd = (await archiveCheck?.count())?.archived ?? 0
 	clearInterval(ticker)
 	progressDone()
-	if (code !== 0) throw new Error(`${generator} failed (${code}): ${await new Response(load.stderr).text()}`)
-	const usage = load.resourceUsage()
-	const after = await bidCounts(target.url)
+	const failed = codes.findIndex((code) => code !== 0)
+	if (failed >= 0) throw new Error(`${generator} failed (${codes[failed]}): ${await new Response(loads[failed]!.stderr).text()}`)
+	const clientCpu = loads.reduce((sum, load) => {
+		const usage = load.resourceUsage()
+		return sum + (usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : 0)
+	}, 0)
+	const after = await bidCounts(urls)
 	const redisUsed = (await redisCpuSeconds().catch(() => 0)) - redisCpu
 	const natsUsed = cpuSeconds(natsPid) - natsCpu
 	const archiverUsed = cpuSeconds(target.archiverPid) - archiverCpu
@@ -139,20 +146,11 @@ end
 		}
 		await archiveCheck.close()
 	}
-	const fetched = generator === 'bun-fetch' ? (JSON.parse(output) as { requests: number; errors: number; latencyMs: BidsResult['latencyMs'] }) : null
-
-	// wrk prints "Latency  avg  stdev  max" and, with --latency, "50%  1.23ms" lines.
-	const toMs = (value: string, unit: string) => Number(value) * { us: 0.001, ms: 1, s: 1000 }[unit as 'ms']
-	const wrkLatency = (label: string) => {
-		const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)`, 'm').exec(output)
-		return m ? toMs(m[1]!, m[2]!) : Number.NaN
-	}
-	const wrkMax = /Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(output)
-	const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output)
-	const requests = fetched?.requests ?? Number(/(\d+) requests in/.exec(output)?.[1] ?? 0)
+	const figures: LoadFigures =
+		generator === 'bun-fetch' ? (JSON.parse(outputs[0]!) as LoadFigures) : mergeWrkFigures(outputs.map(wrkFigures))
+	const { requests } = figures
 	const accepted = after.accepted - before.accepted
 	const rejected = after.rejected - before.rejected
-	const clientCpu = usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : 0
 	const gavelCpu = Number((cpuSeconds(target.pid) - serverCpu).toFixed(2))
 	return {
 		connections,
@@ -161,16 +159,8 @@ end
 		bidsPerSecond: Math.round((accepted + rejected) / durationSeconds),
 		accepted,
 		rejected,
-		errors:
-			(fetched?.errors ?? (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0)) +
-			Math.max(0, requests - accepted - rejected),
-		latencyMs: fetched?.latencyMs ?? {
-			p50: wrkLatency('50%'),
-			p75: wrkLatency('75%'),
-			p90: wrkLatency('90%'),
-			p99: wrkLatency('99%'),
-			max: wrkMax ? toMs(wrkMax[1]!, wrkMax[2]!) : Number.NaN,
-		},
+		errors: figures.errors + Math.max(0, requests - accepted - rejected),
+		latencyMs: figures.latencyMs,
 		clientCpuSeconds: clientCpu,
 		serverCpuSeconds: gavelCpu,
 		archive,
@@ -184,6 +174,48 @@ end
 			client: Number(clientCpu.toFixed(2)),
 			capacity: navigator.hardwareConcurrency * durationSeconds,
 		},
+	}
+}
+
+/** What one load generator reports: requests sent, those that failed on the socket, latency. */
+export interface LoadFigures {
+	requests: number
+	errors: number
+	latencyMs: BidsResult['latencyMs']
+}
+
+/** `total` connections over `parts` targets, as evenly as whole connections go. */
+export function splitConnections(total: number, parts: number): number[] {
+	if (total < parts) throw new Error(`${total} connections cannot reach ${parts} URLs`)
+	return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0))
+}
+
+/** Reads wrk's report: "N requests in", "Socket errors: …", "Latency avg stdev max" and, with --latency, "50%  1.23ms". */
+export function wrkFigures(output: string): LoadFigures {
+	const toMs = (value: string, unit: string) => Number(value) * { us: 0.001, ms: 1, s: 1000 }[unit as 'ms']
+	const percentile = (label: string) => {
+		const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)`, 'm').exec(output)
+		return m ? toMs(m[1]!, m[2]!) : Number.NaN
+	}
+	const max = /Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(output)
+	const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output)
+	return {
+		requests: Number(/(\d+) requests in/.exec(output)?.[1] ?? 0),
+		errors: socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
+		latencyMs: { p50: percentile('50%'), p75: percentile('75%'), p90: percentile('90%'), p99: percentile('99%'), max: max ? toMs(max[1]!, max[2]!) : Number.NaN },
+	}
+}
+
+/**
+ * Several wrk runs as one: requests and errors summed. A percentile of the whole lies between
+ * the parts' percentiles; each is reported as the highest part's, an upper bound (exact for one part).
+ */
+export function mergeWrkFigures(parts: LoadFigures[]): LoadFigures {
+	const highest = (key: keyof LoadFigures['latencyMs']) => Math.max(...parts.map((p) => p.latencyMs[key]))
+	return {
+		requests: parts.reduce((sum, p) => sum + p.requests, 0),
+		errors: parts.reduce((sum, p) => sum + p.errors, 0),
+		latencyMs: { p50: highest('p50'), p75: highest('p75'), p90: highest('p90'), p99: highest('p99'), max: highest('max') },
 	}
 }
 

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
-import { startGavel, type Target } from './lib/gavel.ts'
+import { startGavel, urlList, type Target } from './lib/gavel.ts'
 import { benchBids, type BidsResult } from './bids.ts'
 import { benchAtomic, type AtomicResult } from './atomic.ts'
 import { benchColdStart } from './cold-start.ts'
@@ -10,10 +10,11 @@ import { machine } from './lib/machine.ts'
 const WORKLOADS = ['bids', 'fanout', 'memory', 'archive', 'atomic', 'cold-start'] as const
 type Workload = (typeof WORKLOADS)[number]
 
-const USAGE = `bun run bench [${WORKLOADS.join('|')} …] [--url URL --secret S] [--duration 10]
+const USAGE = `bun run bench [${WORKLOADS.join('|')} …] [--url URL[,URL…] --secret S] [--duration 10]
 
 Starts gavel with Redis, NATS (and Postgres) on loopback unless --url names a running one
-(--secret: its AUTH_JWT_SECRET). Prints progress, a table marked against docs/design.md §9, and
+(--secret: its AUTH_JWT_SECRET). Several URLs are instances of one gavel (bun run cluster up
+prints them): the bids load is split over them, everything else uses the first. Prints progress, a table marked against docs/design.md §9, and
 writes bench/results/<timestamp>.json.`
 
 const { values, positionals } = parseArgs({
@@ -78,7 +79,8 @@ const rows: Row[] = []
 const useTarget = async <T>(run: (target: Target) => Promise<T>): Promise<T> => {
 	if (values.url) {
 		if (!values.secret) throw new Error('--url needs --secret (the server’s AUTH_JWT_SECRET)')
-		return run({ url: values.url, secret: values.secret, stop: async () => {} })
+		const urls = urlList(values.url)
+		return run({ url: urls[0]!, urls, secret: values.secret, stop: async () => {} })
 	}
 	const target = await startGavel()
 	try {

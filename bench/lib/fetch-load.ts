@@ -4,11 +4,14 @@ export {} // a module: top-level await
  * fetch loops posting bids for `seconds`, in a process of its own. It costs far more client
  * CPU than wrk, so its figures understate gavel; the bench says which generator ran.
  *
- *   bun bench/lib/fetch-load.ts <url> <config.json>
+ *   bun bench/lib/fetch-load.ts <url>[,<url>…] <config.json>
+ * Several URLs (instances of one gavel): the connections are split into N even blocks, one per
+ * URL (each block has both the climbing and the dipping connections).
  * config: { tokens: string[], auctions: string[], connections: number, seconds: number }
  * prints one JSON line: { requests, errors, latencyMs: { p50, p75, p90, p99, max } }
  */
-const [url, configFile] = Bun.argv.slice(2)
+const [urlList, configFile] = Bun.argv.slice(2)
+const urls = urlList!.split(',')
 const config = (await Bun.file(configFile!).json()) as { tokens: string[]; auctions: string[]; connections: number; seconds: number }
 const latencies: number[] = []
 let errors = 0
@@ -16,6 +19,7 @@ let counter = 0
 const deadline = performance.now() + config.seconds * 1000
 await Promise.all(
 	Array.from({ length: config.connections }, async (_, c) => {
+		const url = urls[Math.floor((c * urls.length) / config.connections)]
 		while (performance.now() < deadline) {
 			counter++
 			const auction = config.auctions[counter % config.auctions.length]!

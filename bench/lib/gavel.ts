@@ -5,7 +5,10 @@ const ROOT = new URL('../..', import.meta.url).pathname
 export const BENCH_SECRET = 'bench-secret-bench-secret-bench-secret-0123'
 
 export interface Target {
+	/** Where auctions are created; the first of `urls`. */
 	url: string
+	/** Every instance the bids load is split over (`--url a,b`); absent: `url` alone. */
+	urls?: string[]
 	secret: string
 	/** Present when the bench started gavel itself. */
 	pid?: number
@@ -16,6 +19,15 @@ export interface Target {
 	databaseUrl?: string
 	adapters?: unknown
 	stop(): Promise<void>
+}
+
+/** `--url a,b`: the instances of one gavel, each an http(s) URL (a trailing slash dropped). */
+export function urlList(value: string): string[] {
+	const urls = value.split(',').map((u) => u.trim().replace(/\/+$/, ''))
+	const bad = urls.filter((u) => !/^https?:\/\/[^/?#\s]+(\/\S*)?$/.test(u))
+	if (bad.length > 0 || urls.length === 0) throw new Error(`--url: one or more http(s) URLs of gavel, comma-separated (not ${bad.map((u) => JSON.stringify(u)).join(', ')})`)
+	if (new Set(urls).size !== urls.length) throw new Error(`--url: the same URL twice (${value})`)
+	return urls
 }
 
 /** A unique suffix so a bench run never touches another run's keys or streams. */
@@ -151,8 +163,15 @@ export async function createAuctions(target: Target, count: number, prefix = 'b'
 	return ids
 }
 
-/** bidCounts reads gavel_bids_total from /metrics, by outcome (rejections summed). */
-export async function bidCounts(url: string): Promise<{ accepted: number; rejected: number; replayed: number }> {
+/**
+ * bidCounts reads gavel_bids_total from /metrics, by outcome (rejections summed). With several
+ * instances, each counts the requests it answered: the sum counts every bid once.
+ */
+export async function bidCounts(url: string | string[]): Promise<{ accepted: number; rejected: number; replayed: number }> {
+	if (Array.isArray(url)) {
+		const each = await Promise.all(url.map((u) => bidCounts(u)))
+		return each.reduce((sum, c) => ({ accepted: sum.accepted + c.accepted, rejected: sum.rejected + c.rejected, replayed: sum.replayed + c.replayed }))
+	}
 	const text = await (await fetch(`${url}/metrics`)).text()
 	const counts = { accepted: 0, rejected: 0, replayed: 0 }
 	for (const m of text.matchAll(/^gavel_bids_total\{outcome="(\w+)",reason="[^"]*"\} (\d+)/gm))

@@ -9,6 +9,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { startRedisCluster, probeRedisNode } from '../../bench/cluster/redis-cluster.ts'
 import { startNatsCluster } from '../../bench/cluster/nats-cluster.ts'
 import { Children, pidRunning } from '../../bench/lib/servers.ts'
+import { isRunning, readState, type ProcessRecord } from '../../bench/cluster/state.ts'
+import { connectPostgres, uniqueName } from '../helpers/services.ts'
 
 /**
  * The local cluster launchers (bench/cluster/) start real clusters that survive the loss of a
@@ -142,5 +144,54 @@ test('a NATS cluster: an R3 stream keeps taking publishes when its leader is kil
 		await cluster.stop()
 		expect(pids.filter((pid) => pidRunning(pid))).toEqual([])
 		expect(existsSync(clusterDir)).toBe(false)
+	}
+}, 90_000)
+
+async function cluster(...argv: string[]) {
+	const proc = Bun.spawn(['bun', new URL('../../bench/cluster/main.ts', import.meta.url).pathname, ...argv], { stdout: 'pipe', stderr: 'pipe' })
+	const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+	return { stdout, stderr, code }
+}
+
+test('bun run cluster up --no-gavel: servers that outlive the command, status while healthy and with a node down, down undoes all of it', async () => {
+	const stateDir = join(dir, 'state')
+	const database = uniqueName('gtest_cluster')
+	const sql = await connectPostgres()
+	let servers: ProcessRecord[] = []
+	try {
+		const up = await cluster('up', '--no-gavel', '--dir', stateDir, '--database-name', database)
+		expect(up.code).toBe(0)
+		const state = readState(stateDir)!
+		expect(state.phase).toBe('up')
+		servers = [...state.redis!.nodes, ...state.nats!.nodes]
+		expect(servers).toHaveLength(9)
+		// `up` has exited: its servers run on.
+		expect(servers.filter((s) => !isRunning(s)).map((s) => s.name)).toEqual([])
+		expect(up.stdout).toContain(`REDIS_CLUSTER_NODES=${state.redis!.seeds}`)
+		expect(up.stdout).toContain(`NATS_URL=${state.nats!.url}`)
+		expect(up.stdout).toContain(`DATABASE_URL=postgres://postgres@127.0.0.1:5432/${database}`)
+		expect(await sql`select 1 from pg_database where datname = ${database}`).toHaveLength(1)
+
+		const healthy = await cluster('status', '--dir', stateDir)
+		expect(healthy.stdout).toContain('redis cluster: healthy')
+		expect(healthy.stdout).toContain('nats cluster: healthy')
+		expect(healthy.code).toBe(0)
+
+		process.kill(state.nats!.nodes[0]!.pid, 'SIGKILL')
+		const degraded = await cluster('status', '--dir', stateDir)
+		expect(degraded.code).toBe(1)
+		expect(degraded.stdout).toMatch(/nats-1 +pid \d+ DOWN/)
+
+		const down = await cluster('down', '--dir', stateDir)
+		expect(down.code).toBe(0)
+		expect(down.stdout).toContain('nats nats-1')
+		expect(down.stdout).toContain(`dropped database ${database}`)
+		expect(servers.filter(isRunning).map((s) => s.name)).toEqual([])
+		expect(existsSync(stateDir)).toBe(false)
+		expect(await sql`select 1 from pg_database where datname = ${database}`).toHaveLength(0)
+	} finally {
+		for (const server of servers) if (isRunning(server)) process.kill(server.pid, 'SIGKILL')
+		await sql.unsafe(`drop database if exists ${database} with (force)`)
+		await sql.end({ timeout: 5 })
 	}
 }, 90_000)
