@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { spawnServe, type ServeProcess } from '../../tests/helpers/process.ts'
+import { INSTANCES } from '../cluster/gavel-instances.ts'
 import { startNatsCluster, type LocalNatsCluster } from '../cluster/nats-cluster.ts'
 import { startRedisCluster, type LocalRedisCluster } from '../cluster/redis-cluster.ts'
 import { freePort, type Children, type OwnServer } from '../lib/servers.ts'
@@ -154,9 +155,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 			] as const)
 				await add(name, roles).start()
 		} else if (kind === 'cluster') {
-			// api-1 first: it creates the streams (with their replicas); the others start together.
-			await add('api-1', 'api,live').start()
-			const rest = (['api-2', 'archiver-1', 'archiver-2', 'closer-1', 'closer-2'] as const).map((name) => add(name, name.startsWith('api') ? 'api,live' : name.slice(0, -2)))
+			// The instances `bun run cluster up` runs (as deployed on AWS). The first (api-1) first: it
+			// creates the streams with their replicas; the others start together.
+			const [first, ...rest] = INSTANCES.map(({ name, roles }) => add(name, roles))
+			await first!.start()
 			await Promise.all(rest.map((p) => p.start()))
 		} else await add('gavel', 'api,live,archiver,closer').start()
 		const urlOf = (name: string) => processes.get(name)!.url
