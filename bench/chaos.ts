@@ -4,12 +4,13 @@ import { parseArgs } from 'node:util'
 import { machine } from './lib/machine.ts'
 import { checkLines, jsonReport, table } from './chaos/report.ts'
 import { runStack, type StackReport } from './chaos/run.ts'
-import { EMBEDDED_FAULTS, NATS_FAULTS } from './chaos/faults.ts'
+import { CLUSTER_FAULTS, EMBEDDED_FAULTS, FAULTS_OF, NATS_FAULTS } from './chaos/faults.ts'
 import { Children } from './lib/servers.ts'
 import type { StackKind } from './chaos/stack.ts'
 
-const USAGE = `bun run chaos [--stack nats|embedded|both] [--seconds-per-fault 15] [--rate 200] [--json PATH]
-                 [--faults ${[...NATS_FAULTS, ...EMBEDDED_FAULTS].join(',')}] [--postgres-down 10] [--nats-signal KILL|TERM] [--seed N]
+const USAGE = `bun run chaos [--stack nats|embedded|cluster|both|all] [--cluster] [--seconds-per-fault 15] [--rate 200] [--json PATH]
+                 [--faults ${[...NATS_FAULTS, ...EMBEDDED_FAULTS, ...CLUSTER_FAULTS].join(',')}]
+                 [--postgres-down 10] [--nats-signal KILL|TERM] [--seed N]
 
 Proves (or disproves) docs/design.md §6: a bid answered 201 survives the loss of any one component.
 Starts its own redis-server and nats-server on free loopback ports and uses the machine's Postgres
@@ -21,16 +22,28 @@ puts a steady bid load and WebSocket watchers on it, and injects one fault after
               started empty)
   embedded:   ${EMBEDDED_FAULTS.join(', ')} (SIGKILL the all-in-one and start it again; SIGTERM it, a
               graceful stop, and start it again)
+  cluster:    ${CLUSTER_FAULTS.join(', ')} (on a Redis Cluster of 3 primaries + 3 replicas, a
+              3-node NATS cluster with NATS_STREAM_REPLICAS=3, and two of each gavel process:
+              api,live ×2 taking the bids and the watchers between them · archiver ×2 · closer ×2;
+              SIGKILL the Redis primary of the most auctions, start it once its replica is
+              promoted; SIGKILL the events stream's leader node; SIGKILL one api,live instance,
+              its bidders and watchers moving to the other; SIGKILL one archiver and one closer)
+Which stacks: --stack nats|embedded|cluster, both (nats and embedded: the default) or all three.
+--cluster alone runs the cluster stack (as --stack cluster); beside --stack it adds the cluster
+stack to those (--stack nats --cluster: nats, then cluster).
 Then it lets the archive drain and the closers run, and checks: every 201 in the archive once,
 seqs dense, each auction's state (GET, the log's state record, Redis' hidden fields) equal to its
 history replayed through the rules, each auction closed once and on time, no auction forgotten,
-every watcher got every event once and in order, no 500 or 404, nothing dead-lettered.
+every watcher got every event once and in order, no 500 or 404, nothing dead-lettered; and per
+fault the time without accepted bids (the longest gap between 201s from the fault until bids
+flowed again; for a killed Redis primary also on its slots' auctions alone).
 
 Prints progress on stderr, the table and the checks on stdout, writes the JSON to
 bench/results/chaos-<timestamp>.json (or --json PATH). Exits 1 when any check fails.`
 
 const OPTIONS = {
-	stack: { type: 'string', default: 'both' },
+	stack: { type: 'string' },
+	cluster: { type: 'boolean' },
 	'seconds-per-fault': { type: 'string', default: '15' },
 	rate: { type: 'string', default: '200' },
 	json: { type: 'string' },
@@ -62,15 +75,17 @@ const positive = (name: string, raw: string) => {
 	if (!Number.isFinite(v) || v <= 0) fail(`--${name} must be a positive number (got ${JSON.stringify(raw)})`)
 	return v
 }
-const stacks: StackKind[] = values.stack === 'both' ? ['nats', 'embedded'] : values.stack === 'nats' || values.stack === 'embedded' ? [values.stack] : fail(`--stack must be nats, embedded or both (got ${JSON.stringify(values.stack)})`)
+const STACK_CHOICES: Record<string, StackKind[]> = { nats: ['nats'], embedded: ['embedded'], cluster: ['cluster'], both: ['nats', 'embedded'], all: ['nats', 'embedded', 'cluster'] }
+const chosen = values.stack === undefined ? (values.cluster ? [] : STACK_CHOICES.both!) : (STACK_CHOICES[values.stack] ?? fail(`--stack must be nats, embedded, cluster, both or all (got ${JSON.stringify(values.stack)})`))
+const stacks: StackKind[] = values.cluster && !chosen.includes('cluster') ? [...chosen, 'cluster'] : chosen
 const secondsPerFault = positive('seconds-per-fault', values['seconds-per-fault']!)
 const rate = positive('rate', values.rate!)
 const postgresDownMs = positive('postgres-down', values['postgres-down']!) * 1000
 const natsSignal = values['nats-signal'] === 'KILL' || values['nats-signal'] === 'SIGKILL' ? 'SIGKILL' : values['nats-signal'] === 'TERM' || values['nats-signal'] === 'SIGTERM' ? 'SIGTERM' : fail('--nats-signal must be KILL or TERM')
-const known: readonly string[] = [...NATS_FAULTS, ...EMBEDDED_FAULTS]
+const known: readonly string[] = stacks.flatMap((kind) => FAULTS_OF[kind])
 const faults = values.faults?.split(',').map((f) => f.trim()).filter(Boolean)
 const unknown = faults?.filter((f) => !known.includes(f)) ?? []
-if (unknown.length) fail(`unknown fault(s): ${unknown.join(', ')}`)
+if (unknown.length) fail(`unknown fault(s) for the ${stacks.join(', ')} stack${stacks.length > 1 ? 's' : ''}: ${unknown.join(', ')}`)
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : positive('seed', values.seed)
 
 const ROOT = new URL('..', import.meta.url).pathname
@@ -98,7 +113,7 @@ for (const kind of stacks) {
 			downMs: 1_000,
 			postgresDownMs,
 			natsSignal,
-			faults: faults?.filter((f) => (kind === 'nats' ? (NATS_FAULTS as readonly string[]) : (EMBEDDED_FAULTS as readonly string[])).includes(f)),
+			faults: faults?.filter((f) => (FAULTS_OF[kind] as readonly string[]).includes(f)),
 			retryForMs: 60_000,
 			settleTimeoutMs: 90_000,
 			seed,

@@ -291,9 +291,11 @@ function watchersGotEverything(input: CheckInput, kind: WatcherRecord['kind']): 
 	let streams = 0
 	let events = 0
 	let reconnects = 0
+	let moves = 0
 	let unavailable = 0
 	for (const w of watchers) {
 		reconnects += w.reconnects
+		moves += w.moves ?? 0
 		unavailable += w.errors.filter((e) => e.code === 'UNAVAILABLE').length
 		for (const e of w.errors)
 			if (e.code !== 'UNAVAILABLE' && e.code !== 'RATE_LIMITED')
@@ -333,7 +335,7 @@ function watchersGotEverything(input: CheckInput, kind: WatcherRecord['kind']): 
 	return result(
 		name,
 		`${kind === 'raw' ? 'raw WebSocket watchers' : 'watch() clients'}: every event once, in order`,
-		`${watchers.length} watchers, ${n(streams)} auction streams, ${n(events)} events received; ${n(reconnects)} reconnects; ${n(unavailable)} UNAVAILABLE frames (subscribed again)`,
+		`${watchers.length} watchers, ${n(streams)} auction streams, ${n(events)} events received; ${n(reconnects)} reconnects${moves ? ` (${n(moves)} to another instance)` : ''}; ${n(unavailable)} UNAVAILABLE frames (subscribed again)`,
 		violations,
 	)
 }

@@ -10,6 +10,9 @@ import type { BidPlaced } from '../../src/events.ts'
  * SAME key after a 503 or a connection error until it gets a definite answer, as a careful
  * client does; one without a key is not retried (its outcome stays unknown). What each bid was
  * (bidder, amount, maximum) and what it got is what the checks replay the archive against.
+ * With several api instances each bidder has one of them (the bidders split evenly), and a
+ * request that got no answer takes that instance out until it answers /healthz again, as a load
+ * balancer's health check would: the bidder's retries and next bids go to another instance.
  */
 
 /** POST /auctions body, as the seller sends it. */
@@ -42,6 +45,8 @@ export interface Attempt {
 	/** The error code of a refusal, or the connection error's name; '' for a 201. */
 	code: string
 	what: 'bid' | 'create'
+	/** The api instance asked (its base URL). */
+	via?: string
 }
 
 export interface BidAnswer {
@@ -85,7 +90,8 @@ export interface CreationRecord {
 }
 
 export interface LoadOptions {
-	apiUrl: string
+	/** The api instances; bidders are split between them. */
+	apiUrls: readonly string[]
 	secret: string
 	/** Bids per second, open loop. */
 	rate: number
@@ -111,6 +117,8 @@ interface View {
 }
 
 const TICK_MS = 20
+/** How often an instance taken out is asked whether it is back. */
+const HEALTH_PROBE_MS = 100
 const SELLER = 'chaos-seller'
 
 /** mulberry32: a small seeded PRNG (the run prints its seed). */
@@ -128,12 +136,14 @@ export function seededRandom(seed: number): () => number {
 export type Load = Awaited<ReturnType<typeof createLoad>>
 
 export async function createLoad(options: LoadOptions) {
-	const { apiUrl, secret, rate, retryForMs } = options
+	const { secret, rate, retryForMs } = options
+	const instances = createBalancer(options.apiUrls)
 	const requestTimeoutMs = options.requestTimeoutMs ?? 20_000
 	const maxInFlight = options.maxInFlight ?? 300
 	const random = seededRandom(options.seed)
 	const int = (min: number, max: number) => min + Math.floor(random() * (max - min + 1))
 	const names = Array.from({ length: options.bidders ?? 24 }, (_, i) => `bidder${String(i + 1).padStart(2, '0')}`)
+	const homeOf = new Map([...names, SELLER].map((name, i) => [name, i % options.apiUrls.length]))
 	const tokens = new Map<string, string>()
 	for (const name of [...names, SELLER]) tokens.set(name, await signToken(secret, { sub: name, roles: name === SELLER ? ['seller'] : [], ttlSeconds: 6 * 3600 }))
 
@@ -158,8 +168,9 @@ export async function createLoad(options: LoadOptions) {
 		const headers: Record<string, string> = { authorization: `Bearer ${tokens.get(who)}`, 'content-type': 'application/json' }
 		if (key) headers['idempotency-key'] = key
 		let result: { status: number | null; code: string; json: unknown; retryAfter: number | null }
+		const via = instances.pick(homeOf.get(who)!)
 		try {
-			const res = await fetch(`${apiUrl}${path}`, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(requestTimeoutMs) })
+			const res = await fetch(`${via}${path}`, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(requestTimeoutMs) })
 			const text = await res.text()
 			let json: unknown = null
 			try {
@@ -171,8 +182,9 @@ export async function createLoad(options: LoadOptions) {
 		} catch (err) {
 			const e = err as { code?: string; name?: string }
 			result = { status: null, code: e.code ?? e.name ?? 'ERROR', json: null, retryAfter: null }
+			instances.takeOut(via)
 		}
-		const attempt: Attempt = { at: Date.now(), status: result.status, code: result.code, what }
+		const attempt: Attempt = { at: Date.now(), status: result.status, code: result.code, what, via }
 		attempts.push(attempt)
 		return { ...result, attempt }
 	}
@@ -311,7 +323,9 @@ export async function createLoad(options: LoadOptions) {
 				await pause(n, retryAfter)
 				continue
 			}
-			record.outcome = unclear(status) ? 'unknown' : 'failed'
+			// A 422 after an unclear attempt judged the body against a later clock (an end that has
+			// passed meanwhile): the first attempt may still have created it, as for a bid's CLOSED.
+			record.outcome = unclear(status) || (unclearBefore && status === 422) ? 'unknown' : 'failed'
 			return record
 		}
 	}
@@ -340,8 +354,62 @@ export async function createLoad(options: LoadOptions) {
 			if (ticker) clearInterval(ticker)
 			ticker = null
 			while (inFlight.size > 0) await Promise.all([...inFlight])
+			instances.stop()
+		},
+		/** The auctions open now and, as far as the load knows, still for `forMs` (a fault's auctions that end sooner left out). */
+		openAuctions(forMs: number): string[] {
+			const now = Date.now()
+			return [...views].filter(([, v]) => !v.closed && v.endsAt > now + forMs).map(([id]) => id)
 		},
 		/** Times of the 201s to bids, in the order they came. */
 		acceptedTimes: () => attempts.filter((a) => a.what === 'bid' && a.status === 201).map((a) => a.at),
+	}
+}
+
+/**
+ * The load's view of the api instances, as a load balancer with health checks has it: an
+ * instance that did not answer a request is taken out (a SIGKILLed process refuses or resets
+ * connections) and asked for /healthz every 100 ms until it answers 200, then put back.
+ * With one instance there is nowhere else to go: it is always picked.
+ */
+export function createBalancer(urls: readonly string[]) {
+	if (urls.length === 0) throw new Error('the load needs at least one api instance')
+	const out = new Set<string>()
+	let prober: ReturnType<typeof setInterval> | null = null
+	let probing = false
+	const probe = async () => {
+		if (probing) return
+		probing = true
+		for (const url of [...out]) {
+			const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(500) }).then(
+				(r) => r.status === 200,
+				() => false,
+			)
+			if (ok) out.delete(url)
+		}
+		probing = false
+		if (out.size === 0 && prober) {
+			clearInterval(prober)
+			prober = null
+		}
+	}
+	return {
+		/** The bidder's own instance, or the next one in service when it is out. */
+		pick(home: number): string {
+			for (let k = 0; k < urls.length; k++) {
+				const url = urls[(home + k) % urls.length]!
+				if (!out.has(url)) return url
+			}
+			return urls[home % urls.length]!
+		},
+		takeOut(url: string) {
+			if (urls.length < 2 || out.has(url)) return
+			out.add(url)
+			prober ??= setInterval(() => void probe(), HEALTH_PROBE_MS)
+		},
+		stop() {
+			if (prober) clearInterval(prober)
+			prober = null
+		},
 	}
 }

@@ -1,5 +1,5 @@
 import { Database } from 'bun:sqlite'
-import Redis from 'ioredis'
+import Redis, { Cluster } from 'ioredis'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import type { Sql } from 'postgres'
@@ -109,10 +109,16 @@ export async function readListing(apiUrl: string): Promise<Set<string>> {
 	return ids
 }
 
-/** The private fields of each auction in Redis (the NATS stack's store), read from its hash. */
+/** The private fields of each auction in Redis (the NATS and cluster stacks' store), read from its hash. */
 export async function readHidden(stack: Stack, ids: readonly string[]): Promise<Map<string, Pick<AuctionRecord, 'leaderMax' | 'reservePrice'>> | null> {
-	if (!stack.redis) return null
-	const redis = new Redis(stack.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+	let redis: Redis | Cluster
+	if (stack.redis) redis = new Redis(stack.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+	else if (stack.redisCluster)
+		redis = new Cluster(
+			stack.redisCluster.nodes.map((n) => ({ host: n.host, port: n.port })),
+			{ lazyConnect: true, slotsRefreshTimeout: 2_000, redisOptions: { connectTimeout: 2_000, maxRetriesPerRequest: 1 } },
+		)
+	else return null
 	await redis.connect()
 	try {
 		const out = new Map<string, Pick<AuctionRecord, 'leaderMax' | 'reservePrice'>>()
@@ -129,8 +135,8 @@ export async function readHidden(stack: Stack, ids: readonly string[]): Promise<
 
 /** Messages in the dead-letter stream (NATS stack), and whether the archivers' consumer is drained. */
 export async function natsState(stack: Stack): Promise<{ deadLetters: number; pending: number } | null> {
-	if (!stack.nats) return null
-	const nc = await connect({ servers: stack.nats.url, timeout: 3_000 })
+	if (!stack.natsUrl) return null
+	const nc = await connect({ servers: stack.natsUrl.split(','), timeout: 3_000 })
 	try {
 		const jsm = await jetstreamManager(nc)
 		const deadLetters = await jsm.streams.info(stack.env.NATS_DLQ_STREAM!).then(
@@ -160,13 +166,19 @@ export function problemLogs(stack: Stack): Array<{ process: string; msg: string;
 	return out
 }
 
-/** Every log line at warn or above, per process (for the JSON report: what gavel said during the faults). */
-export function warnings(stack: Stack): Record<string, Array<{ at: number | null; level: number; msg: string }>> {
-	const out: Record<string, Array<{ at: number | null; level: number; msg: string }>> = {}
+/** Every log line at warn or above, per process, with its error's message (for the JSON report: what gavel said during the faults). */
+export function warnings(stack: Stack): Record<string, Array<{ at: number | null; level: number; msg: string; error?: string; where?: string[] }>> {
+	const out: Record<string, Array<{ at: number | null; level: number; msg: string; error?: string; where?: string[] }>> = {}
 	for (const [name, p] of stack.processes)
 		out[name] = p
 			.logs()
 			.filter((l) => Number(l.level ?? 0) >= 40)
-			.map((l) => ({ at: typeof l.time === 'number' ? l.time : null, level: Number(l.level), msg: String(l.msg ?? '') }))
+			.map((l) => {
+				const err = (l.err ?? l.error) as { message?: unknown; stack?: unknown } | string | undefined
+				const error = typeof err === 'string' ? err : typeof err?.message === 'string' ? err.message : undefined
+				// An error (level 50 and up) keeps the top of its stack: where a 500 came from.
+				const where = Number(l.level) >= 50 && typeof err === 'object' && typeof err.stack === 'string' ? err.stack.split('\n').slice(1, 7).map((f) => f.trim()) : undefined
+				return { at: typeof l.time === 'number' ? l.time : null, level: Number(l.level), msg: String(l.msg ?? ''), ...(error ? { error } : {}), ...(where ? { where } : {}) }
+			})
 	return out
 }

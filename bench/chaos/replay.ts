@@ -175,16 +175,32 @@ export function replayAuction(plan: AuctionPlan, archived: readonly ArchivedEven
 			let out = b ? attempt(state, b, e, closeId) : null
 			if (!b) {
 				// No 201 carried this event: it is a bid whose answer never came (matched by what it produced).
-				for (const c of doubtful) {
-					if (used.has(c) || c.bidder !== e.bidder || !couldBeAt(c, e.at)) continue
-					const trial = attempt(state, c, e, closeId)
-					if (trial && differences(BID_FIELDS, e, trial.bid!).length === 0) {
+				const candidates = doubtful.filter((c) => !used.has(c) && c.bidder === e.bidder && couldBeAt(c, e.at))
+				const produces = (from: AuctionRecord, c: BidRecord) => {
+					const trial = attempt(from, c, e, closeId)
+					return trial && differences(BID_FIELDS, e, trial.bid!).length === 0 ? trial : null
+				}
+				for (const c of candidates) {
+					out = produces(state, c)
+					if (out) {
 						b = c
-						out = trial
-						used.add(c)
-						result.unanswered++
 						break
 					}
+				}
+				// Or the leader had raised their maximum in a bid whose answer never came either (a
+				// stalled log leaves both unanswered): the event is what proves that raise.
+				for (const c of b ? [] : candidates) {
+					const raised = unansweredRaise(e.at, (next) => produces(next, c) !== null)
+					if (raised) {
+						state = raised
+						out = produces(state, c)
+						b = c
+						break
+					}
+				}
+				if (b) {
+					used.add(b)
+					result.unanswered++
 				}
 			}
 			if (!b) {

@@ -10,6 +10,13 @@ function non201(w: WindowReport): string {
 	return entries.length ? entries.map(([k, v]) => `${k} × ${n(v)}`).join(', ') : 'none'
 }
 
+/** The time without accepted bids a fault caused, and on a killed Redis primary's slots alone. */
+function faultGap(w: WindowReport): string {
+	if (w.noAcceptedFromFaultMs === undefined) return ''
+	const slots = w.killedSlots ? `; its slots' ${w.killedSlots.auctions.length} auctions: ${seconds(w.killedSlots.noAcceptedFromFaultMs)}` : ''
+	return `${seconds(w.noAcceptedFromFaultMs)}${slots}`
+}
+
 function checksCell(w: WindowReport, total: number): string {
 	const failed = Object.entries(w.failed)
 	if (failed.length === 0) return `${total}/${total} passed`
@@ -20,8 +27,8 @@ function checksCell(w: WindowReport, total: number): string {
 export function table(report: StackReport): string {
 	const total = report.checks.length
 	const lines = [
-		`| fault (${report.kind} stack) | recovered in | bids answered 201 | non-201 answers by status · code | longest time without an accepted bid | checks |`,
-		'|---|---|---|---|---|---|',
+		`| fault (${report.kind} stack) | recovered in | bids answered 201 | non-201 answers by status · code | longest time without an accepted bid | time without accepted bids, fault → flowing again | checks |`,
+		'|---|---|---|---|---|---|---|',
 	]
 	for (const w of report.windows) {
 		const recovered = w.skipped
@@ -34,9 +41,16 @@ export function table(report: StackReport): string {
 						? 'not within the timeout'
 						: seconds(w.recoveryMs)
 		const gap = w.name === 'after' ? '' : seconds(w.noAcceptedMs)
-		lines.push(`| ${w.title} | ${recovered} | ${n(w.bids201)} | ${non201(w)} | ${gap} | ${checksCell(w, total)} |`)
+		const title = w.target ? `${w.title}: ${w.target}` : w.title
+		lines.push(`| ${title} | ${recovered} | ${n(w.bids201)} | ${non201(w)} | ${gap} | ${faultGap(w)} | ${checksCell(w, total)} |`)
 	}
 	return lines.join('\n')
+}
+
+/** One line: each fault's time without accepted bids (from the fault until bids flowed again). */
+export function gapLine(report: StackReport): string {
+	const faults = report.windows.filter((w) => w.noAcceptedFromFaultMs !== undefined)
+	return `time without accepted bids (${report.kind}): ${faults.length ? faults.map((w) => `${w.name} ${faultGap(w)}`).join(' · ') : 'no fault injected'}`
 }
 
 /** Every check with its numbers and its first violations. */
@@ -47,6 +61,7 @@ export function checkLines(report: StackReport, shown = 5): string {
 		for (const v of c.violations.slice(0, shown)) out.push(`    ${v.auction ? `${v.auction}: ` : ''}${v.message}`)
 		if (c.violations.length > shown) out.push(`    … and ${n(c.violations.length - shown)} more (see the JSON)`)
 	}
+	out.push(gapLine(report))
 	const t = report.totals
 	out.push(
 		`totals: ${n(t.bids)} bids sent (${n(t.accepted)} accepted, ${n(t.refused)} refused, ${n(t.unknown)} without a definite answer, ${n(t.skipped)} not sent: too many waiting); ${n(t.auctions)} auctions, ${n(t.events)} events archived`,

@@ -1,9 +1,11 @@
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runChecks, type CheckResult, type Outage, type Violation } from './checks.ts'
-import { EMBEDDED_FAULTS, faultsFor, NATS_FAULTS, type Fault } from './faults.ts'
-import { createLoad, type AuctionPlan, type Load } from './load.ts'
+import { runChecks, type ArchivedEvent, type CheckResult, type Outage, type Violation } from './checks.ts'
+import { natsClusterProblems, probeNatsNode } from '../cluster/nats-cluster.ts'
+import { probeRedisNode, redisClusterProblems } from '../cluster/redis-cluster.ts'
+import { FAULTS_OF, faultsFor, type Fault } from './faults.ts'
+import { createLoad, type AuctionPlan, type BidRecord, type Load } from './load.ts'
 import { archiveProgress, natsState, problemLogs, readArchive, readHidden, readListing, readStore, warnings } from './observe.ts'
 import { Children } from '../lib/servers.ts'
 import { removeDir, startStack, type Stack, type StackKind } from './stack.ts'
@@ -58,6 +60,16 @@ export interface WindowReport {
 	non201: Record<string, number>
 	/** The longest stretch in the window with no bid answered 201. */
 	noAcceptedMs: number
+	/** What exactly the fault hit (which node, which instance). */
+	target?: string
+	/**
+	 * The time without accepted bids the fault caused: the longest gap between consecutive 201s
+	 * from the last one before the fault until bids flowed again (its recovery; the window's end
+	 * when it did not recover).
+	 */
+	noAcceptedFromFaultMs?: number
+	/** A Redis primary killed: the same for the auctions on its slots alone. */
+	killedSlots?: { auctions: string[]; noAcceptedFromFaultMs: number }
 	/** Violations of each check that happened in this window. */
 	failed: Record<string, number>
 	error?: string
@@ -78,6 +90,11 @@ export interface StackReport {
 	totals: { bids: number; accepted: number; refused: number; unknown: number; skipped: number; auctions: number; events: number }
 	/** gavel's warnings and errors during the run, per process. */
 	logs: ReturnType<typeof warnings>
+	/**
+	 * For the first auctions a check failed on: everything the run knows of them (the archived
+	 * events and every bid the load sent on them, with each attempt), to tell what happened.
+	 */
+	evidence: Record<string, { events: ArchivedEvent[]; bids: BidRecord[] }>
 }
 
 const CLOSE_SLACK_MS = 1_500
@@ -92,16 +109,19 @@ const NEW_AUCTION_ENDS_AFTER_MS = 5_000
  * a quarter in, its down time, a recovery and a quarter of steady bids after it. The run keeps to
  * it where it can (a slow recovery pushes the rest later).
  */
-export function timetable(t0: number, windowMs: number, faults: ReadonlyArray<Pick<Fault, 'downMs'>>) {
+export function timetable(t0: number, windowMs: number, faults: ReadonlyArray<Pick<Fault, 'downMs' | 'recoveryAllowanceMs'>>) {
 	const warmupMs = Math.max(2_000, windowMs / 2)
 	const starts: number[] = []
 	let at = t0 + warmupMs
 	for (const fault of faults) {
 		starts.push(at)
-		at += Math.max(windowMs, windowMs / 2 + fault.downMs + RECOVERY_ALLOWANCE_MS)
+		at += Math.max(windowMs, windowMs / 2 + fault.downMs + (fault.recoveryAllowanceMs ?? RECOVERY_ALLOWANCE_MS))
 	}
 	return { warmupEnd: t0 + warmupMs, starts, injects: starts.map((s) => s + windowMs / 4), end: at }
 }
+
+/** A fault's name as it goes into auction ids (which take letters, digits, `_` and `-`): archiver+closer → archiver-closer. */
+export const idTag = (fault: string) => fault.replace(/[^A-Za-z0-9_-]/g, '-')
 
 /** The auctions of a run, timed against the timetable so some end (or are bought) during each fault. */
 export function planAuctions(injects: readonly number[], runEnd: number, faults: readonly string[]): AuctionPlan[] {
@@ -125,10 +145,11 @@ export function planAuctions(injects: readonly number[], runEnd: number, faults:
 		plans.push({
 			kind: 'buy-now',
 			buyNowAt: injectAt(i) + 200,
-			body: { id: `buy-now-${faults[i]}`, title: 'Vase', startingPrice: 1_000, increment: 100, reservePrice: 5_000_000, buyNowPrice: 5_000_000, endsAt: end },
+			body: { id: `buy-now-${idTag(faults[i]!)}`, title: 'Vase', startingPrice: 1_000, increment: 100, reservePrice: 5_000_000, buyNowPrice: 5_000_000, endsAt: end },
 		})
-	faults.forEach((fault, i) => {
+	faults.forEach((name, i) => {
 		const at = injectAt(i)
+		const fault = idTag(name)
 		plans.push({ kind: 'ends', body: { id: `ends-${fault}`, title: 'Chair', startingPrice: 1_000, increment: 100, endsAt: Math.round(at + 300) } })
 		plans.push({
 			kind: 'ends',
@@ -157,9 +178,14 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 	const runId = `chaos_${kind}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`
 	const dir = await mkdtemp(join(tmpdir(), 'gavel-chaos-'))
 	const forgetDir = children.defer(() => removeDir(dir))
-	const all = kind === 'nats' ? NATS_FAULTS : EMBEDDED_FAULTS
+	const all: readonly string[] = FAULTS_OF[kind]
 	const names = options.faults ? all.filter((f) => options.faults!.includes(f)) : [...all]
-	log(`[${kind}] starting ${kind === 'nats' ? 'redis-server, nats-server, the Postgres proxy and gavel (api,live · live · archiver · closer)' : 'the all-in-one gavel'} in ${dir}`)
+	const what = {
+		nats: 'redis-server, nats-server, the Postgres proxy and gavel (api,live · live · archiver · closer)',
+		cluster: 'a Redis Cluster (3 primaries + 3 replicas), a 3-node NATS cluster, the Postgres proxy and gavel (2× api,live · 2× archiver · 2× closer)',
+		embedded: 'the all-in-one gavel',
+	}[kind]
+	log(`[${kind}] starting ${what} in ${dir}`)
 	let stack: Stack
 	try {
 		stack = await startStack({ kind, dir, runId, env: options.gavelEnv, children })
@@ -171,22 +197,29 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 	const watchers: Watcher[] = []
 	let load: Load | null = null
 	try {
-		const faults = faultsFor(stack, names, options)
+		// The Redis primary to kill is chosen when the fault comes, among the auctions open then and for a while.
+		const faults = faultsFor(stack, names, { ...options, openAuctions: () => load?.openAuctions(60_000) ?? [] })
 		const windowMs = options.secondsPerFault * 1000
 		const t0 = Date.now() + 1_000
 		const times = timetable(t0, windowMs, faults)
 		const plans = planAuctions(times.injects, times.end, names)
-		load = await createLoad({ apiUrl: stack.apiUrl, secret: stack.secret, rate: options.rate, retryForMs: options.retryForMs, seed: options.seed })
+		load = await createLoad({ apiUrls: stack.apiUrls, secret: stack.secret, rate: options.rate, retryForMs: options.retryForMs, seed: options.seed })
 		for (const plan of plans.filter((p) => p.createAt === undefined)) {
 			const c = await load.create(plan)
 			if (c.outcome !== 'created') throw new Error(`creating ${plan.body.id} before the traffic failed: ${c.attempts.map((a) => `${a.status ?? ''} ${a.code}`).join(', ')}`)
 		}
 		const watched = plans.filter((p) => p.createAt === undefined).map((p) => p.body.id)
 		const pick = (i: number, count: number) => Array.from({ length: count }, (_, k) => watched[(i * count + k) % watched.length]!).filter((a, k, all) => all.indexOf(a) === k)
-		for (let i = 0; i < options.rawWatchers; i++) watchers.push(rawWatcher(`raw-${i + 1}`, stack.rawLiveUrl, pick(i, 4)))
-		for (let i = 0; i < options.clientWatchers; i++)
-			watchers.push(clientWatcher(`watch-${i + 1}`, stack.clientLiveUrls[i % stack.clientLiveUrls.length]!, pick(i + options.rawWatchers, 4)))
-		log(`[${kind}] ${plans.length} auctions planned (${watched.length} open now), ${options.rawWatchers} raw watchers on ${stack.rawLiveUrl}, ${options.clientWatchers} watch() clients; bids at ${options.rate}/s (seed ${options.seed})`)
+		// A watcher's instances in turn: its own, then (cluster) the other live instances behind the same address.
+		const route = (homes: readonly string[], i: number) => {
+			const home = homes[i % homes.length]!
+			return stack.liveGroup.includes(home) ? [home, ...stack.liveGroup.filter((u) => u !== home)] : [home]
+		}
+		for (let i = 0; i < options.rawWatchers; i++) watchers.push(rawWatcher(`raw-${i + 1}`, route(stack.rawLiveUrls, i), pick(i, 4)))
+		for (let i = 0; i < options.clientWatchers; i++) watchers.push(clientWatcher(`watch-${i + 1}`, route(stack.clientLiveUrls, i), pick(i + options.rawWatchers, 4)))
+		log(
+			`[${kind}] ${plans.length} auctions planned (${watched.length} open now), ${options.rawWatchers} raw watchers on ${stack.rawLiveUrls.join(' and ')}, ${options.clientWatchers} watch() clients on ${stack.clientLiveUrls.join(' and ')}; bids at ${options.rate}/s through ${stack.apiUrls.join(' and ')} (seed ${options.seed})`,
+		)
 
 		const windows: WindowReport[] = []
 		const outages: Outage[] = []
@@ -213,14 +246,16 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 				const auctions = pick(options.rawWatchers + options.clientWatchers + 3 * i + k, 3)
 				watchers.push(
 					k === 1
-						? clientWatcher(`watch-joined-${when}-${fault.name}`, stack.clientLiveUrls[i % stack.clientLiveUrls.length]!, auctions)
-						: rawWatcher(`raw-joined-${when}-${fault.name}`, stack.rawLiveUrl, auctions),
+						? clientWatcher(`watch-joined-${when}-${fault.name}`, route(stack.clientLiveUrls, i), auctions)
+						: rawWatcher(`raw-joined-${when}-${fault.name}`, route(stack.rawLiveUrls, i + k), auctions),
 				)
 			}
 			try {
 				await fault.inject()
+				w.target = fault.target
+				if (fault.target) log(`[${kind}]   hit ${fault.target}`)
 				join('during', 0)
-				for (const plan of plans.filter((p) => p.createAt !== undefined && p.body.id === `new-${fault.name}`)) {
+				for (const plan of plans.filter((p) => p.createAt !== undefined && p.body.id === `new-${idTag(fault.name)}`)) {
 					plan.body.endsAt = Date.now() + NEW_AUCTION_ENDS_AFTER_MS // the timetable may have slipped
 					load.createLater(plan)
 				}
@@ -245,6 +280,7 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 			outages.push({ fault: fault.name, from: w.injectedAt, to: w.recoveredAt ?? Date.now() })
 			await sleepUntil(Math.max(times.starts[i + 1] ?? times.end, from + windowMs, (w.recoveredAt ?? Date.now()) + windowMs / 4))
 			w.to = Date.now()
+			if (fault.affected) w.killedSlots = { auctions: [...fault.affected], noAcceptedFromFaultMs: 0 }
 		}
 
 		log(`[${kind}] traffic stops; waiting for the answers still owed, the archive and the closers`)
@@ -301,6 +337,7 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 				events: [...archive.events.values()].reduce((s, e) => s + e.length, 0),
 			},
 			logs: warnings(stack),
+			evidence: evidenceFor(checks, archive.events, load.records),
 		}
 	} finally {
 		for (const w of watchers) w.close()
@@ -309,6 +346,13 @@ export async function runStack(kind: StackKind, options: ChaosOptions, children 
 		await removeDir(dir)
 		forgetDir()
 	}
+}
+
+const EVIDENCE_AUCTIONS = 3
+
+function evidenceFor(checks: CheckResult[], archive: Map<string, ArchivedEvent[]>, bids: readonly BidRecord[]): StackReport['evidence'] {
+	const auctions = [...new Set(checks.flatMap((c) => c.violations.flatMap((v) => (v.auction ? [v.auction] : []))))].slice(0, EVIDENCE_AUCTIONS)
+	return Object.fromEntries(auctions.map((id) => [id, { events: archive.get(id) ?? [], bids: bids.filter((b) => b.auction === id) }]))
 }
 
 /** What each process says about itself: /readyz, and its archive and bus metrics (what a person would look at first). */
@@ -326,6 +370,10 @@ async function diagnose(stack: Stack): Promise<Record<string, unknown>> {
 		}
 	}
 	out.nats = await natsState(stack).catch((err: unknown) => `no answer: ${(err as Error).message}`)
+	// The clusters as their launchers judge them (a killed node still down shows as not answering).
+	const { redisCluster: redis, natsCluster: nats } = stack
+	if (redis) out.redisCluster = redisClusterProblems(await Promise.all(redis.nodes.map((n) => probeRedisNode(n.port))), (port) => redis.nodes.find((n) => n.port === port)?.name ?? String(port))
+	if (nats) out.natsCluster = natsClusterProblems(await Promise.all(nats.nodes.map((n) => probeNatsNode(n.monitorPort))), (port) => nats.nodes.find((n) => n.monitorPort === port)?.name ?? String(port))
 	return out
 }
 
@@ -333,8 +381,12 @@ const emptyWindow = (name: string, title: string, from: number, to: number): Win
 
 /** Waits until bids are accepted again (a bid sent after the restore got a 201) and the fault's own part is back. */
 async function waitForRecovery(fault: Fault, restoredAt: number, load: Load, watchers: Watcher[], stack: Stack, timeoutMs: number): Promise<boolean> {
-	const bids = await until(() => load.records.some((r) => r.sentAt >= restoredAt && r.outcome === 'accepted'), timeoutMs)
-	if (!bids) return false
+	const acceptedSince = (test: (r: Load['records'][number]) => boolean) => until(() => load.records.some((r) => r.sentAt >= restoredAt && r.outcome === 'accepted' && test(r)), timeoutMs)
+	if (!(await acceptedSince(() => true))) return false
+	// The killed api instance is back in the balance: it answered a bid 201 itself.
+	if (fault.recovery === 'instance') return acceptedSince((r) => r.attempts.at(-1)?.via === fault.instance)
+	// Bids flow again on the killed Redis primary's slots (on its promoted replica).
+	if (fault.recovery === 'affected') return !fault.affected?.length || acceptedSince((r) => fault.affected!.includes(r.auction))
 	if (fault.recovery === 'watchers') {
 		// Every raw watcher on the restarted process has heard something since: it is back on it.
 		const raw = watchers.filter((w) => w.record.kind === 'raw')
@@ -379,9 +431,28 @@ async function settle(stack: Stack, plans: AuctionPlan[], ids: string[], watcher
 	return { ok, waitingFor }
 }
 
-/** Fills each window's answers, the longest stretch without a 201, and the violations that happened in it. */
+/**
+ * The time without accepted bids a fault caused: the longest gap between consecutive 201 times
+ * (sorted) from the last one before `from` (the injection) until the first one at or after
+ * `until` (bids flowing again), each end standing in where there is no such 201.
+ */
+export function longestGap(times: readonly number[], from: number, until: number): number {
+	let previous = from
+	for (const t of times) if (t < from) previous = t
+	let longest = 0
+	for (const t of times) {
+		if (t < from) continue
+		longest = Math.max(longest, t - previous)
+		previous = t
+		if (t >= until) return longest
+	}
+	return Math.max(longest, until - previous)
+}
+
+/** Fills each window's answers, the longest stretch without a 201, the time without one a fault caused, and the violations that happened in it. */
 function fillWindows(windows: WindowReport[], load: Load, checks: CheckResult[]) {
 	const accepted = load.acceptedTimes()
+	const answers = load.records.filter((r) => r.outcome === 'accepted' && r.answeredAt !== undefined).sort((a, b) => a.answeredAt! - b.answeredAt!)
 	for (const w of windows) {
 		for (const a of load.attempts) {
 			if (a.at < w.from || a.at >= w.to) continue
@@ -401,6 +472,13 @@ function fillWindows(windows: WindowReport[], load: Load, checks: CheckResult[])
 			last = t
 		}
 		w.noAcceptedMs = longest
+		if (w.injectedAt === undefined) continue
+		const until = w.recoveredAt ?? w.to
+		w.noAcceptedFromFaultMs = longestGap(accepted, w.injectedAt, until)
+		if (w.killedSlots) {
+			const on = new Set(w.killedSlots.auctions)
+			w.killedSlots.noAcceptedFromFaultMs = longestGap(answers.filter((r) => on.has(r.auction)).map((r) => r.answeredAt!), w.injectedAt, until)
+		}
 	}
 	const windowOf = (v: Violation) => (v.at === null ? windows.at(-1)! : (windows.find((w) => v.at! >= w.from && v.at! < w.to) ?? (v.at < windows[0]!.from ? windows[0]! : windows.at(-1)!)))
 	for (const check of checks)

@@ -1,4 +1,4 @@
-import { connectLive, liveUrl, type LiveConnection } from '../../src/client/watch.ts'
+import { connectLive, liveUrl, type LiveConnection, type WatchSocketConstructor } from '../../src/client/watch.ts'
 import type { GavelEvent } from '../../src/events.ts'
 
 /**
@@ -8,6 +8,9 @@ import type { GavelEvent } from '../../src/events.ts'
  * again a little later). It does no reordering, dropping or gap filling of its own, so what it
  * records is exactly what the server sent. A client watcher is the exported `watch()` machinery
  * (`connectLive`, several auctions on one socket), recording what it hands the application.
+ * Given several live instances (behind one address, as a load balancer has them), a watcher
+ * starts on the first and each reconnect goes to the next: when its instance is killed it moves
+ * to another and, as the protocol allows, subscribes there with the last seq it has.
  */
 
 export interface ReceivedEvent {
@@ -20,7 +23,10 @@ export interface ReceivedEvent {
 export interface WatcherRecord {
 	name: string
 	kind: 'raw' | 'watch()'
+	/** Where it started. */
 	url: string
+	/** Reconnects that went to another instance than the one before. */
+	moves?: number
 	auctions: string[]
 	received: Map<string, ReceivedEvent[]>
 	resets: Array<{ auction: string; seq: number; at: number }>
@@ -41,15 +47,19 @@ export interface Watcher {
 
 const RESUBSCRIBE_MS = 300
 
+/** The instances a watcher goes to in turn, as base URLs: its own first, then the others. */
+const turns = (baseUrls: string | readonly string[]) => (typeof baseUrls === 'string' ? [baseUrls] : [...baseUrls])
+
 /** A raw watcher: one WebSocket, `since` = last seq on every (re)subscribe, nothing else. */
-export function rawWatcher(name: string, baseUrl: string, auctions: string[]): Watcher {
-	const url = liveUrl(baseUrl)
-	const record: WatcherRecord = { name, kind: 'raw', url, auctions, received: new Map(auctions.map((a) => [a, []])), resets: [], errors: [], reconnects: 0, startedAt: Date.now() }
+export function rawWatcher(name: string, baseUrls: string | readonly string[], auctions: string[]): Watcher {
+	const urls = turns(baseUrls).map(liveUrl)
+	const record: WatcherRecord = { name, kind: 'raw', url: urls[0]!, moves: 0, auctions, received: new Map(auctions.map((a) => [a, []])), resets: [], errors: [], reconnects: 0, startedAt: Date.now() }
 	const since = new Map(auctions.map((a) => [a, 0]))
 	let ws: WebSocket | null = null
 	let closed = false
 	let failures = 0
 	let opened = 0
+	let turn = 0
 
 	const subscribe = (socket: WebSocket, auction: string) => {
 		if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ op: 'subscribe', auction, since: since.get(auction)! }))
@@ -57,7 +67,7 @@ export function rawWatcher(name: string, baseUrl: string, auctions: string[]): W
 
 	const connect = () => {
 		if (closed) return
-		const socket = new WebSocket(url)
+		const socket = new WebSocket(urls[turn % urls.length]!)
 		ws = socket
 		socket.onopen = () => {
 			if (opened++ > 0) record.reconnects++
@@ -89,6 +99,10 @@ export function rawWatcher(name: string, baseUrl: string, auctions: string[]): W
 		socket.onclose = () => {
 			if (ws !== socket || closed) return
 			ws = null
+			if (urls.length > 1) {
+				turn++
+				record.moves!++
+			}
 			setTimeout(connect, Math.min(100 * 2 ** failures++, 1_000))
 		}
 		socket.onerror = () => {}
@@ -106,11 +120,14 @@ export function rawWatcher(name: string, baseUrl: string, auctions: string[]): W
 }
 
 /** A watch() client: `connectLive` with a watch per auction from seq 0, recording what onEvent hands over. */
-export function clientWatcher(name: string, baseUrl: string, auctions: string[]): Watcher {
+export function clientWatcher(name: string, baseUrls: string | readonly string[], auctions: string[]): Watcher {
+	const bases = turns(baseUrls)
+	const urls = bases.map(liveUrl)
 	const record: WatcherRecord = {
 		name,
 		kind: 'watch()',
-		url: liveUrl(baseUrl),
+		url: urls[0]!,
+		moves: 0,
 		auctions,
 		received: new Map(auctions.map((a) => [a, []])),
 		resets: [],
@@ -118,7 +135,9 @@ export function clientWatcher(name: string, baseUrl: string, auctions: string[])
 		reconnects: 0,
 		startedAt: Date.now(),
 	}
-	const connection: LiveConnection = connectLive(baseUrl, { backoff: { baseMs: 100, maxMs: 1_000 } })
+	// The client's own reconnects, each socket opened on the next instance: its `since` and ordering are watch()'s.
+	const WebSocket = urls.length > 1 ? rotatingSocket(urls, () => record.moves!++) : undefined
+	const connection: LiveConnection = connectLive(bases[0]!, { backoff: { baseMs: 100, maxMs: 1_000 }, WebSocket })
 	const watches = auctions.map((auction) =>
 		connection.watch(auction, {
 			since: 0,
@@ -135,5 +154,17 @@ export function clientWatcher(name: string, baseUrl: string, auctions: string[])
 		last: (auction) => watches[auctions.indexOf(auction)]?.seq ?? 0,
 		ended: (auction) => watches[auctions.indexOf(auction)]?.status === 'closed',
 		close: () => connection.close(),
+	}
+}
+
+/** A WebSocket class for watch() that opens each socket on the next of `urls`, whatever URL it is given. */
+function rotatingSocket(urls: readonly string[], onMove: () => void): WatchSocketConstructor {
+	let opened = 0
+	return class extends WebSocket {
+		constructor(_url: string) {
+			const turn = opened++
+			if (turn > 0) onMove()
+			super(urls[turn % urls.length]!)
+		}
 	}
 }

@@ -8,7 +8,8 @@ import { applyBid, closeAuction } from '../../src/domain/rules.ts'
 import { auctionCreated, type GavelEvent } from '../../src/events.ts'
 import { runChecks, type CheckInput, type CheckResult } from '../../bench/chaos/checks.ts'
 import type { ArchivedEvent } from '../../bench/chaos/replay.ts'
-import type { Attempt, AuctionPlan, BidRecord } from '../../bench/chaos/load.ts'
+import { createBalancer, type Attempt, type AuctionPlan, type BidRecord } from '../../bench/chaos/load.ts'
+import { idTag, longestGap } from '../../bench/chaos/run.ts'
 import type { WatcherRecord } from '../../bench/chaos/watchers.ts'
 
 const T = 1_800_000_000_000
@@ -180,6 +181,14 @@ describe('chaos checks', () => {
 		expect(check(checks, 'state').numbers).toContain('1 bids whose answer never came found placed')
 	})
 
+	test("a leader's raise and the next bid, both without an answer (a stalled log): the event proves the raise, and passes", () => {
+		// bob's raise to 5,000 (no event) and carol's 4,000 (bob's proxy answers 4,100) both got a 503.
+		const bids = BIDS.map((b, i) => (i === 2 || i === 3 ? { ...b, unanswered: true } : b))
+		const checks = runChecks(history(bids).input)
+		expect(failed(checks)).toEqual([])
+		expect(check(checks, 'state').numbers).toContain('2 bids whose answer never came found placed')
+	})
+
 	test('closed twice, closed late, or left open past its end fails closes; an outage in between allows its length', () => {
 		const twice = history(BIDS)
 		const close = twice.archive.at(-1)!
@@ -226,5 +235,46 @@ describe('chaos checks', () => {
 		expect(check(checks, 'answers').violations.map((v) => v.message)).toEqual(['a bid was answered 404 NOT_FOUND', 'a bid was answered 500 INTERNAL'])
 		expect(check(checks, 'auctions').violations[0]!.message).toContain('GET /auctions does not list it')
 		expect(check(checks, 'log').violations[0]!.message).toBe('2 messages in the dead-letter stream')
+	})
+})
+
+describe('time without accepted bids, from a fault until bids flow again', () => {
+	test('the longest gap between 201s from the last one before the fault to the first one after the recovery', () => {
+		// 201s every 100 ms, a fault at 1,050, nothing until 3,400, then every 100 ms again; recovered at 3,400.
+		const times = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 3400, 3500, 3600, 9000]
+		expect(longestGap(times, 1_050, 3_400)).toBe(2_400)
+		// A gap after the recovery is not the fault's (the window's own column shows it).
+		expect(longestGap(times, 1_050, 3_500)).toBe(2_400)
+	})
+
+	test('no 201 before the fault counts from the fault; none after it, up to the end', () => {
+		expect(longestGap([], 1_000, 4_000)).toBe(3_000)
+		expect(longestGap([500], 1_000, 4_000)).toBe(3_500)
+		expect(longestGap([1_200, 1_300], 1_000, 1_300)).toBe(200)
+	})
+})
+
+describe('the load between api instances, as a load balancer would', () => {
+	test('a bidder goes to its own instance; one taken out sends it to the next until it answers again', () => {
+		const balancer = createBalancer(['http://127.0.0.1:1', 'http://127.0.0.1:2'])
+		try {
+			expect([0, 1, 2, 3].map((home) => balancer.pick(home))).toEqual(['http://127.0.0.1:1', 'http://127.0.0.1:2', 'http://127.0.0.1:1', 'http://127.0.0.1:2'])
+			balancer.takeOut('http://127.0.0.1:1')
+			expect([0, 1, 2, 3].map((home) => balancer.pick(home))).toEqual(['http://127.0.0.1:2', 'http://127.0.0.1:2', 'http://127.0.0.1:2', 'http://127.0.0.1:2'])
+		} finally {
+			balancer.stop()
+		}
+	})
+
+	test('one instance is never taken out: there is nowhere else to go', () => {
+		const balancer = createBalancer(['http://127.0.0.1:1'])
+		balancer.takeOut('http://127.0.0.1:1')
+		expect(balancer.pick(3)).toBe('http://127.0.0.1:1')
+		balancer.stop()
+	})
+
+	test("a fault's name goes into auction ids as letters, digits, _ and -", () => {
+		expect(idTag('archiver+closer')).toBe('archiver-closer')
+		expect(idTag('redis-primary')).toBe('redis-primary')
 	})
 })

@@ -1,4 +1,4 @@
-import { ReplyError, type Cluster, type Redis, type Result } from 'ioredis'
+import { Cluster, ReplyError, type Redis, type Result } from 'ioredis'
 import { settingsOf, toView, tiersOf, type AuctionRecord, type AuctionStatus } from '../../domain/auction.ts'
 import { decodeCursor, encodeCursor, idOfListKey, listKey } from '../../domain/listing.ts'
 import { newEventId } from '../../events.ts'
@@ -450,17 +450,37 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 
 		async close() {},
 	} satisfies BidStore
-	return unavailableWhenUnreachable(store)
+	// A command sent by a slot map the failover made stale: ask the cluster where the slots are now.
+	const onRedirect = redis instanceof Cluster ? () => void redis.refreshSlotsCache() : () => {}
+	return unavailableWhenUnreachable(store, onRedirect)
 }
 
 /**
- * unavailableWhenUnreachable turns "Redis did not answer" (connection lost, retries used up)
- * into a 503 UNAVAILABLE the client can retry (with the same Idempotency-Key for a bid),
- * instead of a 500. What Redis itself refused (a ReplyError: a bug in a script) and the
+ * Redis Cluster's answers to a command that went to a node that does not serve its slot now, or
+ * not yet: a failover under way (MOVED/ASK to the promoted replica, TRYAGAIN, CLUSTERDOWN while
+ * no primary serves the slot, READONLY from an old primary back as a replica, LOADING). The
+ * command did not run (a script on a replica fails at its first write, having written nothing).
+ * ioredis follows MOVED for a lone command, but an auto-pipelined batch whose commands got
+ * different redirects (several slots of the failed node) hands each its error.
+ */
+const NOT_SERVED_HERE = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|READONLY|LOADING|MASTERDOWN)\b/
+
+/** Whether Redis answered that the command did not run on this node (a failover under way). */
+export const notServedHere = (err: unknown): boolean => err instanceof ReplyError && NOT_SERVED_HERE.test((err as Error).message)
+
+/**
+ * unavailableWhenUnreachable turns "Redis did not answer" (connection lost, retries used up) and
+ * "not served here" (a Redis Cluster failover under way) into a 503 UNAVAILABLE the client can
+ * retry (with the same Idempotency-Key for a bid), instead of a 500; `onRedirect` then refreshes
+ * the slot map. What Redis itself refused otherwise (a ReplyError: a bug in a script) and the
  * store's own refusals pass through unchanged.
  */
-function unavailableWhenUnreachable<S extends BidStore>(store: S): S {
+export function unavailableWhenUnreachable<S extends BidStore>(store: S, onRedirect: () => void = () => {}): S {
 	const guard = (err: unknown): never => {
+		if (notServedHere(err)) {
+			onRedirect()
+			throw new UnavailableError('the bid store is failing over; retry (with the same Idempotency-Key for a bid)', { cause: err })
+		}
 		// A refusal, a script error or a caller's bug (TypeError) is no outage: never a retryable 503.
 		if (err instanceof AppError || err instanceof ReplyError || err instanceof TypeError) throw err
 		throw new UnavailableError('the bid store is not answering; retry (with the same Idempotency-Key for a bid)', { cause: err })
