@@ -22,6 +22,12 @@ export interface BidsOptions {
 	durationSeconds?: number
 	auctions?: number
 	bidders?: number
+	/**
+	 * Every bid accepted (issue 17's workload): each connection keeps one auction of its own and
+	 * two bidders there take turns, each bid one step above the last, so each bid becomes an
+	 * event, a JetStream message and an archive row. Default: the realistic mix (about half TOO_LOW).
+	 */
+	acceptAll?: boolean
 }
 
 export interface BidsResult {
@@ -53,36 +59,15 @@ export interface BidsResult {
 export async function benchBids(target: Target, options: BidsOptions = {}): Promise<BidsResult> {
 	const connections = options.connections ?? 100
 	const durationSeconds = options.durationSeconds ?? 10
-	const auctions = await createAuctions(target, options.auctions ?? 100, `bids${Date.now().toString(36)}-`)
-	const tokens = await Promise.all(Array.from({ length: options.bidders ?? 1000 }, (_, i) => token(target.secret, `bidder-${i}`)))
+	const acceptAll = options.acceptAll ?? false
+	// All accepted: an auction per connection (so no two bids on one auction are ever in flight).
+	const auctions = await createAuctions(target, acceptAll ? connections : (options.auctions ?? 100), `bids${Date.now().toString(36)}-`)
+	const tokens = await Promise.all(Array.from({ length: acceptAll ? 2 * connections : (options.bidders ?? 1000) }, (_, i) => token(target.secret, `bidder-${i}`)))
 	const dir = await mkdtemp(join(tmpdir(), 'gavel-bench-'))
 	const script = join(dir, 'bids.lua')
-	await Bun.write(
-		script,
-		`local tokens = {${tokens.map((t) => `"${t}"`).join(',')}}
-local auctions = {${auctions.map((a) => `"${a}"`).join(',')}}
-local counter = 0
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("seed", threads)
-end
-function init(args)
-  -- one wrk per URL: the part's number (after --) keeps their sequences apart
-  math.randomseed(seed * 7919 + (tonumber(args[1]) or 0))
-end
-request = function()
-  counter = counter + 1
-  local auction = auctions[(counter % #auctions) + 1]
-  local amount = 100 + counter * 2 + math.random(0, 40)
-  return wrk.format("POST", "/auctions/" .. auction .. "/bids",
-    {["Authorization"] = "Bearer " .. tokens[math.random(#tokens)], ["Content-Type"] = "application/json"},
-    '{"amount":' .. amount .. '}')
-end
-`,
-	)
+	await Bun.write(script, acceptAll ? acceptAllScript(tokens, auctions) : mixedScript(tokens, auctions))
 	const configFile = join(dir, 'load.json')
-	await Bun.write(configFile, JSON.stringify({ tokens, auctions, connections, seconds: durationSeconds }))
+	await Bun.write(configFile, JSON.stringify({ tokens, auctions, connections, seconds: durationSeconds, acceptAll }))
 	const archiveCheck = target.databaseUrl && target.redisPrefix ? await archiveCounter(target.databaseUrl, target.redisPrefix, auctions) : null
 	const archivedBefore = (await archiveCheck?.count())?.archived ?? 0
 	const urls = target.urls ?? [target.url]
@@ -111,7 +96,11 @@ end
 	// fallback takes them all and spreads its connections round robin.
 	const loads = (
 		generator === 'wrk'
-			? splitConnections(connections, urls.length).map((c, i) => ['wrk', `-t${Math.max(1, Math.floor(2 / urls.length))}`, `-c${c}`, `-d${durationSeconds}s`, '--latency', '-s', script, urls[i]!, ...(i > 0 ? ['--', String(i * 104_729)] : [])])
+			? splitConnections(connections, urls.length).map((c, i) => {
+					const threads = Math.max(1, Math.floor(2 / urls.length))
+					const part = acceptAll ? [String(i), String(urls.length), String(threads)] : i > 0 ? [String(i * 104_729)] : []
+					return ['wrk', `-t${threads}`, `-c${c}`, `-d${durationSeconds}s`, '--latency', '-s', script, urls[i]!, ...(part.length > 0 ? ['--', ...part] : [])]
+				})
 			: [['bun', join(import.meta.dir, 'lib/fetch-load.ts'), urls.join(','), configFile]]
 	).map((argv) => Bun.spawn(argv, { stdout: 'pipe', stderr: 'pipe' }))
 	const outputs = await Promise.all(loads.map((load) => new Response(load.stdout).text()))
@@ -182,6 +171,79 @@ end
 			capacity: navigator.hardwareConcurrency * durationSeconds,
 		},
 	}
+}
+
+const luaList = (values: string[]) => values.map((v) => `"${v}"`).join(',')
+
+/** The realistic mix: amounts climb per wrk thread with jitter, so threads overtake each other and about half the bids are TOO_LOW. */
+function mixedScript(tokens: string[], auctions: string[]): string {
+	return `local tokens = {${luaList(tokens)}}
+local auctions = {${luaList(auctions)}}
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("seed", threads)
+end
+function init(args)
+  -- one wrk per URL: the part's number (after --) keeps their sequences apart
+  math.randomseed(seed * 7919 + (tonumber(args[1]) or 0))
+end
+request = function()
+  counter = counter + 1
+  local auction = auctions[(counter % #auctions) + 1]
+  local amount = 100 + counter * 2 + math.random(0, 40)
+  return wrk.format("POST", "/auctions/" .. auction .. "/bids",
+    {["Authorization"] = "Bearer " .. tokens[math.random(#tokens)], ["Content-Type"] = "application/json"},
+    '{"amount":' .. amount .. '}')
+end
+`
+}
+
+/**
+ * Every bid accepted. wrk's request() does not say which connection asks, but a connection asks
+ * right after its response() ran: so the response names the auction it was for (the answer's
+ * "auction"), and the next request on that connection stays on it, with the other of its two
+ * bidders and one step above. Each connection thus owns one auction (dealt out at the start)
+ * and never has two bids on it in flight.
+ */
+function acceptAllScript(tokens: string[], auctions: string[]): string {
+	return `local tokens = {${luaList(tokens)}}
+local auctions = {${luaList(auctions)}}
+local slots = {}
+for i, a in ipairs(auctions) do slots[a] = i end
+local threads = 0
+local dealt, stride = 0, 1
+local turn = {}
+local next_auction = nil
+function setup(thread)
+  threads = threads + 1
+  thread:set("index", threads)
+end
+function init(args)
+  -- after --: this wrk's part, how many parts (one wrk per URL) and threads each: auctions are
+  -- dealt out so that no two connections anywhere share one
+  local part, parts, per = tonumber(args[1]) or 0, tonumber(args[2]) or 1, tonumber(args[3]) or 1
+  dealt = part * per + (index - 1)
+  stride = parts * per
+end
+function response(status, headers, body)
+  next_auction = body and body:match('"auction":"([^"]+)"') or nil
+end
+request = function()
+  local auction = next_auction
+  next_auction = nil
+  if auction == nil then
+    auction = auctions[(dealt % #auctions) + 1]
+    dealt = dealt + stride
+  end
+  local n = (turn[auction] or 0) + 1
+  turn[auction] = n
+  return wrk.format("POST", "/auctions/" .. auction .. "/bids",
+    {["Authorization"] = "Bearer " .. tokens[(slots[auction] - 1) * 2 + (n % 2) + 1], ["Content-Type"] = "application/json"},
+    '{"amount":' .. (100 + n * 10) .. '}')
+end
+`
 }
 
 /** What one load generator reports: requests sent, those that failed on the socket, latency. */

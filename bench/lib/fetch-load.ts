@@ -12,7 +12,7 @@ export {} // a module: top-level await
  */
 const [urlList, configFile] = Bun.argv.slice(2)
 const urls = urlList!.split(',')
-const config = (await Bun.file(configFile!).json()) as { tokens: string[]; auctions: string[]; connections: number; seconds: number }
+const config = (await Bun.file(configFile!).json()) as { tokens: string[]; auctions: string[]; connections: number; seconds: number; acceptAll?: boolean }
 const latencies: number[] = []
 let errors = 0
 let counter = 0
@@ -20,16 +20,18 @@ const deadline = performance.now() + config.seconds * 1000
 await Promise.all(
 	Array.from({ length: config.connections }, async (_, c) => {
 		const url = urls[Math.floor((c * urls.length) / config.connections)]
-		while (performance.now() < deadline) {
+		for (let turn = 1; performance.now() < deadline; turn++) {
 			counter++
-			const auction = config.auctions[counter % config.auctions.length]!
-			// Global counter: amounts climb; the random dip makes a share of bids TOO_LOW, as with wrk.
-			const amount = 100 + counter * 2 + Math.floor(Math.random() * 41) - (c % 2) * Math.floor(Math.random() * 120)
+			// All accepted: the connection's own auction, its two bidders in turn, one step up each time.
+			// Otherwise a global counter: amounts climb, and a random dip makes a share TOO_LOW, as with wrk.
+			const auction = config.acceptAll ? config.auctions[c]! : config.auctions[counter % config.auctions.length]!
+			const amount = config.acceptAll ? 100 + turn * 10 : 100 + counter * 2 + Math.floor(Math.random() * 41) - (c % 2) * Math.floor(Math.random() * 120)
+			const bidder = config.acceptAll ? config.tokens[c * 2 + (turn % 2)] : config.tokens[counter % config.tokens.length]
 			const started = performance.now()
 			try {
 				const res = await fetch(`${url}/auctions/${auction}/bids`, {
 					method: 'POST',
-					headers: { authorization: `Bearer ${config.tokens[counter % config.tokens.length]}`, 'content-type': 'application/json' },
+					headers: { authorization: `Bearer ${bidder}`, 'content-type': 'application/json' },
 					body: `{"amount":${amount}}`,
 				})
 				await res.arrayBuffer()
