@@ -48,6 +48,8 @@ export class Deployment {
 	constructor(
 		readonly resources: RecordedResource[],
 		readonly calls: RecordedCall[],
+		/** `start:<type>::<name>` when a registration reached the mocks, `end:<type>::<name>` when the mock answered it. */
+		readonly timeline: string[] = [],
 	) {}
 
 	/** All custom resources of a type token, e.g. `aws:ecs/service:Service`. */
@@ -140,8 +142,10 @@ export function testStackArgs(change?: (args: GavelStackArgs) => void): GavelSta
  */
 export async function deployForTest(
 	args: GavelStackArgs = testStackArgs(),
+	/** Answer these resources (`<type>::<name>`) this many ms late, to see what waits for them. */
+	delays: Record<string, number> = {},
 ): Promise<{ deployment: Deployment; stack: GavelStack }> {
-	const deployment = await startMocks()
+	const deployment = await startMocks(delays)
 	try {
 		return { deployment, stack: deployGavel(args) }
 	} finally {
@@ -176,12 +180,18 @@ export async function runProgram(
 	return { deployment, outputs }
 }
 
-async function startMocks(): Promise<Deployment> {
+async function startMocks(delays: Record<string, number> = {}): Promise<Deployment> {
 	const resources: RecordedResource[] = []
 	const calls: RecordedCall[] = []
+	const timeline: string[] = []
 	await pulumi.runtime.setMocks(
 		{
-			newResource(args) {
+			async newResource(args) {
+				const key = `${args.type}::${args.name}`
+				timeline.push(`start:${key}`)
+				const delay = delays[key]
+				if (delay !== undefined) await new Promise((done) => setTimeout(done, delay))
+				timeline.push(`end:${key}`)
 				const raw: Record<string, unknown> = args.inputs ?? {}
 				const secretInputs = new Set(Object.keys(raw).filter((key) => isSecretValue(raw[key])))
 				const inputs = unwrapSecrets(raw) as Record<string, unknown>
@@ -199,7 +209,7 @@ async function startMocks(): Promise<Deployment> {
 		'test',
 		false,
 	)
-	return new Deployment(resources, calls)
+	return new Deployment(resources, calls, timeline)
 }
 
 // How the runtime hands a secret to the mocks: { [specialSigKey]: specialSecretSig, value }.
