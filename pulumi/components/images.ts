@@ -19,7 +19,7 @@ export function checkImage(key: string, image: string, development: boolean): vo
 	const ref = image.split('@')[0] ?? ''
 	const lastSegment = ref.slice(ref.lastIndexOf('/') + 1)
 	const tag = lastSegment.includes(':') ? lastSegment.slice(lastSegment.indexOf(':') + 1) : undefined
-	if (!DIGEST.test(image) && (tag === undefined || tag === 'latest'))
+	if (!image.includes('@') && (tag === undefined || tag === 'latest'))
 		throw new Error(`${key} (${image}) floats: name a version, and pin it by digest (…@sha256:…) or mirror it into ECR`)
 	if (!development && !isPinnedImage(image))
 		throw new Error(
