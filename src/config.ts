@@ -3,6 +3,7 @@ import { Value } from '@sinclair/typebox/value'
 import { parseClusterNodes } from './adapters/redis/cluster-nodes.ts'
 import { redactUrl } from './errors.ts'
 import { serverList } from './lib/server-list.ts'
+import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
 import {
 	DEFAULT_HTTP_IDLE_TIMEOUT_S,
 	DEFAULT_LIVE_DRAIN_SPREAD_MS,
@@ -94,7 +95,8 @@ const EnvSchema = T.Object({
 	RATE_LIMIT_BURST: T.Integer({ minimum: 0, default: 40 }),
 	RATE_LIMIT_IP_PER_SEC: T.Number({ minimum: 0, default: 100 }),
 	RATE_LIMIT_IP_BURST: T.Integer({ minimum: 0, default: 200 }),
-	TRUST_PROXY: T.Boolean({ default: false, description: 'true or false' }),
+	// false, true (one hop), a hop count or CIDRs: read by parseTrustProxy below.
+	TRUST_PROXY: T.String({ default: 'false' }),
 	MAX_BODY_BYTES: T.Integer({ minimum: 256, maximum: 1024 * 1024, default: DEFAULT_MAX_BODY_BYTES }),
 	EVENTS_KEPT: T.Integer({ minimum: 100, maximum: 1_000_000, default: DEFAULT_EVENTS_KEPT }),
 	IDEMPOTENCY_MAX_KEYS_PER_BIDDER: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER }),
@@ -113,8 +115,9 @@ const EnvSchema = T.Object({
 type Env = Static<typeof EnvSchema>
 
 export type Config = Readonly<
-	Omit<Env, 'ROLES'> & {
+	Omit<Env, 'ROLES' | 'TRUST_PROXY'> & {
 		roles: ReadonlySet<Role>
+		TRUST_PROXY: TrustProxy
 		production: boolean
 	}
 >
@@ -133,6 +136,8 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = Bun.env): Config {
 	const { value, problems } = readEnv(EnvSchema, env)
 	if (typeof value.NATS_URL === 'string') problems.push(...natsUrlProblems(value.NATS_URL))
+	const trustProxy = parseTrustProxy(value.TRUST_PROXY)
+	if ('problem' in trustProxy) problems.push(`TRUST_PROXY: ${trustProxy.problem}`)
 	if (problems.length === 0) {
 		const parsed = value
 		if (parsed.NODE_ENV === 'production' && !parsed.AUTH_JWT_SECRET && !parsed.AUTH_JWKS_URL)
@@ -158,10 +163,11 @@ export function loadConfig(env: Record<string, string | undefined> = Bun.env): C
 		// Keys fetched in clear can be swapped on the way: plain http only in development and tests.
 		if (parsed.AUTH_JWKS_URL?.startsWith('http://') && parsed.NODE_ENV === 'production')
 			problems.push(`AUTH_JWKS_URL: must be https:// when NODE_ENV=production (got ${JSON.stringify(parsed.AUTH_JWKS_URL)})`)
-		if (problems.length === 0) {
+		if (problems.length === 0 && !('problem' in trustProxy)) {
 			const { ROLES, ...rest } = parsed
 			return Object.freeze({
 				...rest,
+				TRUST_PROXY: trustProxy,
 				roles: new Set(ROLES.split(',') as Role[]),
 				production: parsed.NODE_ENV === 'production',
 			})
