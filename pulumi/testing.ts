@@ -122,6 +122,7 @@ export function testStackArgs(change?: (args: GavelStackArgs) => void): GavelSta
 			certificateArn: TEST_CERTIFICATE_ARN,
 			timeouts: { ...STACK_DEFAULTS.timeouts },
 			startupWaitSeconds: STACK_DEFAULTS.startupWaitSeconds,
+			healthCheckCommand: [...STACK_DEFAULTS.healthCheckCommand],
 			metrics: { collectorImage: TEST_COLLECTOR_IMAGE, namespace: STACK_DEFAULTS.metricsNamespace },
 			autoscaling: {
 				minCount: STACK_DEFAULTS.apiMinCount,

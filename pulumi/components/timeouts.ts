@@ -55,9 +55,9 @@ export function timeoutProblemsOfStack(t: Timeouts): string[] {
 		problems.push(`HTTP_IDLE_TIMEOUT_S (${t.httpIdleTimeoutS} s) must exceed the ALB idle timeout (${t.albIdleTimeoutS} s), or requests race gavel's close and get 502s`)
 	if (t.stopTimeoutS * 1000 <= t.shutdownTimeoutMs)
 		problems.push(`ECS stopTimeout (${t.stopTimeoutS} s) must exceed SHUTDOWN_TIMEOUT_MS (${t.shutdownTimeoutMs} ms), or SIGKILL ends the graceful shutdown`)
-	if (t.deregistrationDelayS * 1000 < t.drainSpreadMs || t.deregistrationDelayS * 1000 > t.drainSpreadMs + t.shutdownTimeoutMs)
+	if (t.deregistrationDelayS * 1000 > t.shutdownTimeoutMs)
 		problems.push(
-			`the deregistration delay (${t.deregistrationDelayS} s) must cover LIVE_DRAIN_SPREAD_MS (${t.drainSpreadMs} ms) and not outlast the drain plus SHUTDOWN_TIMEOUT_MS: longer, the ALB cuts every socket of a leaving task at once`,
+			`the deregistration delay (${t.deregistrationDelayS} s) must be at most SHUTDOWN_TIMEOUT_MS (${t.shutdownTimeoutMs} ms): SIGTERM comes only after it, so longer, the ALB cuts a leaving task's sockets without a 1001`,
 		)
 	return problems
 }
