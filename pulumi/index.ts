@@ -1,12 +1,14 @@
 // gavel on AWS. This program deploys, in one region:
-//   - a VPC over 2–3 zones: public subnets (ALB, NAT) and private subnets (everything else);
+//   - a VPC over three zones (one NATS node per zone): public subnets (ALB, NAT) and private subnets (everything else);
 //   - security groups that admit each flow from a named group only (components/firewall.ts);
 //   - one ECS Fargate cluster running one service per role group of the gavel image
 //     (default: api = ROLES=api,live behind the ALB, archiver, closer), with CloudWatch log groups
-//     and target-tracking autoscaling of the api service on CPU and ALB requests per task;
-//   - an internet-facing ALB for HTTP and the /live WebSocket (HTTPS when certificateArn is set);
-//   - a 3-node NATS JetStream cluster on Fargate with EFS storage; the tasks get every node in
-//     NATS_URL and NATS_STREAM_REPLICAS (3), and an internal NLB health checks the nodes;
+//     and target-tracking autoscaling of the api service on CPU and open WebSockets per task
+//     (a metrics sidecar ships gavel_ws_connections to CloudWatch), and CloudWatch alarms on the archive;
+//   - an internet-facing ALB for HTTPS and the /live WebSocket (plain HTTP in development stacks only);
+//   - a 3-node NATS JetStream cluster on Fargate, one node per zone, each on its own EBS volume,
+//     rolled one node at a time; the tasks get every node in NATS_URL and NATS_STREAM_REPLICAS (3),
+//     and an internal NLB health checks the nodes (liveness only);
 //   - ElastiCache Redis in cluster mode (shards × replicas, Multi-AZ failover, TLS, AUTH token,
 //     encrypted at rest); the tasks get REDIS_CLUSTER_NODES, REDIS_TLS and REDIS_WAIT_REPLICAS;
 //   - RDS Postgres (Multi-AZ, encrypted, private);
@@ -35,12 +37,16 @@ const redisAuthToken = config.getSecret('redisAuthToken')
 const dbPassword = config.getSecret('dbPassword')
 const cacheEngineVersion = config.get('cacheEngineVersion')
 const logRetentionDays = config.getNumber('logRetentionDays') ?? STACK_DEFAULTS.logRetentionDays
+const development = config.getBoolean('development') ?? false
+if (config.get('apiRequestsPerTarget') !== undefined)
+	throw new Error('apiRequestsPerTarget is gone: the api scales on CPU and open WebSockets per task; set apiWsConnectionsTarget instead')
 // The cache runs in cluster mode only: a leftover node count would otherwise be ignored silently.
 if (config.get('cacheNodeCount') !== undefined)
 	throw new Error('cacheNodeCount is gone: the cache runs in cluster mode; set redisShards and redisReplicasPerShard instead (pulumi config rm cacheNodeCount)')
 
 const stack = deployGavel({
 	name: 'gavel',
+	development,
 	tags: { app: 'gavel', stack: pulumi.getStack(), ...config.getObject<Record<string, string>>('tags') },
 	logRetentionDays,
 	network: {
@@ -75,6 +81,7 @@ const stack = deployGavel({
 		cpu: config.getNumber('natsCpu') ?? STACK_DEFAULTS.natsCpu,
 		memory: config.getNumber('natsMemory') ?? STACK_DEFAULTS.natsMemory,
 		streamReplicas: config.getNumber('natsStreamReplicas') ?? STACK_DEFAULTS.natsStreamReplicas,
+		storageGb: config.getNumber('natsStorageGb') ?? STACK_DEFAULTS.natsStorageGb,
 	},
 	service: {
 		image: config.require('image'),
@@ -89,12 +96,22 @@ const stack = deployGavel({
 		},
 		...(certificateArn ? { certificateArn } : {}),
 		...(publicHostname ? { publicHostname } : {}),
-		idleTimeoutSeconds: config.getNumber('albIdleTimeoutSeconds') ?? STACK_DEFAULTS.albIdleTimeoutSeconds,
+		timeouts: {
+			...STACK_DEFAULTS.timeouts,
+			albIdleTimeoutS: config.getNumber('albIdleTimeoutSeconds') ?? STACK_DEFAULTS.timeouts.albIdleTimeoutS,
+			liveIdleTimeoutS: config.getNumber('liveIdleTimeoutSeconds') ?? STACK_DEFAULTS.timeouts.liveIdleTimeoutS,
+			httpIdleTimeoutS: config.getNumber('httpIdleTimeoutSeconds') ?? STACK_DEFAULTS.timeouts.httpIdleTimeoutS,
+		},
+		startupWaitSeconds: config.getNumber('startupWaitSeconds') ?? STACK_DEFAULTS.startupWaitSeconds,
+		metrics: {
+			collectorImage: config.get('metricsCollectorImage') ?? STACK_DEFAULTS.metricsCollectorImage,
+			namespace: config.get('metricsNamespace') ?? STACK_DEFAULTS.metricsNamespace,
+		},
 		autoscaling: {
 			minCount: config.getNumber('apiMinCount') ?? STACK_DEFAULTS.apiMinCount,
 			maxCount: config.getNumber('apiMaxCount') ?? STACK_DEFAULTS.apiMaxCount,
 			cpuTarget: config.getNumber('apiCpuTarget') ?? STACK_DEFAULTS.apiCpuTarget,
-			requestsPerTarget: config.getNumber('apiRequestsPerTarget') ?? STACK_DEFAULTS.apiRequestsPerTarget,
+			wsConnectionsTarget: config.getNumber('apiWsConnectionsTarget') ?? STACK_DEFAULTS.apiWsConnectionsTarget,
 		},
 		cpuArchitecture:
 			config.get('cpuArchitecture', { allowedValues: ['X86_64', 'ARM64'] }) ?? STACK_DEFAULTS.cpuArchitecture,
@@ -162,6 +179,10 @@ export const redisConfigurationEndpoint = stack.cache.configurationEndpoint
 export const databaseAddress = stack.database.address
 export const redisPasswordSecretArn = stack.cache.passwordSecretArn
 export const databaseUrlSecretArn = stack.database.urlSecretArn
+export const databaseMigrationUrlSecretArn = stack.database.migrationUrlSecretArn
+// For the one-time CREATE ROLE gavel_app (pulumi/README.md, "Database roles").
+export const databaseAppPasswordSecretArn = stack.database.appPasswordSecretArn
+export const alarmTopicArn = stack.alarms.topicArn
 export const vpcId = stack.network.vpcId
 // For one-off tasks (e.g. `gavel migrate`) in the same place and with the same access as the services.
 export const privateSubnetIds = stack.network.privateSubnetIds

@@ -1,16 +1,20 @@
-import type * as pulumi from '@pulumi/pulumi'
+import * as pulumi from '@pulumi/pulumi'
 import { Bus, type BusArgs } from './components/bus'
 import { Cache, type CacheArgs } from './components/cache'
 import { Cluster, type ClusterArgs } from './components/cluster'
 import { Database, type DatabaseArgs } from './components/database'
 import { Firewall } from './components/firewall'
+import { Alarms } from './components/metrics'
 import { Network, type NetworkArgs } from './components/network'
 import { DEFAULT_ROLE_GROUPS, GavelService, type GavelServiceArgs } from './components/service'
+import { DEFAULT_TIMEOUTS } from './components/timeouts'
 
 /** What each tier takes besides the outputs of the tiers before it. */
 export interface GavelStackArgs {
 	/** Prefix of every resource name. */
 	name: string
+	/** A throw-away stack: may run plain HTTP, unpinned images and R1 streams. Everything else refuses them. */
+	development: boolean
 	network: Omit<NetworkArgs, 'tags'>
 	/** Who may reach the load balancer; left out: everyone. */
 	publicIngressCidrs?: string[]
@@ -24,8 +28,8 @@ export interface GavelStackArgs {
 		| 'clusterArn'
 		| 'natsSecurityGroupId'
 		| 'nlbSecurityGroupId'
-		| 'efsSecurityGroupId'
 		| 'logRetentionDays'
+		| 'development'
 		| 'tags'
 	>
 	service: Omit<
@@ -41,6 +45,9 @@ export interface GavelStackArgs {
 		| 'redis'
 		| 'nats'
 		| 'databaseUrlSecretArn'
+		| 'databaseMigrationUrlSecretArn'
+		| 'vpcCidr'
+		| 'development'
 		| 'logRetentionDays'
 		| 'tags'
 	>
@@ -51,20 +58,24 @@ export interface GavelStackArgs {
 /** Defaults for every optional stack setting; index.ts falls back to these, README lists them. */
 export const STACK_DEFAULTS = {
 	vpcCidr: '10.0.0.0/16',
-	azCount: 2,
+	// Three: one NATS node per zone, so a zone's loss leaves two of three (the quorum).
+	azCount: 3,
 	singleNatGateway: false,
 	containerInsights: true,
 	logRetentionDays: 14,
 	logLevel: 'info',
-	albIdleTimeoutSeconds: 120,
+	albIdleTimeoutSeconds: DEFAULT_TIMEOUTS.albIdleTimeoutS,
+	timeouts: DEFAULT_TIMEOUTS,
+	startupWaitSeconds: 300,
 	roleGroups: DEFAULT_ROLE_GROUPS,
 	apiMinCount: 2,
 	apiMaxCount: 10,
 	apiCpuTarget: 60,
-	apiRequestsPerTarget: 1000,
+	// Open WebSockets per api task; well under the 65,536 descriptors, where CPU is the limit first.
+	apiWsConnectionsTarget: 5000,
 	cpuArchitecture: 'X86_64',
-	// The image's own binary (Dockerfile) asks /healthz: ECS replaces a task whose check fails, and a
-	// Redis or NATS outage must not restart every task; the ALB's /readyz check handles readiness.
+	// The image's own binary (Dockerfile) asks /healthz, liveness: ECS replaces a task whose check
+	// fails, and a Redis or NATS outage must not restart every task.
 	healthCheckCommand: ['CMD', '/app/gavel', 'health', '--live'],
 	cacheEngine: 'redis',
 	cacheNodeType: 'cache.t4g.medium',
@@ -77,7 +88,11 @@ export const STACK_DEFAULTS = {
 	dbMultiAz: true,
 	dbDeletionProtection: true,
 	dbBackupRetentionDays: 7,
+	// A floating tag: development stacks only. Others set natsImage to a digest or an ECR mirror.
 	natsImage: 'nats:2.12',
+	natsStorageGb: 20,
+	metricsCollectorImage: 'public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3',
+	metricsNamespace: 'gavel',
 	natsCpu: 512,
 	natsMemory: 1024,
 	natsStreamReplicas: 3,
@@ -91,6 +106,7 @@ export interface GavelStack {
 	database: Database
 	bus: Bus
 	service: GavelService
+	alarms: Alarms
 }
 
 /**
@@ -138,7 +154,7 @@ export function deployGavel(args: GavelStackArgs, opts?: pulumi.ComponentResourc
 			clusterArn: cluster.arn,
 			natsSecurityGroupId: firewall.natsSecurityGroupId,
 			nlbSecurityGroupId: firewall.nlbSecurityGroupId,
-			efsSecurityGroupId: firewall.efsSecurityGroupId,
+			development: args.development,
 			logRetentionDays: args.logRetentionDays,
 			tags,
 		},
@@ -164,10 +180,20 @@ export function deployGavel(args: GavelStackArgs, opts?: pulumi.ComponentResourc
 			},
 			nats: { url: bus.url, streamReplicas: bus.streamReplicas },
 			databaseUrlSecretArn: database.urlSecretArn,
+			databaseMigrationUrlSecretArn: database.migrationUrlSecretArn,
+			vpcCidr: network.vpcCidrBlock,
+			development: args.development,
 			logRetentionDays: args.logRetentionDays,
 			tags,
 		},
 		opts,
 	)
-	return { network, firewall, cluster, cache, database, bus, service }
+	const archiver = args.service.groups.find((g) => g.roles.includes('archiver'))
+	if (!archiver) throw new Error('no group runs the archiver role')
+	const alarms = new Alarms(
+		name,
+		{ namespace: args.service.metrics.namespace, archiverService: pulumi.interpolate`${cluster.name}/${archiver.name}`, tags },
+		opts,
+	)
+	return { network, firewall, cluster, cache, database, bus, service, alarms }
 }

@@ -5,17 +5,25 @@ import * as pulumi from '@pulumi/pulumi'
 import { DEFAULT_ROLE_GROUPS } from './components/service'
 import { deployGavel, type GavelStack, type GavelStackArgs, STACK_DEFAULTS } from './stack'
 
-export { checkStreamReplicas } from './components/bus'
+export { checkStreamReplicas, NATS_HEALTH_PATH } from './components/bus'
+export { checkFargateSize, isFargateSize } from './components/fargate'
+export { checkImage, isPinnedImage } from './components/images'
+export { ARCHIVE_METRICS, WS_CONNECTIONS_METRIC } from './components/metrics'
+export { BUN_PING_LEAD_S, DEFAULT_TIMEOUTS, type Timeouts, timeoutProblemsOfStack } from './components/timeouts'
 export { checkCacheTopology, waitReplicasFor } from './components/cache'
-export { APP_PORT, NATS_CLIENT_PORT, NATS_MONITOR_PORT, NATS_ROUTE_PORT, NFS_PORT, POSTGRES_PORT, REDIS_PORT } from './components/firewall'
+export { APP_PORT, NATS_CLIENT_PORT, NATS_MONITOR_PORT, NATS_ROUTE_PORT, METRICS_PORT, POSTGRES_PORT, REDIS_PORT } from './components/firewall'
 export { ecrRepositoryArn } from './components/iam'
 export { subnetCidr } from './components/network'
-export { checkRoleGroups, DEFAULT_ROLE_GROUPS, type RoleGroup, WS_PING_INTERVAL_SECONDS } from './components/service'
+export { checkRoleGroups, DEFAULT_ROLE_GROUPS, RDS_CA_FILE, type RoleGroup } from './components/service'
 export { STACK_DEFAULTS } from './stack'
 
 export const MOCK_ACCOUNT = '123456789012'
 export const MOCK_REGION = 'us-east-1'
 export const MOCK_ZONES = ['us-east-1a', 'us-east-1b', 'us-east-1c']
+export const TEST_CERTIFICATE_ARN = `arn:aws:acm:${MOCK_REGION}:${MOCK_ACCOUNT}:certificate/0f0e0d0c-1111-2222-3333-444455556666`
+// Made-up digests for the mocks only: no real image has them (README "Pinned images" says how to find real ones).
+export const TEST_NATS_IMAGE = `nats@sha256:${'ab'.repeat(32)}`
+export const TEST_COLLECTOR_IMAGE = `public.ecr.aws/aws-observability/aws-otel-collector@sha256:${'cd'.repeat(32)}`
 
 /** One resource as the program registered it: `inputs` as sent, `state` as the mock answered. */
 export interface RecordedResource {
@@ -40,6 +48,8 @@ export class Deployment {
 	constructor(
 		readonly resources: RecordedResource[],
 		readonly calls: RecordedCall[],
+		/** `start:<type>::<name>` when a registration reached the mocks, `end:<type>::<name>` when the mock answered it. */
+		readonly timeline: string[] = [],
 	) {}
 
 	/** All custom resources of a type token, e.g. `aws:ecs/service:Service`. */
@@ -76,12 +86,13 @@ export function resolve<T>(input: pulumi.Input<T>): Promise<T> {
 }
 
 /**
- * testStackArgs is a complete set of stack args with the program's defaults and a fake image and
- * JWT secret; `change` edits a copy (e.g. `(a) => { a.service.certificateArn = '…' }`).
+ * testStackArgs is a complete set of production stack args (not development: HTTPS, pinned
+ * images) with the program's defaults and a fake image, certificate and JWT secret; `change` edits a copy (e.g. `(a) => { a.service.certificateArn = '…' }`).
  */
 export function testStackArgs(change?: (args: GavelStackArgs) => void): GavelStackArgs {
 	const args: GavelStackArgs = {
 		name: 'gavel',
+		development: false,
 		tags: { app: 'gavel', stack: 'test' },
 		logRetentionDays: STACK_DEFAULTS.logRetentionDays,
 		network: { cidrBlock: STACK_DEFAULTS.vpcCidr, azCount: STACK_DEFAULTS.azCount },
@@ -98,7 +109,7 @@ export function testStackArgs(change?: (args: GavelStackArgs) => void): GavelSta
 			maxAllocatedStorage: STACK_DEFAULTS.dbMaxAllocatedStorage,
 		},
 		bus: {
-			image: STACK_DEFAULTS.natsImage,
+			image: TEST_NATS_IMAGE,
 			cpu: STACK_DEFAULTS.natsCpu,
 			memory: STACK_DEFAULTS.natsMemory,
 			streamReplicas: STACK_DEFAULTS.natsStreamReplicas,
@@ -108,11 +119,16 @@ export function testStackArgs(change?: (args: GavelStackArgs) => void): GavelSta
 			groups: DEFAULT_ROLE_GROUPS.map((g) => ({ ...g, roles: [...g.roles] })),
 			logLevel: 'info',
 			authJwtSecret: pulumi.secret('test-jwt-secret-that-is-at-least-32-chars'),
+			certificateArn: TEST_CERTIFICATE_ARN,
+			timeouts: { ...STACK_DEFAULTS.timeouts },
+			startupWaitSeconds: STACK_DEFAULTS.startupWaitSeconds,
+			healthCheckCommand: [...STACK_DEFAULTS.healthCheckCommand],
+			metrics: { collectorImage: TEST_COLLECTOR_IMAGE, namespace: STACK_DEFAULTS.metricsNamespace },
 			autoscaling: {
 				minCount: STACK_DEFAULTS.apiMinCount,
 				maxCount: STACK_DEFAULTS.apiMaxCount,
 				cpuTarget: STACK_DEFAULTS.apiCpuTarget,
-				requestsPerTarget: STACK_DEFAULTS.apiRequestsPerTarget,
+				wsConnectionsTarget: STACK_DEFAULTS.apiWsConnectionsTarget,
 			},
 		},
 	}
@@ -127,8 +143,10 @@ export function testStackArgs(change?: (args: GavelStackArgs) => void): GavelSta
  */
 export async function deployForTest(
 	args: GavelStackArgs = testStackArgs(),
+	/** Answer these resources (`<type>::<name>`) this many ms late, to see what waits for them. */
+	delays: Record<string, number> = {},
 ): Promise<{ deployment: Deployment; stack: GavelStack }> {
-	const deployment = await startMocks()
+	const deployment = await startMocks(delays)
 	try {
 		return { deployment, stack: deployGavel(args) }
 	} finally {
@@ -163,12 +181,18 @@ export async function runProgram(
 	return { deployment, outputs }
 }
 
-async function startMocks(): Promise<Deployment> {
+async function startMocks(delays: Record<string, number> = {}): Promise<Deployment> {
 	const resources: RecordedResource[] = []
 	const calls: RecordedCall[] = []
+	const timeline: string[] = []
 	await pulumi.runtime.setMocks(
 		{
-			newResource(args) {
+			async newResource(args) {
+				const key = `${args.type}::${args.name}`
+				timeline.push(`start:${key}`)
+				const delay = delays[key]
+				if (delay !== undefined) await new Promise((done) => setTimeout(done, delay))
+				timeline.push(`end:${key}`)
 				const raw: Record<string, unknown> = args.inputs ?? {}
 				const secretInputs = new Set(Object.keys(raw).filter((key) => isSecretValue(raw[key])))
 				const inputs = unwrapSecrets(raw) as Record<string, unknown>
@@ -186,7 +210,7 @@ async function startMocks(): Promise<Deployment> {
 		'test',
 		false,
 	)
-	return new Deployment(resources, calls)
+	return new Deployment(resources, calls, timeline)
 }
 
 // How the runtime hands a secret to the mocks: { [specialSigKey]: specialSecretSig, value }.
@@ -350,6 +374,10 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
 			break
 		case 'aws:servicediscovery/service:Service':
 			state.arn = arn('servicediscovery', `service/${id}`)
+			break
+		case 'aws:sns/topic:Topic':
+			state.arn = arn('sns', physical)
+			id = state.arn as string
 			break
 		case 'aws:appautoscaling/target:Target':
 			state.arn = arn('application-autoscaling', `scalable-target/${hex(name, 20)}`)

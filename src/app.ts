@@ -2,7 +2,7 @@ import { Elysia, ParseError } from 'elysia'
 import { AppError, PayloadTooLargeError, RateLimitedError, UriTooLongError } from './errors.ts'
 import { readJsonBody } from './http/body.ts'
 import { SECURITY_HEADERS } from './http/security-headers.ts'
-import { clientAddress } from './http/client-address.ts'
+import { clientAddress, type TrustProxy } from './http/client-address.ts'
 import type { Auth } from './auth/tokens.ts'
 import type { Logger } from './observability/log.ts'
 import type { Metrics } from './observability/metrics.ts'
@@ -46,8 +46,8 @@ export interface AppDeps {
 	maxBodyBytes: number
 	/** Per-IP limiter for requests without a verified token (with one, the bid route limits per bidder instead). */
 	ipLimiter: RateLimiter
-	/** Take the client address from the last X-Forwarded-For entry (behind a load balancer). */
-	trustProxy: boolean
+	/** Which proxies may say who the client is in X-Forwarded-For (TRUST_PROXY; behind a load balancer). */
+	trustProxy: TrustProxy
 	production: boolean
 	version?: string
 	/**

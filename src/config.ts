@@ -3,15 +3,27 @@ import { Value } from '@sinclair/typebox/value'
 import { parseClusterNodes } from './adapters/redis/cluster-nodes.ts'
 import { redactUrl } from './errors.ts'
 import { serverList } from './lib/server-list.ts'
+import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
+import {
+	DEFAULT_HTTP_IDLE_TIMEOUT_S,
+	DEFAULT_LIVE_DRAIN_SPREAD_MS,
+	DEFAULT_LIVE_IDLE_TIMEOUT_S,
+	DEFAULT_SHUTDOWN_TIMEOUT_MS,
+	MAX_HTTP_IDLE_TIMEOUT_S,
+	MAX_LIVE_IDLE_TIMEOUT_S,
+	MIN_LIVE_IDLE_TIMEOUT_S,
+	wsPingIntervalS,
+} from './ops/timeouts.ts'
 
 /** Roles one process can run; `ROLES` picks a comma-separated subset (default: all). */
 export const ROLE_NAMES = ['api', 'live', 'archiver', 'closer'] as const
 export type Role = (typeof ROLE_NAMES)[number]
 
 export const DEFAULT_PORT = 3000
+// The timeouts a deployment must keep in agreement live in src/ops/timeouts.ts (docs/design.md §8).
+export { DEFAULT_HTTP_IDLE_TIMEOUT_S, DEFAULT_LIVE_DRAIN_SPREAD_MS, DEFAULT_LIVE_IDLE_TIMEOUT_S, DEFAULT_SHUTDOWN_TIMEOUT_MS }
 export const DEFAULT_LIVE_MAX_SUBSCRIPTIONS = 100 // auctions one WebSocket may watch at once
 export const DEFAULT_LIVE_MAX_FRAME_BYTES = 4 * 1024 // client frames are ~60-byte ops
-export const DEFAULT_LIVE_IDLE_TIMEOUT_S = 120 // Bun pings shortly before; a live client answers
 // Unsent bytes per socket before it is closed as slow; ~3,000 events, a few seconds of a hot auction.
 export const DEFAULT_LIVE_SEND_BUFFER_BYTES = 1024 * 1024
 // Open /live sockets per client address: a browser has a few, an office behind one NAT some dozens.
@@ -21,7 +33,6 @@ export const DEFAULT_EVENTS_KEPT = 1_000 // docs/design.md §3: at least the las
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 // Idempotency records one bidder keeps per auction: far more than a client retries, a bounded cost per bidder.
 export const DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER = 100
-export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
 // How long an answer waits for its commit to be durable in the log before it says the outcome is unknown.
 export const DEFAULT_DURABLE_WAIT_MS = 5_000
 // How long a commit waits for a Redis replica to hold it (REDIS_WAIT_REPLICAS) before it goes on without.
@@ -84,7 +95,8 @@ const EnvSchema = T.Object({
 	RATE_LIMIT_BURST: T.Integer({ minimum: 0, default: 40 }),
 	RATE_LIMIT_IP_PER_SEC: T.Number({ minimum: 0, default: 100 }),
 	RATE_LIMIT_IP_BURST: T.Integer({ minimum: 0, default: 200 }),
-	TRUST_PROXY: T.Boolean({ default: false, description: 'true or false' }),
+	// false, true (one hop), a hop count or CIDRs: read by parseTrustProxy below.
+	TRUST_PROXY: T.String({ default: 'false' }),
 	MAX_BODY_BYTES: T.Integer({ minimum: 256, maximum: 1024 * 1024, default: DEFAULT_MAX_BODY_BYTES }),
 	EVENTS_KEPT: T.Integer({ minimum: 100, maximum: 1_000_000, default: DEFAULT_EVENTS_KEPT }),
 	IDEMPOTENCY_MAX_KEYS_PER_BIDDER: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER }),
@@ -93,15 +105,19 @@ const EnvSchema = T.Object({
 	LIVE_MAX_SUBSCRIPTIONS: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_LIVE_MAX_SUBSCRIPTIONS }),
 	LIVE_MAX_FRAME_BYTES: T.Integer({ minimum: 256, maximum: 1024 * 1024, default: DEFAULT_LIVE_MAX_FRAME_BYTES }),
 	// Bun's own range: 0 would turn idle closing and pings off, and 1–7 round up to 8.
-	LIVE_IDLE_TIMEOUT_S: T.Integer({ minimum: 8, maximum: 960, default: DEFAULT_LIVE_IDLE_TIMEOUT_S }),
+	LIVE_IDLE_TIMEOUT_S: T.Integer({ minimum: MIN_LIVE_IDLE_TIMEOUT_S, maximum: MAX_LIVE_IDLE_TIMEOUT_S, default: DEFAULT_LIVE_IDLE_TIMEOUT_S }),
+	LIVE_DRAIN_SPREAD_MS: T.Integer({ minimum: 0, maximum: 600_000, default: DEFAULT_LIVE_DRAIN_SPREAD_MS }),
+	// Bun.serve's keep-alive timeout (its range; 0 keeps idle connections open forever).
+	HTTP_IDLE_TIMEOUT_S: T.Integer({ minimum: 0, maximum: MAX_HTTP_IDLE_TIMEOUT_S, default: DEFAULT_HTTP_IDLE_TIMEOUT_S }),
 	LIVE_SEND_BUFFER_BYTES: T.Integer({ minimum: 16 * 1024, maximum: 256 * 1024 * 1024, default: DEFAULT_LIVE_SEND_BUFFER_BYTES }),
 	LIVE_MAX_SOCKETS_PER_IP: T.Integer({ minimum: 0, maximum: 1_000_000, default: DEFAULT_LIVE_MAX_SOCKETS_PER_IP }),
 })
 type Env = Static<typeof EnvSchema>
 
 export type Config = Readonly<
-	Omit<Env, 'ROLES'> & {
+	Omit<Env, 'ROLES' | 'TRUST_PROXY'> & {
 		roles: ReadonlySet<Role>
+		TRUST_PROXY: TrustProxy
 		production: boolean
 	}
 >
@@ -120,6 +136,8 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = Bun.env): Config {
 	const { value, problems } = readEnv(EnvSchema, env)
 	if (typeof value.NATS_URL === 'string') problems.push(...natsUrlProblems(value.NATS_URL))
+	const trustProxy = parseTrustProxy(value.TRUST_PROXY)
+	if ('problem' in trustProxy) problems.push(`TRUST_PROXY: ${trustProxy.problem}`)
 	if (problems.length === 0) {
 		const parsed = value
 		if (parsed.NODE_ENV === 'production' && !parsed.AUTH_JWT_SECRET && !parsed.AUTH_JWKS_URL)
@@ -145,10 +163,11 @@ export function loadConfig(env: Record<string, string | undefined> = Bun.env): C
 		// Keys fetched in clear can be swapped on the way: plain http only in development and tests.
 		if (parsed.AUTH_JWKS_URL?.startsWith('http://') && parsed.NODE_ENV === 'production')
 			problems.push(`AUTH_JWKS_URL: must be https:// when NODE_ENV=production (got ${JSON.stringify(parsed.AUTH_JWKS_URL)})`)
-		if (problems.length === 0) {
+		if (problems.length === 0 && !('problem' in trustProxy)) {
 			const { ROLES, ...rest } = parsed
 			return Object.freeze({
 				...rest,
+				TRUST_PROXY: trustProxy,
 				roles: new Set(ROLES.split(',') as Role[]),
 				production: parsed.NODE_ENV === 'production',
 			})
@@ -195,6 +214,13 @@ function readEnv<S extends TObject>(schema: S, env: Record<string, string | unde
 			problems.push(`${key}: expected a whole number (got ${JSON.stringify(raw)})`)
 	return { value, problems }
 }
+
+/**
+ * livePingIntervalS is the longest a /live WebSocket stays silent before Bun pings it, for this
+ * configuration's LIVE_IDLE_TIMEOUT_S (the relation is in src/ops/timeouts.ts): a load balancer's
+ * idle timeout must be above it.
+ */
+export const livePingIntervalS = (config: Pick<Config, 'LIVE_IDLE_TIMEOUT_S'>) => wsPingIntervalS(config.LIVE_IDLE_TIMEOUT_S)
 
 export const DEFAULT_GAVEL_URL = `http://localhost:${DEFAULT_PORT}`
 

@@ -264,7 +264,8 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			cleanup.unshift(() => closer.stop())
 		}
 
-		app.listen({ port: config.PORT, hostname: config.HOST })
+		// Above the load balancer's idle timeout, so it never reuses a connection gavel is closing (src/ops/timeouts.ts).
+		app.listen({ port: config.PORT, hostname: config.HOST, idleTimeout: config.HTTP_IDLE_TIMEOUT_S })
 		const server = app.server!
 		const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST
 		let stopping: Promise<void> | null = null

@@ -1,18 +1,23 @@
 import * as aws from '@pulumi/aws'
 import * as pulumi from '@pulumi/pulumi'
+import { checkFargateSize } from './fargate'
 import { NATS_CLIENT_PORT, NATS_MONITOR_PORT, NATS_ROUTE_PORT } from './firewall'
 import { ecsTasksAssumeRolePolicy, writeLogsStatement } from './iam'
+import { checkImage } from './images'
 
 export interface BusArgs {
 	vpcId: pulumi.Input<string>
-	/** Private subnets, one per zone; node i is pinned to subnet i mod n so the nodes spread over zones. */
+	/** Private subnets, one per zone (distinct zones: Network refuses a zone listed twice); node i runs in subnet i. */
 	subnetIds: pulumi.Input<string>[]
 	clusterArn: pulumi.Input<string>
 	natsSecurityGroupId: pulumi.Input<string>
 	nlbSecurityGroupId: pulumi.Input<string>
-	efsSecurityGroupId: pulumi.Input<string>
-	/** The official NATS server image, e.g. `nats:2.12`. */
+	/** The official NATS server image, pinned by digest or mirrored into ECR outside development stacks. */
 	image: string
+	/** GiB of gp3 per node for JetStream. Left out: 20. */
+	storageGb?: number
+	/** Development stacks may run an unpinned image and R1 streams. */
+	development?: boolean
 	/** Fargate task size per node (vCPU units / MiB). */
 	cpu: number
 	memory: number
@@ -25,6 +30,13 @@ export interface BusArgs {
 }
 
 const STORE_DIR = '/data'
+/**
+ * The NLB's check: liveness only. Bare /healthz also asks whether every stream and consumer is
+ * current, which a node catching up after a restart is not for minutes: it would be restart-looped.
+ */
+export const NATS_HEALTH_PATH = '/healthz?js-enabled-only=true'
+/** Replicas a production stream needs: with R3, one node (or one zone) can go without losing a write. */
+export const MIN_PRODUCTION_STREAM_REPLICAS = 3
 /** JetStream's own ceiling for a stream's replicas. */
 export const MAX_STREAM_REPLICAS = 5
 
@@ -32,21 +44,29 @@ export const MAX_STREAM_REPLICAS = 5
  * checkStreamReplicas refuses, at preview, a replica count JetStream would refuse when gavel
  * creates its stream: 1..5, and no more than the servers that would hold the copies.
  */
-export function checkStreamReplicas(replicas: number, nodeCount: number): void {
+export function checkStreamReplicas(replicas: number, nodeCount: number, development = false): void {
 	if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_STREAM_REPLICAS)
 		throw new Error(`natsStreamReplicas must be a whole number 1..${MAX_STREAM_REPLICAS} (got ${replicas})`)
 	if (replicas > nodeCount)
 		throw new Error(`natsStreamReplicas (${replicas}) must not exceed the ${nodeCount} NATS nodes: each replica lives on its own server`)
+	if (!development && replicas < MIN_PRODUCTION_STREAM_REPLICAS)
+		throw new Error(
+			`natsStreamReplicas (${replicas}) leaves the streams on fewer than ${MIN_PRODUCTION_STREAM_REPLICAS} servers: losing one node loses their events (only development stacks may)`,
+		)
 }
 
 /**
  * Bus is the EventBus: a NATS JetStream cluster of Fargate tasks, one ECS service per node so each
- * node keeps its own name, DNS record and storage. Each node stores JetStream on its own EFS access
- * point (encrypted at rest and in transit), finds its peers through Cloud Map names
+ * node keeps its own name, DNS record and zone (node i in zone i: one zone lost is one node lost,
+ * and the other two keep the Raft quorum). Each node stores JetStream on an encrypted gp3 EBS
+ * volume ECS attaches to its task (block storage, as NATS asks; network file systems are not
+ * supported by NATS). The volume lives as long as the task: a replaced node starts empty and
+ * catches up from its peers, which is why streams have three replicas and why the nodes roll one
+ * at a time, each update waiting until the previous node is steady. It finds its peers through Cloud Map names
  * (`nats-<i>.<namespace>`) on 6222, and serves clients on 4222 under the same names: the tasks'
  * NATS_URL lists every node, so a client reconnects to another node when one goes. Servers don't
  * advertise their task addresses (`--no_advertise`): those change with every task, the names don't.
- * An internal NLB health checks the nodes on `/healthz` (the image has no shell for a container
+ * An internal NLB health checks the nodes on NATS_HEALTH_PATH (the image has no shell for a container
  * health check), so ECS replaces a node that stops answering; no client goes through it.
  */
 export class Bus extends pulumi.ComponentResource {
@@ -56,7 +76,6 @@ export class Bus extends pulumi.ComponentResource {
 	public readonly streamReplicas: number
 	public readonly nlbDnsName: pulumi.Output<string>
 	public readonly serviceNames: pulumi.Output<string>[]
-	public readonly fileSystemId: pulumi.Output<string>
 	public readonly namespace: pulumi.Output<string>
 
 	constructor(name: string, args: BusArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -64,47 +83,19 @@ export class Bus extends pulumi.ComponentResource {
 		const nodeCount = args.nodeCount ?? 3
 		if (!Number.isInteger(nodeCount) || nodeCount < 3 || nodeCount % 2 === 0)
 			throw new Error(`NATS nodeCount must be odd and at least 3 (got ${nodeCount})`)
+		const development = args.development ?? false
 		const streamReplicas = args.streamReplicas ?? 3
-		checkStreamReplicas(streamReplicas, nodeCount)
-		if (args.subnetIds.length === 0) throw new Error('NATS needs at least one private subnet')
+		checkStreamReplicas(streamReplicas, nodeCount, development)
+		// Two nodes in one zone: losing that zone loses the quorum, and with it every stream.
+		if (args.subnetIds.length < nodeCount)
+			throw new Error(`NATS runs one node per zone: ${nodeCount} nodes need ${nodeCount} zones, the network has ${args.subnetIds.length} (set azCount to 3)`)
+		checkImage('natsImage', args.image, development)
+		checkFargateSize('NATS', args.cpu, args.memory)
 		const tags = args.tags ?? {}
 		const parent = { parent: this }
 		const nodes = Array.from({ length: nodeCount }, (_, i) => `nats-${i}`)
 
-		// Storage: one encrypted file system, one access point (own directory, own uid) per node.
-		const fs = new aws.efs.FileSystem(
-			`${name}-nats-fs`,
-			{
-				encrypted: true,
-				performanceMode: 'generalPurpose',
-				throughputMode: 'elastic',
-				tags: { ...tags, Name: `${name}-nats-jetstream` },
-			},
-			parent,
-		)
-		const mountTargets = args.subnetIds.map(
-			(subnetId, i) =>
-				new aws.efs.MountTarget(
-					`${name}-nats-fs-${i}`,
-					{ fileSystemId: fs.id, subnetId, securityGroups: [args.efsSecurityGroupId] },
-					parent,
-				),
-		)
-		const accessPoints = nodes.map(
-			(node) =>
-				new aws.efs.AccessPoint(
-					`${name}-${node}`,
-					{
-						fileSystemId: fs.id,
-						posixUser: { uid: 1000, gid: 1000 },
-						rootDirectory: { path: `/${node}`, creationInfo: { ownerUid: 1000, ownerGid: 1000, permissions: '0750' } },
-						tags: { ...tags, Name: `${name}-${node}` },
-					},
-					parent,
-				),
-		)
-
-		// Roles: the execution role only writes logs (the image is public); the task role only mounts.
+		// Roles: the execution role only writes logs; the infrastructure role lets ECS make and attach the volumes.
 		const logGroup = new aws.cloudwatch.LogGroup(`${name}-nats`, { retentionInDays: args.logRetentionDays, tags }, parent)
 		const executionRole = new aws.iam.Role(
 			`${name}-nats-execution`,
@@ -122,54 +113,21 @@ export class Bus extends pulumi.ComponentResource {
 			},
 			parent,
 		)
-		const taskRole = new aws.iam.Role(
-			`${name}-nats-task`,
-			{ assumeRolePolicy: ecsTasksAssumeRolePolicy, description: 'NATS task: mount its JetStream access point', tags },
-			parent,
-		)
-		new aws.iam.RolePolicy(
-			`${name}-nats-task`,
+		const infrastructureRole = new aws.iam.Role(
+			`${name}-nats-volumes`,
 			{
-				role: taskRole.id,
-				policy: pulumi.jsonStringify({
+				assumeRolePolicy: JSON.stringify({
 					Version: '2012-10-17',
-					Statement: [
-						{
-							Effect: 'Allow',
-							Action: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
-							Resource: fs.arn,
-							Condition: { StringEquals: { 'elasticfilesystem:AccessPointArn': accessPoints.map((ap) => ap.arn) } },
-						},
-					],
+					Statement: [{ Effect: 'Allow', Principal: { Service: 'ecs.amazonaws.com' }, Action: 'sts:AssumeRole' }],
 				}),
+				description: 'ECS creates, attaches and deletes the NATS nodes\' EBS volumes',
+				tags,
 			},
 			parent,
 		)
-		new aws.efs.FileSystemPolicy(
-			`${name}-nats-fs`,
-			{
-				fileSystemId: fs.id,
-				policy: pulumi.jsonStringify({
-					Version: '2012-10-17',
-					Statement: [
-						{
-							Sid: 'NatsTasksOnly',
-							Effect: 'Allow',
-							Principal: { AWS: taskRole.arn },
-							Action: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
-							Resource: fs.arn,
-						},
-						{
-							Sid: 'TlsOnly',
-							Effect: 'Deny',
-							Principal: { AWS: '*' },
-							Action: '*',
-							Resource: fs.arn,
-							Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-						},
-					],
-				}),
-			},
+		const volumePolicy = new aws.iam.RolePolicyAttachment(
+			`${name}-nats-volumes`,
+			{ role: infrastructureRole.name, policyArn: 'arn:aws:iam::aws:policy/service-role/AmazonECSInfrastructureRolePolicyForVolumes' },
 			parent,
 		)
 
@@ -207,7 +165,7 @@ export class Bus extends pulumi.ComponentResource {
 				healthCheck: {
 					protocol: 'HTTP',
 					port: String(NATS_MONITOR_PORT),
-					path: '/healthz',
+					path: NATS_HEALTH_PATH,
 					interval: 10,
 					healthyThreshold: 2,
 					unhealthyThreshold: 2,
@@ -230,6 +188,7 @@ export class Bus extends pulumi.ComponentResource {
 
 		const clusterName = `${name}-nats`
 		const region = aws.getRegionOutput({}, parent).region
+		let previous: aws.ecs.Service | undefined
 		const services = nodes.map((node, i) => {
 			const registry = new aws.servicediscovery.Service(
 				`${name}-${node}`,
@@ -241,8 +200,6 @@ export class Bus extends pulumi.ComponentResource {
 				},
 				parent,
 			)
-			const accessPoint = accessPoints[i]
-			if (!accessPoint) throw new Error(`no access point for ${node}`)
 			const taskDefinition = new aws.ecs.TaskDefinition(
 				`${name}-${node}`,
 				{
@@ -252,17 +209,8 @@ export class Bus extends pulumi.ComponentResource {
 					cpu: String(args.cpu),
 					memory: String(args.memory),
 					executionRoleArn: executionRole.arn,
-					taskRoleArn: taskRole.arn,
-					volumes: [
-						{
-							name: 'jetstream',
-							efsVolumeConfiguration: {
-								fileSystemId: fs.id,
-								transitEncryption: 'ENABLED',
-								authorizationConfig: { accessPointId: accessPoint.id, iam: 'ENABLED' },
-							},
-						},
-					],
+					// The EBS volume is configured on the service, when ECS launches the task.
+					volumes: [{ name: 'jetstream', configureAtLaunch: true }],
 					containerDefinitions: pulumi.jsonStringify([
 						{
 							name: 'nats',
@@ -302,9 +250,9 @@ export class Bus extends pulumi.ComponentResource {
 				},
 				parent,
 			)
-			const subnetId = args.subnetIds[i % args.subnetIds.length]
+			const subnetId = args.subnetIds[i]
 			if (subnetId === undefined) throw new Error(`no subnet for ${node}`)
-			return new aws.ecs.Service(
+			const service = new aws.ecs.Service(
 				`${name}-${node}`,
 				{
 					cluster: args.clusterArn,
@@ -312,9 +260,23 @@ export class Bus extends pulumi.ComponentResource {
 					launchType: 'FARGATE',
 					platformVersion: 'LATEST',
 					desiredCount: 1,
-					// Never two tasks on one JetStream directory: stop the old node before starting the new.
+					// Never two servers of one name in the cluster: stop the old node before starting the new.
 					deploymentMinimumHealthyPercent: 0,
 					deploymentMaximumPercent: 100,
+					deploymentCircuitBreaker: { enable: true, rollback: true },
+					// `pulumi up` waits for this node to be running and healthy before it touches the next.
+					waitForSteadyState: true,
+					volumeConfiguration: {
+						name: 'jetstream',
+						managedEbsVolume: {
+							roleArn: infrastructureRole.arn,
+							sizeInGb: args.storageGb ?? 20,
+							volumeType: 'gp3',
+							encrypted: true,
+							fileSystemType: 'xfs',
+							tagSpecifications: [{ resourceType: 'volume', propagateTags: 'SERVICE', tags: { ...tags, node } }],
+						},
+					},
 					networkConfiguration: { subnets: [subnetId], securityGroups: [args.natsSecurityGroupId], assignPublicIp: false },
 					loadBalancers: [{ targetGroupArn: targetGroup.arn, containerName: 'nats', containerPort: NATS_CLIENT_PORT }],
 					serviceRegistries: { registryArn: registry.arn },
@@ -322,17 +284,19 @@ export class Bus extends pulumi.ComponentResource {
 					propagateTags: 'SERVICE',
 					tags: { ...tags, node },
 				},
-				// The target group must belong to a load balancer, and the mount target must exist, before tasks start.
-				{ parent: this, dependsOn: [listener, ...mountTargets] },
+				// The target group must belong to a load balancer before tasks start; each node waits for
+				// the one before it, so an image or config change rolls one node at a time.
+				{ parent: this, dependsOn: [listener, volumePolicy, ...(previous ? [previous] : [])] },
 			)
+			previous = service
+			return service
 		})
 
 		this.url = pulumi.all(clientUrls).apply((urls) => urls.join(','))
 		this.streamReplicas = streamReplicas
 		this.nlbDnsName = nlb.dnsName
 		this.serviceNames = services.map((s) => s.name)
-		this.fileSystemId = fs.id
 		this.namespace = namespace.name
-		this.registerOutputs({ url: this.url, serviceNames: this.serviceNames, fileSystemId: this.fileSystemId })
+		this.registerOutputs({ url: this.url, serviceNames: this.serviceNames })
 	}
 }

@@ -32,12 +32,19 @@ export interface DatabaseArgs {
 }
 
 const DB_NAME = 'gavel'
+/** The owner (RDS master user): migrations only, through DATABASE_MIGRATION_URL. */
 const DB_USER = 'gavel'
+/** gavel's own login: reads and writes the archive's tables, owns nothing (pulumi/README.md, "Database roles"). */
+export const DB_APP_USER = 'gavel_app'
+/** verify-full: TLS, and the server's certificate checked against DATABASE_CA_FILE and the host name. */
+const SSL_MODE = 'verify-full'
 
 /**
  * Database is the Archive: RDS Postgres, Multi-AZ, encrypted, not publicly accessible, in the
- * private subnets. The composed DATABASE_URL (password and `sslmode=require` included) is stored
- * in Secrets Manager and reaches tasks only through the task definition's `secrets`.
+ * private subnets. Two composed URLs are stored in Secrets Manager and reach tasks only through the
+ * task definition's `secrets`: DATABASE_URL for gavel's own role (`gavel_app`, created once with
+ * the SQL in pulumi/README.md) and DATABASE_MIGRATION_URL for the owner, which only the archiver
+ * (the role that migrates) gets. Both say `sslmode=verify-full`.
  *
  * Why not `manageMasterUserPassword`: RDS would rotate that password on its own schedule while
  * the composed DATABASE_URL kept the old one, and the archiver would fail at its next connect.
@@ -46,8 +53,12 @@ export class Database extends pulumi.ComponentResource {
 	public readonly address: pulumi.Output<string>
 	public readonly port: pulumi.Output<number>
 	public readonly instanceIdentifier: pulumi.Output<string>
-	/** Secrets Manager secret holding `postgres://gavel:<password>@<host>:5432/gavel?sslmode=require`. */
+	/** Secrets Manager secret holding `postgres://gavel_app:<password>@<host>:5432/gavel?sslmode=verify-full`. */
 	public readonly urlSecretArn: pulumi.Output<string>
+	/** Secrets Manager secret holding the owner's URL, for migrations. */
+	public readonly migrationUrlSecretArn: pulumi.Output<string>
+	/** Secrets Manager secret holding gavel_app's password alone, for the one-time CREATE ROLE. */
+	public readonly appPasswordSecretArn: pulumi.Output<string>
 
 	constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
 		super('gavel:infra:Database', name, {}, opts)
@@ -102,26 +113,26 @@ export class Database extends pulumi.ComponentResource {
 			{ parent: this, dependsOn: [logGroup] },
 		)
 
-		const secret = new aws.secretsmanager.Secret(
-			`${name}-database-url`,
-			{ description: 'gavel DATABASE_URL (RDS Postgres, TLS required)', tags },
-			parent,
-		)
-		new aws.secretsmanager.SecretVersion(
-			`${name}-database-url`,
-			{
-				secretId: secret.id,
-				secretString: pulumi.secret(
-					pulumi.interpolate`postgres://${DB_USER}:${pulumi.output(password).apply(encodeURIComponent)}@${db.address}:${db.port}/${DB_NAME}?sslmode=require`,
-				),
-			},
-			parent,
-		)
+		const appPassword = new random.RandomPassword(`${name}-db-app-password`, { length: 40, special: false }, parent).result
+		const url = (user: string, pw: pulumi.Input<string>) =>
+			pulumi.secret(
+				pulumi.interpolate`postgres://${user}:${pulumi.output(pw).apply(encodeURIComponent)}@${db.address}:${db.port}/${DB_NAME}?sslmode=${SSL_MODE}`,
+			)
+		const secret = (id: string, description: string, value: pulumi.Input<string>) => {
+			const s = new aws.secretsmanager.Secret(`${name}-${id}`, { description, tags }, parent)
+			new aws.secretsmanager.SecretVersion(`${name}-${id}`, { secretId: s.id, secretString: pulumi.secret(value) }, parent)
+			return s
+		}
+		const appUrl = secret('database-url', 'gavel DATABASE_URL (its own role, TLS verified)', url(DB_APP_USER, appPassword))
+		const ownerUrl = secret('database-migration-url', 'gavel DATABASE_MIGRATION_URL (owner, migrations only)', url(DB_USER, password))
+		const appPasswordSecret = secret('database-app-password', 'password of the gavel_app Postgres role', appPassword)
 
 		this.address = db.address
 		this.port = db.port
 		this.instanceIdentifier = db.identifier
-		this.urlSecretArn = secret.arn
+		this.urlSecretArn = appUrl.arn
+		this.migrationUrlSecretArn = ownerUrl.arn
+		this.appPasswordSecretArn = appPasswordSecret.arn
 		this.registerOutputs({ address: this.address, port: this.port, urlSecretArn: this.urlSecretArn })
 	}
 }

@@ -7,7 +7,8 @@ export const POSTGRES_PORT = 5432
 export const NATS_CLIENT_PORT = 4222
 export const NATS_ROUTE_PORT = 6222
 export const NATS_MONITOR_PORT = 8222
-export const NFS_PORT = 2049
+/** gavel's /metrics (METRICS_PORT): scraped inside the task only, never opened in any security group. */
+export const METRICS_PORT = 9464
 
 export interface FirewallArgs {
 	vpcId: pulumi.Input<string>
@@ -18,7 +19,7 @@ export interface FirewallArgs {
 	tags?: Record<string, string>
 }
 
-type Group = 'alb' | 'web' | 'app' | 'nlb' | 'nats' | 'efs' | 'redis' | 'db'
+type Group = 'alb' | 'web' | 'app' | 'nlb' | 'nats' | 'redis' | 'db'
 
 /**
  * Firewall holds every security group and every rule, so the allowed flows read as one table:
@@ -26,7 +27,7 @@ type Group = 'alb' | 'web' | 'app' | 'nlb' | 'nats' | 'efs' | 'redis' | 'db'
  *   internet ─80/443→ alb ─3000→ web (api tasks)
  *   app (all gavel tasks) ─6379→ redis · ─5432→ db · ─4222→ nats (each node, by name)
  *   nlb ─8222→ nats (health checks only: no client goes through the NLB)
- *   nats ─6222→ nats · ─2049→ efs
+ *   nats ─6222→ nats (JetStream on each task's own EBS volume: no storage traffic to allow)
  *   app, nats ─443→ anywhere (ECR, Secrets Manager, CloudWatch Logs, JWKS through NAT)
  *
  * Ingress names a security group, never a CIDR, except the load balancer's listener ports.
@@ -42,7 +43,6 @@ export class Firewall extends pulumi.ComponentResource {
 	public readonly appSecurityGroupId: pulumi.Output<string>
 	public readonly nlbSecurityGroupId: pulumi.Output<string>
 	public readonly natsSecurityGroupId: pulumi.Output<string>
-	public readonly efsSecurityGroupId: pulumi.Output<string>
 	public readonly redisSecurityGroupId: pulumi.Output<string>
 	public readonly dbSecurityGroupId: pulumi.Output<string>
 
@@ -55,7 +55,6 @@ export class Firewall extends pulumi.ComponentResource {
 			app: 'gavel tasks (clients of Redis, Postgres, NATS)',
 			nlb: 'gavel internal NATS load balancer',
 			nats: 'NATS JetStream servers',
-			efs: 'NATS JetStream storage (EFS)',
 			redis: 'gavel ElastiCache Redis',
 			db: 'gavel RDS Postgres',
 		}
@@ -115,7 +114,6 @@ export class Firewall extends pulumi.ComponentResource {
 		allow('app', 'nats', NATS_CLIENT_PORT, 'EventBus clients, to every node')
 		allow('nlb', 'nats', NATS_MONITOR_PORT, 'NLB health checks on /healthz')
 		allow('nats', 'nats', NATS_ROUTE_PORT, 'NATS cluster routes')
-		allow('nats', 'efs', NFS_PORT, 'JetStream storage')
 		egressHttps('app', 'ECR, Secrets Manager, CloudWatch Logs, JWKS')
 		egressHttps('nats', 'image pulls and CloudWatch Logs')
 
@@ -124,7 +122,6 @@ export class Firewall extends pulumi.ComponentResource {
 		this.appSecurityGroupId = sg.app.id
 		this.nlbSecurityGroupId = sg.nlb.id
 		this.natsSecurityGroupId = sg.nats.id
-		this.efsSecurityGroupId = sg.efs.id
 		this.redisSecurityGroupId = sg.redis.id
 		this.dbSecurityGroupId = sg.db.id
 		this.registerOutputs({

@@ -57,6 +57,8 @@ export class Network extends pulumi.ComponentResource {
 			throw new Error(`azCount must be 2 or 3 (got ${args.azCount})`)
 		if (args.availabilityZones && args.availabilityZones.length < args.azCount)
 			throw new Error(`availabilityZones lists ${args.availabilityZones.length} zones, azCount is ${args.azCount}`)
+		if (args.availabilityZones && new Set(args.availabilityZones.slice(0, args.azCount)).size < args.azCount)
+			throw new Error(`availabilityZones lists a zone twice (${args.availabilityZones.join(', ')}): two NATS nodes would share it`)
 		const tags = args.tags ?? {}
 		const parent = { parent: this }
 

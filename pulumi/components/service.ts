@@ -1,14 +1,21 @@
 import * as aws from '@pulumi/aws'
 import * as pulumi from '@pulumi/pulumi'
-import { APP_PORT } from './firewall'
+import { checkFargateSize } from './fargate'
+import { APP_PORT, METRICS_PORT } from './firewall'
 import { ecrRepositoryArn, ecsTasksAssumeRolePolicy, writeLogsStatement } from './iam'
+import { checkImage } from './images'
+import { collectorConfig, WS_CONNECTIONS_METRIC } from './metrics'
+import { checkTimeouts, type Timeouts, timeoutEnvironment } from './timeouts'
 
 /** The roles one gavel process can run (src/config.ts ROLE_NAMES); `ROLES` picks a subset. */
 export const ROLES = ['api', 'live', 'archiver', 'closer'] as const
 export type Role = (typeof ROLES)[number]
 
-/** The server pings every WebSocket this often (docs/design.md §5); the ALB must not cut a socket sooner. */
-export const WS_PING_INTERVAL_SECONDS = 30
+/** Where the image keeps the RDS CA bundle (README "Deploy": the Dockerfile adds it). */
+export const RDS_CA_FILE = '/etc/ssl/certs/rds-global-bundle.pem'
+/** Scale out within a minute; scale in only after five quiet ones: each scale-in closes that task's sockets. */
+export const SCALE_OUT_COOLDOWN_S = 60
+export const SCALE_IN_COOLDOWN_S = 300
 const CONTAINER = 'gavel'
 
 /** One ECS service: a name, the roles its tasks run (`ROLES`), and its size. */
@@ -69,8 +76,11 @@ export interface AutoscalingArgs {
 	maxCount: number
 	/** Average CPU % the api service is kept at. */
 	cpuTarget: number
-	/** ALB requests per task per minute. WebSocket frames are not requests: CPU covers the fan-out load. */
-	requestsPerTarget: number
+	/**
+	 * Open WebSockets per task (gavel_ws_connections, averaged over the api tasks) the live role is
+	 * kept at. Request counts would scale on reconnect waves (each upgrade is a request) and back in.
+	 */
+	wsConnectionsTarget: number
 }
 
 /** How the tasks reach the Redis Cluster (the BidStore). */
@@ -120,13 +130,23 @@ export interface GavelServiceArgs {
 	certificateArn?: string
 	/** The DNS name you point at the ALB (the certificate's name); used in the URL outputs. Left out: the ALB's own name. */
 	publicHostname?: string
-	/** Seconds the ALB keeps an idle connection; must exceed the WebSocket ping interval. Left out: 120. */
-	idleTimeoutSeconds?: number
+	/** The ALB's, ECS's and gavel's timeouts, checked against each other (components/timeouts.ts). */
+	timeouts: Timeouts
+	/** Seconds gavel waits for Redis, NATS and Postgres at start (STARTUP_WAIT_S) instead of exiting. */
+	startupWaitSeconds: number
+	/** The VPC's CIDR: the only hops gavel trusts for X-Forwarded-For (TRUST_PROXY). */
+	vpcCidr: pulumi.Input<string>
+	/** Secrets Manager ARN of the owner's URL (DATABASE_MIGRATION_URL), for the groups that migrate (archiver). */
+	databaseMigrationUrlSecretArn: pulumi.Input<string>
+	/** The collector sidecar that scrapes METRICS_PORT into CloudWatch (components/metrics.ts). */
+	metrics: { collectorImage: string; namespace: string }
+	/** Development stacks may run plain HTTP and unpinned images; every other stack refuses them. */
+	development: boolean
 	autoscaling: AutoscalingArgs
 	logRetentionDays: number
 	/** `ARM64` (Graviton, about 20 % cheaper) needs an arm64 or multi-arch image. Left out: `X86_64`. */
 	cpuArchitecture?: 'X86_64' | 'ARM64'
-	/** Container health check command, e.g. `["CMD", "/app/gavel", "health", "--live"]`. Left out: none (the ALB checks /readyz). */
+	/** Container health check command, e.g. `["CMD", "/app/gavel", "health", "--live"]`: liveness only. Left out: none. */
 	healthCheckCommand?: string[]
 	tags?: Record<string, string>
 }
@@ -134,7 +154,7 @@ export interface GavelServiceArgs {
 /**
  * GavelService runs gavel itself: an internet-facing ALB for HTTP and WebSockets (`/live`), and one
  * ECS Fargate service per role group, all from one image, in private subnets without public IPs.
- * The api group sits behind the ALB (health checked on `/readyz`) and scales on CPU and on requests
+ * The api group sits behind the ALB (health checked on the liveness `/healthz`) and scales on CPU and on open WebSockets
  * per task. Secrets come from Secrets Manager through the task definition's `secrets`; the
  * execution role may read exactly those secrets and write exactly these log groups.
  */
@@ -162,9 +182,13 @@ export class GavelService extends pulumi.ComponentResource {
 			if (missing.length > 0)
 				throw new Error(`authJwksUrl needs ${missing.join(' and ')} (pulumi config set authIssuer … / authAudience …): tokens of other apps of the same identity provider would pass`)
 		}
-		const idleTimeout = args.idleTimeoutSeconds ?? 120
-		if (!Number.isInteger(idleTimeout) || idleTimeout <= WS_PING_INTERVAL_SECONDS || idleTimeout > 4000)
-			throw new Error(`idleTimeoutSeconds must be above the ${WS_PING_INTERVAL_SECONDS} s WebSocket ping interval and at most 4000 (got ${idleTimeout})`)
+		checkTimeouts(args.timeouts)
+		const idleTimeout = args.timeouts.albIdleTimeoutS
+		if (!args.development && args.certificateArn === undefined)
+			throw new Error('certificateArn is required: without HTTPS, bearer tokens cross the internet in clear (set `development: true` only for throw-away stacks)')
+		checkImage('image', args.image, args.development)
+		checkImage('metricsCollectorImage', args.metrics.collectorImage, args.development)
+		for (const group of args.groups) checkFargateSize(`services.${group.name}`, group.cpu, group.memory)
 		const { minCount, maxCount } = args.autoscaling
 		if (!(Number.isInteger(minCount) && Number.isInteger(maxCount) && minCount >= 1 && minCount <= maxCount))
 			throw new Error(`autoscaling needs 1 ≤ minCount ≤ maxCount (got ${minCount}..${maxCount})`)
@@ -183,6 +207,14 @@ export class GavelService extends pulumi.ComponentResource {
 			'PORT',
 			'NODE_ENV',
 			'TRUST_PROXY',
+			'DATABASE_MIGRATION_URL',
+			'DATABASE_CA_FILE',
+			'METRICS_PORT',
+			'STARTUP_WAIT_S',
+			'HTTP_IDLE_TIMEOUT_S',
+			'LIVE_IDLE_TIMEOUT_S',
+			'LIVE_DRAIN_SPREAD_MS',
+			'SHUTDOWN_TIMEOUT_MS',
 		]
 		for (const key of Object.keys(args.environment ?? {}))
 			if (reserved.includes(key)) throw new Error(`environment may not set ${key}; it is managed by the deployment`)
@@ -216,9 +248,16 @@ export class GavelService extends pulumi.ComponentResource {
 			NATS_URL: args.nats.url,
 			NATS_STREAM_REPLICAS: String(args.nats.streamReplicas),
 			LOG_LEVEL: args.logLevel,
-			// Behind the ALB every connection comes from the balancer: the client is the last
-			// X-Forwarded-For entry, which the ALB appends (per-IP request and socket limits).
-			TRUST_PROXY: 'true',
+			// Behind the ALB every connection comes from the balancer: X-Forwarded-For is honoured
+			// from hops inside the VPC only (the ALB's nodes), so per-IP limits see the client.
+			TRUST_PROXY: args.vpcCidr,
+			// Postgres over TLS verified against the RDS CA (the URL says sslmode=verify-full).
+			DATABASE_CA_FILE: RDS_CA_FILE,
+			// /metrics on its own port: the collector sidecar scrapes it, the ALB never forwards to it.
+			METRICS_PORT: String(METRICS_PORT),
+			// Under ECS a dependency that is down at start is waited for, not a reason to exit.
+			STARTUP_WAIT_S: String(args.startupWaitSeconds),
+			...timeoutEnvironment(args.timeouts),
 			...(args.authJwksUrl !== undefined ? { AUTH_JWKS_URL: args.authJwksUrl } : {}),
 			...args.environment,
 		}
@@ -244,10 +283,12 @@ export class GavelService extends pulumi.ComponentResource {
 				port: APP_PORT,
 				protocol: 'HTTP',
 				targetType: 'ip',
-				// Long enough for gavel's graceful shutdown (drain bids, close sockets with 1001).
-				deregistrationDelay: 30,
+				// Matched to gavel's drain (components/timeouts.ts): longer, the ALB cuts every socket at once.
+				deregistrationDelay: args.timeouts.deregistrationDelayS,
+				// Liveness: /healthz never asks Redis, NATS or Postgres, so their outage does not make
+				// ECS replace every task (and the new ones wait for them, STARTUP_WAIT_S).
 				healthCheck: {
-					path: '/readyz',
+					path: '/healthz',
 					matcher: '200',
 					interval: 15,
 					timeout: 5,
@@ -298,6 +339,8 @@ export class GavelService extends pulumi.ComponentResource {
 				new aws.cloudwatch.LogGroup(`${name}-${g.name}`, { retentionInDays: args.logRetentionDays, tags }, parent),
 			]),
 		)
+		// The collector writes gavel's metrics here as embedded metric format; CloudWatch extracts them.
+		const metricsLogGroup = new aws.cloudwatch.LogGroup(`${name}-metrics`, { retentionInDays: args.logRetentionDays, tags }, parent)
 		const repositoryArn = ecrRepositoryArn(args.image)
 		const executionRole = new aws.iam.Role(
 			`${name}-execution`,
@@ -311,7 +354,11 @@ export class GavelService extends pulumi.ComponentResource {
 				policy: pulumi.jsonStringify({
 					Version: '2012-10-17',
 					Statement: [
-						{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets.map((s) => s.valueFrom) },
+						{
+							Effect: 'Allow',
+							Action: 'secretsmanager:GetSecretValue',
+							Resource: [...secrets.map((s) => s.valueFrom), args.databaseMigrationUrlSecretArn],
+						},
 						writeLogsStatement(Object.values(logGroups).map((lg) => lg.arn)),
 						...(repositoryArn
 							? [
@@ -328,10 +375,26 @@ export class GavelService extends pulumi.ComponentResource {
 			},
 			parent,
 		)
-		// gavel calls no AWS API itself; the task role exists with no permissions so one can be granted later.
+		// gavel calls no AWS API itself; only the collector sidecar writes its metrics log group.
 		const taskRole = new aws.iam.Role(
 			`${name}-task`,
-			{ assumeRolePolicy: ecsTasksAssumeRolePolicy, description: 'gavel tasks: no AWS permissions', tags },
+			{ assumeRolePolicy: ecsTasksAssumeRolePolicy, description: 'gavel tasks: the metrics sidecar writes its log group', tags },
+			parent,
+		)
+		new aws.iam.RolePolicy(
+			`${name}-task`,
+			{
+				role: taskRole.id,
+				policy: pulumi.jsonStringify({
+					Version: '2012-10-17',
+					Statement: [
+						{
+							...writeLogsStatement([metricsLogGroup.arn]),
+							Action: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+						},
+					],
+				}),
+			},
 			parent,
 		)
 
@@ -362,13 +425,24 @@ export class GavelService extends pulumi.ComponentResource {
 								name: key,
 								value,
 							})),
-							secrets,
+							secrets: group.roles.includes('archiver')
+								? [...secrets, { name: 'DATABASE_MIGRATION_URL', valueFrom: args.databaseMigrationUrlSecretArn }]
+								: secrets,
 							// One descriptor per WebSocket: the default soft limit (1024) would cap watchers per task.
 							ulimits: [{ name: 'nofile', softLimit: 65536, hardLimit: 65536 }],
-							// ECS sends SIGTERM, then waits this long before SIGKILL: above SHUTDOWN_TIMEOUT_MS (10 s).
-							stopTimeout: 30,
+							// ECS sends SIGTERM, then waits this long before SIGKILL: above SHUTDOWN_TIMEOUT_MS.
+							stopTimeout: args.timeouts.stopTimeoutS,
 							...(args.healthCheckCommand
-								? { healthCheck: { command: args.healthCheckCommand, interval: 15, timeout: 5, retries: 3, startPeriod: 20 } }
+								? {
+										healthCheck: {
+											command: args.healthCheckCommand,
+											interval: 15,
+											timeout: 5,
+											retries: 3,
+											// ECS allows at most 300 s; failures before then do not count.
+											startPeriod: Math.min(300, args.startupWaitSeconds),
+										},
+									}
 								: {}),
 							logConfiguration: {
 								logDriver: 'awslogs',
@@ -376,6 +450,30 @@ export class GavelService extends pulumi.ComponentResource {
 									'awslogs-group': logGroup.name,
 									'awslogs-region': region,
 									'awslogs-stream-prefix': group.name,
+								},
+							},
+						},
+						{
+							// Scrapes localhost:METRICS_PORT and ships gavel_* as EMF: the WebSocket scaling signal and the alarms.
+							name: 'metrics',
+							image: args.metrics.collectorImage,
+							essential: false,
+							environment: [
+								{
+									name: 'AOT_CONFIG_CONTENT',
+									value: collectorConfig({
+										namespace: args.metrics.namespace,
+										service: pulumi.interpolate`${args.clusterName}/${group.name}`,
+										logGroupName: metricsLogGroup.name,
+									}),
+								},
+							],
+							logConfiguration: {
+								logDriver: 'awslogs',
+								options: {
+									'awslogs-group': logGroup.name,
+									'awslogs-region': region,
+									'awslogs-stream-prefix': `${group.name}-metrics`,
 								},
 							},
 						},
@@ -403,7 +501,8 @@ export class GavelService extends pulumi.ComponentResource {
 					...(isPublic
 						? {
 								loadBalancers: [{ targetGroupArn: targetGroup.arn, containerName: CONTAINER, containerPort: APP_PORT }],
-								healthCheckGracePeriodSeconds: 60,
+								// A task waiting for its dependencies at start is not replaced before its wait ends.
+								healthCheckGracePeriodSeconds: args.startupWaitSeconds + 30,
 							}
 						: {}),
 					propagateTags: 'SERVICE',
@@ -435,7 +534,7 @@ export class GavelService extends pulumi.ComponentResource {
 			parent,
 		)
 		// Scale out fast, in slowly: scaling in closes that task's WebSockets (clients reconnect).
-		const cooldowns = { scaleOutCooldown: 60, scaleInCooldown: 300 }
+		const cooldowns = { scaleOutCooldown: SCALE_OUT_COOLDOWN_S, scaleInCooldown: SCALE_IN_COOLDOWN_S }
 		new aws.appautoscaling.Policy(
 			`${name}-${publicGroup.name}-cpu`,
 			{
@@ -452,17 +551,20 @@ export class GavelService extends pulumi.ComponentResource {
 			parent,
 		)
 		new aws.appautoscaling.Policy(
-			`${name}-${publicGroup.name}-requests`,
+			`${name}-${publicGroup.name}-websockets`,
 			{
 				policyType: 'TargetTrackingScaling',
 				serviceNamespace: scaling.serviceNamespace,
 				scalableDimension: scaling.scalableDimension,
 				resourceId: scaling.resourceId,
 				targetTrackingScalingPolicyConfiguration: {
-					targetValue: args.autoscaling.requestsPerTarget,
-					predefinedMetricSpecification: {
-						predefinedMetricType: 'ALBRequestCountPerTarget',
-						resourceLabel: pulumi.interpolate`${alb.arnSuffix}/${targetGroup.arnSuffix}`,
+					targetValue: args.autoscaling.wsConnectionsTarget,
+					// Each task's gauge is one data point per scrape: the average is sockets per task.
+					customizedMetricSpecification: {
+						namespace: args.metrics.namespace,
+						metricName: WS_CONNECTIONS_METRIC,
+						dimensions: [{ name: 'service', value: pulumi.interpolate`${args.clusterName}/${publicGroup.name}` }],
+						statistic: 'Average',
 					},
 					...cooldowns,
 				},

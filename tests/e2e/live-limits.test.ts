@@ -231,6 +231,28 @@ describe('WebSockets per client address (LIVE_MAX_SOCKETS_PER_IP)', () => {
 		}
 	})
 
+	test('TRUST_PROXY as CIDRs: trusted hops are skipped, and only a trusted peer is believed', async () => {
+		// The test's peer is 127.0.0.1, a trusted proxy here; 10.0.0.0/8 stands for the VPC.
+		const g = await startTestGavel({ env: { LIVE_MAX_SOCKETS_PER_IP: '1', RATE_LIMIT_IP_PER_SEC: '0', TRUST_PROXY: '127.0.0.0/8,10.0.0.0/8' } })
+		const direct = await startTestGavel({ env: { LIVE_MAX_SOCKETS_PER_IP: '1', RATE_LIMIT_IP_PER_SEC: '0', TRUST_PROXY: '10.0.0.0/8' } })
+		const open: RawLiveClient[] = []
+		try {
+			open.push(await openRawLive(liveUrl(g.url), { headers: { 'X-Forwarded-For': '198.51.100.7, 10.0.4.4' } }))
+			// The same client through another proxy, with a forged entry of its own before: still one client.
+			const [same] = await upgrade(g.url, { 'X-Forwarded-For': '203.0.113.1, 198.51.100.7' })
+			expect(same!.status).toBe(429)
+			open.push(await openRawLive(liveUrl(g.url), { headers: { 'X-Forwarded-For': '198.51.100.8, 10.0.4.4' } }))
+			// A peer outside the trusted ranges: its header is ignored, it is 127.0.0.1 whatever it says.
+			open.push(await openRawLive(liveUrl(direct.url), { headers: { 'X-Forwarded-For': '198.51.100.9' } }))
+			const [forged] = await upgrade(direct.url, { 'X-Forwarded-For': '198.51.100.10' })
+			expect(forged!.status).toBe(429)
+		} finally {
+			for (const c of open) c.end()
+			await g.stop()
+			await direct.stop()
+		}
+	})
+
 	test.each([
 		['the default', {}, 50],
 		['0', { LIVE_MAX_SOCKETS_PER_IP: '0' }, null],

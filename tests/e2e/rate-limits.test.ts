@@ -50,6 +50,20 @@ test('anonymous requests are limited per IP; health probes never are', async () 
 	}
 })
 
+test('behind two trusted proxies (TRUST_PROXY=2) the limit is per client, not per proxy', async () => {
+	const proxied = await startTestGavel({ env: { RATE_LIMIT_IP_PER_SEC: '1', RATE_LIMIT_IP_BURST: '3', TRUST_PROXY: '2' } })
+	try {
+		const from = (client: string, forged = '') =>
+			fetch(`${proxied.url}/auctions`, { headers: { 'x-forwarded-for': `${forged}${client}, 192.0.2.50` } }).then((r) => r.status)
+		const first = []
+		for (let i = 0; i < 6; i++) first.push(await from('198.51.100.7', `10.9.9.${i}, `))
+		expect(first).toContain(429) // a forged entry per request did not make it six clients
+		expect(await from('198.51.100.8')).toBe(200) // another client behind the same proxies
+	} finally {
+		await proxied.stop()
+	}
+})
+
 test('an Authorization header that did not verify is no pass around the per-IP limit', async () => {
 	const limited = await startTestGavel({ env: { RATE_LIMIT_IP_PER_SEC: '1', RATE_LIMIT_IP_BURST: '5' } })
 	try {

@@ -23,13 +23,15 @@ beforeAll(async () => {
 			singleNatGateway: 'true',
 			logRetentionDays: '30',
 			albIdleTimeoutSeconds: '300',
+			httpIdleTimeoutSeconds: '310',
+			natsImage: h.TEST_NATS_IMAGE,
+			metricsCollectorImage: h.TEST_COLLECTOR_IMAGE,
 			apiMinCount: '3',
 			apiMaxCount: '12',
 			dbDeletionProtection: 'false',
 			logLevel: 'warn',
 			redisShards: '3',
 			redisReplicasPerShard: '2',
-			natsStreamReplicas: '1',
 			// archiver + closer folded into one "workers" service; api resized.
 			services: JSON.stringify({
 				workers: { roles: 'archiver,closer', desiredCount: 2 },
@@ -59,8 +61,9 @@ describe('index.ts with stack configuration', () => {
 		const taskDef = program.deployment.byRef(api.inputs.taskDefinition)
 		expect([taskDef.inputs.cpu, taskDef.inputs.memory]).toEqual(['2048', '4096'])
 		expect(env(api)).toMatchObject({ LOG_LEVEL: 'warn', AUTH_ISSUER: 'https://issuer.example' })
-		// Behind the ALB, per-address limits must see the client, not the balancer.
-		expect(env(api).TRUST_PROXY).toBe('true')
+		// Behind the ALB, per-address limits must see the client, not the balancer: only VPC hops are trusted.
+		expect(env(api).TRUST_PROXY).toBe(program.deployment.ofType('aws:ec2/vpc:Vpc')[0]?.inputs.cidrBlock)
+		expect(env(api).HTTP_IDLE_TIMEOUT_S).toBe('310')
 	})
 
 	test('applies network, logging, load balancer and scaling settings', () => {
@@ -83,7 +86,7 @@ describe('index.ts with stack configuration', () => {
 				REDIS_CLUSTER_NODES: `${redis?.state.configurationEndpointAddress}:6379`,
 				REDIS_TLS: 'true',
 				REDIS_WAIT_REPLICAS: '1',
-				NATS_STREAM_REPLICAS: '1',
+				NATS_STREAM_REPLICAS: '3',
 			})
 	})
 
@@ -109,7 +112,7 @@ describe('index.ts with stack configuration', () => {
 				interval: 15,
 				timeout: 5,
 				retries: 3,
-				startPeriod: 20,
+				startPeriod: 300,
 			})
 	})
 
@@ -146,8 +149,8 @@ describe('refuses a broken deployment', () => {
 		expect(() => checkRoleGroups(groups(['API', ['api', 'live']], ['bg', ['archiver', 'closer']]))).toThrow(/group name/)
 	})
 
-	test('the ALB idle timeout must outlast the WebSocket ping interval', async () => {
-		await expect(deployForTest(testStackArgs((a) => void (a.service.idleTimeoutSeconds = 30)))).rejects.toThrow(/idleTimeoutSeconds/)
+	test('the ALB idle timeout must outlast gavel\'s WebSocket ping', async () => {
+		await expect(deployForTest(testStackArgs((a) => void (a.service.timeouts.albIdleTimeoutS = 30)))).rejects.toThrow(/ALB cuts watchers/)
 	})
 
 	test('exactly one of a JWT secret and a JWKS URL', async () => {

@@ -10,12 +10,16 @@ type Run = Awaited<ReturnType<typeof deployForTest>>
 type Recorded = Run['deployment']['resources'][number]
 let run: Run
 let https: Run
-const CERT = 'arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666'
+let plain: Run
+const CERT = h.TEST_CERTIFICATE_ARN
 beforeAll(async () => {
 	run = await deployForTest()
-	https = await deployForTest(
+	https = run
+	// Only a development stack may run without a certificate.
+	plain = await deployForTest(
 		testStackArgs((a) => {
-			a.service.certificateArn = CERT
+			a.development = true
+			delete a.service.certificateArn
 		}),
 	)
 })
@@ -77,7 +81,7 @@ function ingressRules(r: Run): { sg: string; from: number; to: number; cidrs: st
 describe('security groups', () => {
 	test('open nothing to the internet but the ALB listener ports', () => {
 		for (const [r, ports] of [
-			[run, [80]],
+			[plain, [80]],
 			[https, [80, 443]],
 		] as const) {
 			const alb = sgNamed(r, 'alb').id
@@ -100,7 +104,6 @@ describe('security groups', () => {
 			['nats', 4222, 'app'],
 			['nats', 8222, 'nlb'],
 			['nats', 6222, 'nats'],
-			['efs', 2049, 'nats'],
 		] as const
 		const rules = ingressRules(run).filter((rule) => rule.sg !== id('alb'))
 		const actual = rules.map((rule) => {
@@ -139,7 +142,9 @@ describe('security groups', () => {
 })
 
 describe('secrets', () => {
-	const SECRET_VARS = ['REDIS_PASSWORD', 'DATABASE_URL', 'AUTH_JWT_SECRET']
+	const SECRET_VARS = ['REDIS_PASSWORD', 'DATABASE_URL', 'AUTH_JWT_SECRET', 'DATABASE_MIGRATION_URL']
+	// The owner's URL goes to the archiver alone: it migrates (README "Database roles").
+	const secretsFor = (service: Recorded) => SECRET_VARS.filter((v) => v !== 'DATABASE_MIGRATION_URL' || service.name === 'gavel-archiver')
 
 	test('reach every gavel container through `secrets` from Secrets Manager, never `environment`', () => {
 		const secretArns = new Set(run.deployment.ofType(T.secret).map((s) => s.state.arn))
@@ -147,7 +152,7 @@ describe('secrets', () => {
 		for (const s of appServices(run)) {
 			const container = containerOf(run, s)
 			const secrets: { name: string; valueFrom: string }[] = container.secrets
-			expect(secrets.map((x) => x.name).sort()).toEqual([...SECRET_VARS].sort())
+			expect(secrets.map((x) => x.name).sort()).toEqual(secretsFor(s).sort())
 			for (const x of secrets) expect(secretArns.has(x.valueFrom)).toBe(true)
 			const env: { name: string; value: string }[] = container.environment
 			for (const e of env) {
@@ -173,9 +178,10 @@ describe('secrets', () => {
 		expect(redis?.inputs.transitEncryptionEnabled).toBe(true)
 		expect(redis?.secretInputs.has('authToken')).toBe(true)
 		const db = run.deployment.ofType('aws:rds/instance:Instance')[0]
-		expect(valueOf('gavel-database-url')).toBe(
-			`postgres://gavel:${db?.inputs.password}@${db?.state.address}:5432/gavel?sslmode=require`,
+		expect(valueOf('gavel-database-migration-url')).toBe(
+			`postgres://gavel:${db?.inputs.password}@${db?.state.address}:5432/gavel?sslmode=verify-full`,
 		)
+		expect(valueOf('gavel-database-url')).toMatch(new RegExp(`^postgres://gavel_app:[A-Za-z0-9]+@${db?.state.address}:5432/gavel\\?sslmode=verify-full$`))
 		expect(db?.secretInputs.has('password')).toBe(true)
 		expect(valueOf('gavel-auth-jwt')).toBe('test-jwt-secret-that-is-at-least-32-chars')
 	})
@@ -184,12 +190,16 @@ describe('secrets', () => {
 describe('IAM', () => {
 	const policyOf = (r: Run, name: string) => JSON.parse(r.deployment.get(T.rolePolicy, name).inputs.policy)
 
-	test('lets the gavel execution role read exactly its three secrets, its log groups and its image repository', () => {
+	test('lets the gavel execution role read exactly its four secrets, its log groups and its image repository', () => {
 		const policy = policyOf(run, 'gavel-execution')
 		const statements: { Action: string | string[]; Resource: string | string[] }[] = policy.Statement
 		const resourcesFor = (action: string) =>
 			statements.filter((s) => [s.Action].flat().includes(action)).flatMap((s) => [s.Resource].flat())
-		const secretArns = run.deployment.ofType(T.secret).map((s) => s.state.arn)
+		// Every secret but the app role's bare password (read once by an operator, never by a task).
+		const secretArns = run.deployment
+			.ofType(T.secret)
+			.filter((s) => s.name !== 'gavel-database-app-password')
+			.map((s) => s.state.arn)
 		expect(resourcesFor('secretsmanager:GetSecretValue').sort()).toEqual(secretArns.sort())
 		expect(resourcesFor('ecr:BatchGetImage')).toEqual(['arn:aws:ecr:us-east-1:123456789012:repository/gavel'])
 		const logArns = appServices(run).map((s) => {
@@ -199,19 +209,18 @@ describe('IAM', () => {
 		})
 		expect(resourcesFor('logs:PutLogEvents').sort()).toEqual(logArns.sort())
 		for (const s of statements) expect([s.Action].flat().some((a) => a.endsWith('*'))).toBe(false)
-		// Nothing else: the role has this one inline policy and no managed ones.
-		expect(run.deployment.ofType('aws:iam/rolePolicyAttachment:RolePolicyAttachment')).toEqual([])
+		// Nothing else: the only managed policy in the stack is AWS's own for ECS-managed EBS volumes.
+		expect(run.deployment.ofType('aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => a.inputs.policyArn)).toEqual([
+			'arn:aws:iam::aws:policy/service-role/AmazonECSInfrastructureRolePolicyForVolumes',
+		])
 	})
 
-	test('lets NATS tasks mount only their access points, over TLS', () => {
-		const task = policyOf(run, 'gavel-nats-task')
-		const accessPoints = run.deployment.ofType('aws:efs/accessPoint:AccessPoint').map((ap) => ap.state.arn)
-		expect(task.Statement).toHaveLength(1)
-		expect(task.Statement[0].Condition.StringEquals['elasticfilesystem:AccessPointArn'].sort()).toEqual(accessPoints.sort())
-		const fsPolicy = JSON.parse(run.deployment.ofType('aws:efs/fileSystemPolicy:FileSystemPolicy')[0]?.inputs.policy)
-		expect(fsPolicy.Statement).toContainEqual(
-			expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-		)
+	test('lets ECS, and nothing else, manage the NATS volumes', () => {
+		const [attachment] = run.deployment.ofType('aws:iam/rolePolicyAttachment:RolePolicyAttachment')
+		const role = run.deployment.ofType('aws:iam/role:Role').find((r) => r.state.name === attachment?.inputs.role)
+		expect(JSON.parse(role?.inputs.assumeRolePolicy).Statement).toEqual([
+			{ Effect: 'Allow', Principal: { Service: 'ecs.amazonaws.com' }, Action: 'sts:AssumeRole' },
+		])
 	})
 })
 

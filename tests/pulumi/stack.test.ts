@@ -3,8 +3,9 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { assertPulumiInstalled } from '../../pulumi/preflight'
 
 assertPulumiInstalled()
-const { deployForTest, resolve, APP_PORT, DEFAULT_ROLE_GROUPS, MOCK_ZONES, STACK_DEFAULTS, WS_PING_INTERVAL_SECONDS } =
-	await import('../../pulumi/testing')
+const { deployForTest, resolve, APP_PORT, DEFAULT_ROLE_GROUPS, MOCK_ZONES, STACK_DEFAULTS, TEST_CERTIFICATE_ARN } = await import(
+	'../../pulumi/testing'
+)
 
 type Run = Awaited<ReturnType<typeof deployForTest>>
 let run: Run
@@ -34,15 +35,15 @@ const T = {
 const subnetsOfTier = (tier: 'public' | 'private') => run.deployment.ofType(T.subnet).filter((s) => s.inputs.tags.tier === tier)
 const containerOf = (service: { inputs: Record<string, any> }) => {
 	const taskDef = run.deployment.byRef(service.inputs.taskDefinition)
+	// The main container first; gavel's tasks also carry the metrics sidecar.
 	const containers = JSON.parse(taskDef.inputs.containerDefinitions)
-	expect(containers).toHaveLength(1)
-	return { taskDef, container: containers[0] }
+	return { taskDef, container: containers[0], containers }
 }
 const envOf = (container: { environment?: { name: string; value: string }[] }) =>
 	Object.fromEntries((container.environment ?? []).map((e) => [e.name, e.value]))
 
 describe('network', () => {
-	test('spans two zones with a public and a private subnet in each, all in the one VPC', () => {
+	test('spans three zones with a public and a private subnet in each, all in the one VPC', () => {
 		const [vpc, ...more] = run.deployment.ofType(T.vpc)
 		expect(more).toHaveLength(0)
 		expect(vpc?.inputs.cidrBlock).toBe(STACK_DEFAULTS.vpcCidr)
@@ -50,7 +51,7 @@ describe('network', () => {
 		for (const tier of ['public', 'private'] as const) {
 			const subnets = subnetsOfTier(tier)
 			expect(subnets).toHaveLength(STACK_DEFAULTS.azCount)
-			expect(new Set(subnets.map((s) => s.inputs.availabilityZone))).toEqual(new Set(MOCK_ZONES.slice(0, 2)))
+			expect(new Set(subnets.map((s) => s.inputs.availabilityZone))).toEqual(new Set(MOCK_ZONES.slice(0, STACK_DEFAULTS.azCount)))
 			for (const s of subnets) {
 				expect(s.inputs.vpcId).toBe(vpc?.id)
 				expect(s.inputs.mapPublicIpOnLaunch).toBe(false)
@@ -131,8 +132,8 @@ describe('ECS services', () => {
 		for (const key of ['NATS_URL', 'NATS_STREAM_REPLICAS', 'REDIS_CLUSTER_NODES', 'REDIS_TLS', 'REDIS_WAIT_REPLICAS'])
 			expect(env[key]).toBeTruthy()
 		expect(container.portMappings).toEqual([{ containerPort: APP_PORT, protocol: 'tcp', name: 'http' }])
-		// Graceful shutdown (SHUTDOWN_TIMEOUT_MS, 10 s) finishes before ECS kills the task.
-		expect(container.stopTimeout).toBeGreaterThan(10)
+		// Graceful shutdown (SHUTDOWN_TIMEOUT_MS) finishes before ECS kills the task.
+		expect(container.stopTimeout * 1000).toBeGreaterThan(Number(env.SHUTDOWN_TIMEOUT_MS))
 		expect(container.ulimits).toContainEqual({ name: 'nofile', softLimit: 65536, hardLimit: 65536 })
 	})
 
@@ -141,12 +142,13 @@ describe('ECS services', () => {
 		for (const lg of logGroups) expect(lg.inputs.retentionInDays).toBe(STACK_DEFAULTS.logRetentionDays)
 		const used = new Set<string>()
 		for (const service of run.deployment.ofType(T.service)) {
-			const { container } = containerOf(service)
-			expect(container.logConfiguration.logDriver).toBe('awslogs')
-			const group = container.logConfiguration.options['awslogs-group']
-			expect(logGroups.some((lg) => lg.state.name === group)).toBe(true)
-			expect(container.logConfiguration.options['awslogs-region']).toBe('us-east-1')
-			if (container.name === 'gavel') used.add(group)
+			for (const container of containerOf(service).containers) {
+				expect(container.logConfiguration.logDriver).toBe('awslogs')
+				const group = container.logConfiguration.options['awslogs-group']
+				expect(logGroups.some((lg) => lg.state.name === group)).toBe(true)
+				expect(container.logConfiguration.options['awslogs-region']).toBe('us-east-1')
+				if (container.name === 'gavel') used.add(group)
+			}
 		}
 		expect(used.size).toBe(DEFAULT_ROLE_GROUPS.length)
 	})
@@ -159,35 +161,41 @@ describe('load balancer', () => {
 		return albs[0] as NonNullable<(typeof albs)[0]>
 	}
 
-	test('is internet-facing in the public subnets with an idle timeout above the WebSocket ping interval', () => {
+	test('is internet-facing in the public subnets', () => {
 		const lb = alb()
 		expect(lb.inputs.internal).toBe(false)
 		expect(new Set(lb.inputs.subnets)).toEqual(new Set(subnetsOfTier('public').map((s) => s.id)))
-		expect(lb.inputs.idleTimeout).toBeGreaterThan(WS_PING_INTERVAL_SECONDS)
 		expect(lb.inputs.idleTimeout).toBe(STACK_DEFAULTS.albIdleTimeoutSeconds)
 	})
 
-	test('health checks the api tasks on /readyz and forwards HTTP to them', () => {
+	test('forwards HTTPS to the api tasks, turns HTTP into a redirect, and keeps the metrics port off the balancer', () => {
 		const tg = run.deployment.get(T.tg, 'gavel-api-tg')
 		expect(tg.inputs).toMatchObject({ port: APP_PORT, protocol: 'HTTP', targetType: 'ip' })
-		expect(tg.inputs.healthCheck.path).toBe('/readyz')
 		expect(run.deployment.byRef(tg.inputs.vpcId).type).toBe(T.vpc)
 
 		const listeners = run.deployment.ofType(T.listener).filter((l) => l.inputs.loadBalancerArn === alb().state.arn)
-		expect(listeners).toHaveLength(1)
-		expect(listeners[0]?.inputs).toMatchObject({ port: 80, protocol: 'HTTP' })
-		expect(listeners[0]?.inputs.defaultActions).toEqual([{ type: 'forward', targetGroupArn: tg.state.arn }])
+		const byPort = Object.fromEntries(listeners.map((l) => [l.inputs.port, l.inputs]))
+		expect(Object.keys(byPort).sort()).toEqual(['443', '80'])
+		expect(byPort[443]).toMatchObject({ protocol: 'HTTPS', certificateArn: TEST_CERTIFICATE_ARN })
+		expect(byPort[443]?.defaultActions).toEqual([{ type: 'forward', targetGroupArn: tg.state.arn }])
+		expect(byPort[80]?.defaultActions[0].type).toBe('redirect')
 
 		const api = run.deployment.get(T.service, 'gavel-api')
 		expect(api.inputs.loadBalancers).toEqual([{ targetGroupArn: tg.state.arn, containerName: 'gavel', containerPort: APP_PORT }])
 		for (const name of ['gavel-archiver', 'gavel-closer'])
 			expect(run.deployment.get(T.service, name).inputs.loadBalancers ?? []).toHaveLength(0)
+		// /metrics is served on METRICS_PORT, which no target group or port mapping exposes.
+		const metricsPort = Number(envOf(containerOf(api).container).METRICS_PORT)
+		expect(metricsPort).toBeGreaterThan(0)
+		expect(metricsPort).not.toBe(APP_PORT)
+		for (const group of run.deployment.ofType(T.tg)) expect(group.inputs.port).not.toBe(metricsPort)
+		expect(containerOf(api).container.portMappings.map((m: { containerPort: number }) => m.containerPort)).toEqual([APP_PORT])
 	})
 
 	test('exports http and ws URLs on the ALB name', async () => {
 		const dns = alb().state.dnsName
-		expect(await resolve(run.stack.service.url)).toBe(`http://${dns}`)
-		expect(await resolve(run.stack.service.wsUrl)).toBe(`ws://${dns}/live`)
+		expect(await resolve(run.stack.service.url)).toBe(`https://${dns}`)
+		expect(await resolve(run.stack.service.wsUrl)).toBe(`wss://${dns}/live`)
 		expect(await resolve(run.stack.cluster.name)).toBe(run.deployment.ofType(T.cluster)[0]?.state.name)
 	})
 })
@@ -211,16 +219,24 @@ describe('autoscaling', () => {
 			expect(p.inputs.policyType).toBe('TargetTrackingScaling')
 			expect(p.inputs.resourceId).toBe(target?.inputs.resourceId)
 		}
-		const byMetric = Object.fromEntries(
-			policies.map((p) => [p.inputs.targetTrackingScalingPolicyConfiguration.predefinedMetricSpecification.predefinedMetricType, p]),
+		// CPU, and open WebSockets per api task (gavel_ws_connections, shipped by the metrics sidecar).
+		const cpu = policies.find(
+			(p) => p.inputs.targetTrackingScalingPolicyConfiguration.predefinedMetricSpecification?.predefinedMetricType === 'ECSServiceAverageCPUUtilization',
 		)
-		expect(Object.keys(byMetric).sort()).toEqual(['ALBRequestCountPerTarget', 'ECSServiceAverageCPUUtilization'])
-		const cpu = byMetric.ECSServiceAverageCPUUtilization?.inputs.targetTrackingScalingPolicyConfiguration
-		expect(cpu.targetValue).toBe(STACK_DEFAULTS.apiCpuTarget)
-		const requests = byMetric.ALBRequestCountPerTarget?.inputs.targetTrackingScalingPolicyConfiguration
-		const alb = run.deployment.ofType(T.lb).find((lb) => lb.inputs.loadBalancerType === 'application')
-		const tg = run.deployment.get(T.tg, 'gavel-api-tg')
-		expect(requests.targetValue).toBe(STACK_DEFAULTS.apiRequestsPerTarget)
-		expect(requests.predefinedMetricSpecification.resourceLabel).toBe(`${alb?.state.arnSuffix}/${tg.state.arnSuffix}`)
+		expect(cpu?.inputs.targetTrackingScalingPolicyConfiguration.targetValue).toBe(STACK_DEFAULTS.apiCpuTarget)
+		const ws = policies.find((p) => p.inputs.targetTrackingScalingPolicyConfiguration.customizedMetricSpecification)
+		const metric = ws?.inputs.targetTrackingScalingPolicyConfiguration.customizedMetricSpecification
+		expect(metric).toMatchObject({ metricName: 'gavel_ws_connections', statistic: 'Average' })
+		expect(ws?.inputs.targetTrackingScalingPolicyConfiguration.targetValue).toBe(STACK_DEFAULTS.apiWsConnectionsTarget)
+		expect(policies).toHaveLength(2)
+		// The sidecar labels the api tasks' series with exactly the dimension the policy reads.
+		const sidecar = containerOf(api).containers.find((c: { name: string }) => c.name === 'metrics')
+		const config = JSON.parse(sidecar.environment.find((e: { name: string }) => e.name === 'AOT_CONFIG_CONTENT').value)
+		const labels = config.receivers.prometheus.config.scrape_configs[0].static_configs[0].labels
+		expect(metric.dimensions).toEqual([{ name: 'service', value: labels.service }])
+		expect(config.exporters.awsemf.namespace).toBe(metric.namespace)
+		expect(config.receivers.prometheus.config.scrape_configs[0].static_configs[0].targets).toEqual([
+			`localhost:${envOf(containerOf(api).container).METRICS_PORT}`,
+		])
 	})
 })

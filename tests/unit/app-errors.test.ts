@@ -4,6 +4,7 @@ import { createApp, type AppDeps } from '../../src/app.ts'
 import { createAuth } from '../../src/auth/tokens.ts'
 import { createMetrics } from '../../src/observability/metrics.ts'
 import { createRateLimiter } from '../../src/modules/limits/rate-limiter.ts'
+import { TRUST_NO_PROXY } from '../../src/http/client-address.ts'
 import type { AuctionService } from '../../src/modules/auctions/service.ts'
 import type { BidService } from '../../src/modules/bids/service.ts'
 import type { HistoryService } from '../../src/modules/history/service.ts'
@@ -24,7 +25,7 @@ test('an unexpected failure is a 500 with a reference, its details in the log on
 			api: true,
 			maxBodyBytes: 16 * 1024,
 			ipLimiter: createRateLimiter({ perSecond: 0, burst: 0 }),
-			trustProxy: false,
+			trustProxy: TRUST_NO_PROXY,
 			production,
 		}
 		const res = await createApp(deps).handle(new Request('http://gavel/auctions/lamp'))

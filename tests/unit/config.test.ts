@@ -133,3 +133,15 @@ test('an integer setting must be written as a whole number: 2.5, 1e3 and 0x10 ar
 	for (const raw of ['2.5', '1e3']) expect(() => loadConfig({ PORT: raw })).toThrow('PORT: expected a whole number')
 	expect(loadConfig({ RATE_LIMIT_BIDS_PER_SEC: '2.5' }).RATE_LIMIT_BIDS_PER_SEC).toBe(2.5)
 })
+
+test('TRUST_PROXY takes false, true, a hop count or CIDRs, and names a bad entry', () => {
+	expect(loadConfig({}).TRUST_PROXY).toEqual({ kind: 'none' })
+	expect(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY).toEqual({ kind: 'hops', hops: 1 })
+	expect(loadConfig({ TRUST_PROXY: '10.0.0.0/16' }).TRUST_PROXY).toMatchObject({ kind: 'ranges' })
+	expect(problemsOf({ TRUST_PROXY: '10.0.0.0/16,10.0.0' })).toEqual([expect.stringContaining('TRUST_PROXY: entry 2 of 2 is not a CIDR or an IP address (got "10.0.0")')])
+})
+
+test('HTTP_IDLE_TIMEOUT_S stays within what Bun.serve accepts', () => {
+	expect(loadConfig({}).HTTP_IDLE_TIMEOUT_S).toBe(130)
+	expect(problemsOf({ HTTP_IDLE_TIMEOUT_S: '256' })[0]).toContain('HTTP_IDLE_TIMEOUT_S')
+})

@@ -2,7 +2,7 @@ import { Elysia } from 'elysia'
 import { Type as T } from '@sinclair/typebox'
 import { errorResponses, Refusal } from '../error-responses.ts'
 import type { Server } from 'bun'
-import { clientAddress } from '../../http/client-address.ts'
+import { clientAddress, type TrustProxy } from '../../http/client-address.ts'
 import type { LiveConnection, LiveHub } from './hub.ts'
 
 /**
@@ -14,7 +14,7 @@ import type { LiveConnection, LiveHub } from './hub.ts'
  * still dispatches to the object's open/message/drain/close. A refusal (426 not a handshake,
  * 429 TOO_MANY_CONNECTIONS) is a JSON error answered before any upgrade.
  */
-export function liveModule({ hub, trustProxy }: { hub: LiveHub; trustProxy: boolean }) {
+export function liveModule({ hub, trustProxy }: { hub: LiveHub; trustProxy: TrustProxy }) {
 	return new Elysia({ name: 'live' }).get(
 		'/live',
 		({ request, server, query }) => {
