@@ -28,6 +28,11 @@ export interface BidsOptions {
 	 * event, a JetStream message and an archive row. Default: the realistic mix (about half TOO_LOW).
 	 */
 	acceptAll?: boolean
+	/**
+	 * An open loop at this many bids/s (lib/open-loop.ts, every bid accepted) instead of wrk's
+	 * closed loop: latency from the moment each bid was due, at a rate the server does not set.
+	 */
+	rate?: number
 }
 
 export interface BidsResult {
@@ -44,8 +49,11 @@ export interface BidsResult {
 	/** Where the machine's CPU went during the run, in CPU seconds (2 cores × duration is all of it). */
 	/** The archive under this load, counted in Postgres (when the bench runs the archiver). */
 	archive?: ArchiveUnderLoad
-	/** wrk, or the slower in-Bun fallback when wrk is not installed. */
-	generator: 'wrk' | 'bun-fetch'
+	/** wrk, or the slower in-Bun generator when wrk is not installed, or the open loop at `rate`. */
+	generator: 'wrk' | 'bun-fetch' | 'open-loop'
+	/** The open loop's rate (bids/s asked for), and how many bids waited because every auction had one in flight. */
+	rate?: number
+	late?: number
 	cpu: { gavel: number; archiver: number; postgres: number; redis: number; nats: number; client: number; capacity: number }
 }
 
@@ -59,7 +67,8 @@ export interface BidsResult {
 export async function benchBids(target: Target, options: BidsOptions = {}): Promise<BidsResult> {
 	const connections = options.connections ?? 100
 	const durationSeconds = options.durationSeconds ?? 10
-	const acceptAll = options.acceptAll ?? false
+	const rate = options.rate
+	const acceptAll = (options.acceptAll ?? false) || rate !== undefined
 	// All accepted: an auction per connection (so no two bids on one auction are ever in flight).
 	const auctions = await createAuctions(target, acceptAll ? connections : (options.auctions ?? 100), `bids${Date.now().toString(36)}-`)
 	const tokens = await Promise.all(Array.from({ length: acceptAll ? 2 * connections : (options.bidders ?? 1000) }, (_, i) => token(target.secret, `bidder-${i}`)))
@@ -67,7 +76,7 @@ export async function benchBids(target: Target, options: BidsOptions = {}): Prom
 	const script = join(dir, 'bids.lua')
 	await Bun.write(script, acceptAll ? acceptAllScript(tokens, auctions) : mixedScript(tokens, auctions))
 	const configFile = join(dir, 'load.json')
-	await Bun.write(configFile, JSON.stringify({ tokens, auctions, connections, seconds: durationSeconds, acceptAll }))
+	await Bun.write(configFile, JSON.stringify({ tokens, auctions, connections, seconds: durationSeconds, acceptAll, rate }))
 	const archiveCheck = target.databaseUrl && target.redisPrefix ? await archiveCounter(target.databaseUrl, target.redisPrefix, auctions) : null
 	const archivedBefore = (await archiveCheck?.count())?.archived ?? 0
 	const urls = target.urls ?? [target.url]
@@ -85,9 +94,9 @@ export async function benchBids(target: Target, options: BidsOptions = {}): Prom
 	const redisCpu = await redisCpuNow()
 	const archiverCpu = groupCpu(archiverPids)
 	const postgresCpu = cpuOfAll(pidsOf('postgres'))
-	const generator = Bun.which('wrk') ? 'wrk' : 'bun-fetch'
+	const generator = rate !== undefined ? 'open-loop' : Bun.which('wrk') ? 'wrk' : 'bun-fetch'
 	if (generator === 'bun-fetch') console.error('bids: wrk is not installed (apt-get install wrk); using the slower in-Bun generator')
-	progress(`bids: ${generator} -c${connections} -d${durationSeconds}s against ${urls.join(' and ')} …`)
+	progress(`bids: ${generator === 'open-loop' ? `open loop at ${rate} bids/s` : `${generator} -c${connections}`} -d${durationSeconds}s against ${urls.join(' and ')} …`)
 	const ticker = setInterval(async () => {
 		const now = await bidCounts(urls).catch(() => before)
 		progress(`bids: ${now.accepted - before.accepted} accepted, ${now.rejected - before.rejected} rejected so far`)
@@ -101,7 +110,7 @@ export async function benchBids(target: Target, options: BidsOptions = {}): Prom
 					const part = acceptAll ? [String(i), String(urls.length), String(threads)] : i > 0 ? [String(i * 104_729)] : []
 					return ['wrk', `-t${threads}`, `-c${c}`, `-d${durationSeconds}s`, '--latency', '-s', script, urls[i]!, ...(part.length > 0 ? ['--', ...part] : [])]
 				})
-			: [['bun', join(import.meta.dir, 'lib/fetch-load.ts'), urls.join(','), configFile]]
+			: [['bun', join(import.meta.dir, generator === 'open-loop' ? 'lib/open-loop.ts' : 'lib/fetch-load.ts'), urls.join(','), configFile]]
 	).map((argv) => Bun.spawn(argv, { stdout: 'pipe', stderr: 'pipe' }))
 	const outputs = await Promise.all(loads.map((load) => new Response(load.stdout).text()))
 	const codes = await Promise.all(loads.map((load) => load.exited))
@@ -142,8 +151,12 @@ export async function benchBids(target: Target, options: BidsOptions = {}): Prom
 		}
 		await archiveCheck.close()
 	}
-	const figures: LoadFigures =
-		generator === 'bun-fetch' ? (JSON.parse(outputs[0]!) as LoadFigures) : mergeWrkFigures(outputs.map(wrkFigures))
+	const openLoop = generator === 'open-loop' ? (JSON.parse(outputs[0]!) as { sent: number; errors: number; late: number; latencyMs: LoadFigures['latencyMs'] }) : null
+	const figures: LoadFigures = openLoop
+		? { requests: openLoop.sent, errors: openLoop.errors, latencyMs: openLoop.latencyMs }
+		: generator === 'bun-fetch'
+			? (JSON.parse(outputs[0]!) as LoadFigures)
+			: mergeWrkFigures(outputs.map(wrkFigures))
 	const { requests } = figures
 	const accepted = after.accepted - before.accepted
 	const rejected = after.rejected - before.rejected
@@ -161,6 +174,7 @@ export async function benchBids(target: Target, options: BidsOptions = {}): Prom
 		serverCpuSeconds: gavelCpu,
 		archive,
 		generator,
+		...(openLoop ? { rate, late: openLoop.late } : {}),
 		cpu: {
 			gavel: gavelCpu,
 			archiver: Number(archiverUsed.toFixed(2)),
