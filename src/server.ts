@@ -281,8 +281,10 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			devSecret: !config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL,
 			stop() {
 				stopping ??= (async () => {
+					// Watchers first, told with 1001 over LIVE_DRAIN_SPREAD_MS so they reconnect elsewhere
+					// (with `since`) spread out; HTTP still answers meanwhile (docs/design.md §7).
+					await live?.close(config.LIVE_DRAIN_SPREAD_MS)
 					const stopped = server.stop() // stops accepting; requests in flight finish
-					live?.close() // watchers get 1001 and reconnect elsewhere with `since`
 					await bids.drain()
 					await stopped
 					await bus.flush() // every accepted event is on the bus before the archiver flushes
