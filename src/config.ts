@@ -100,6 +100,8 @@ const EnvSchema = T.Object({
 	MAX_BODY_BYTES: T.Integer({ minimum: 256, maximum: 1024 * 1024, default: DEFAULT_MAX_BODY_BYTES }),
 	EVENTS_KEPT: T.Integer({ minimum: 100, maximum: 1_000_000, default: DEFAULT_EVENTS_KEPT }),
 	IDEMPOTENCY_MAX_KEYS_PER_BIDDER: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER }),
+	// 0: a dependency down at start stops gavel at once (a person at a terminal); > 0 (an orchestrator): it waits that long.
+	STARTUP_WAIT_S: T.Integer({ minimum: 0, maximum: 3_600, default: 0 }),
 	SHUTDOWN_TIMEOUT_MS: T.Integer({ minimum: 100, maximum: 600_000, default: DEFAULT_SHUTDOWN_TIMEOUT_MS }),
 	DURABLE_WAIT_MS: T.Integer({ minimum: 100, maximum: 600_000, default: DEFAULT_DURABLE_WAIT_MS }),
 	LIVE_MAX_SUBSCRIPTIONS: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_LIVE_MAX_SUBSCRIPTIONS }),
