@@ -27,7 +27,7 @@ import { startWaitingServer } from './http/waiting-server.ts'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { createHistoryService } from './modules/history/service.ts'
 import type { Logger } from './observability/log.ts'
-import type { Dependency } from './modules/ops/index.ts'
+import { metricsServer, type Dependency } from './modules/ops/index.ts'
 import type { BidStore } from './ports/bid-store.ts'
 import type { EventBus } from './ports/event-bus.ts'
 import packageJson from '../package.json' with { type: 'json' }
@@ -269,6 +269,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			ipLimiter,
 			trustProxy: config.TRUST_PROXY,
 			production: config.production,
+			servesMetrics: config.METRICS_PORT === undefined,
 			version: packageJson.version,
 		})
 		if (config.roles.has('closer')) {
@@ -278,6 +279,10 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		}
 
 		// Above the load balancer's idle timeout, so it never reuses a connection gavel is closing (src/ops/timeouts.ts).
+		if (config.METRICS_PORT !== undefined) {
+			const scrape = metricsServer(metrics, config.METRICS_PORT, config.HOST)
+			cleanup.unshift(() => scrape.stop())
+		}
 		// The waiting server hands the port over (the same one, also when PORT=0 picked it).
 		await waiting?.stop()
 		waiting = null
