@@ -49,6 +49,8 @@ export interface AppDeps {
 	/** Which proxies may say who the client is in X-Forwarded-For (TRUST_PROXY; behind a load balancer). */
 	trustProxy: TrustProxy
 	production: boolean
+	/** False when /metrics has a port of its own (METRICS_PORT): here it is then a 404. */
+	servesMetrics?: boolean
 	version?: string
 	/**
 	 * Mints tokens for the web page's "sign in as" (`POST /dev/token`); given only with the generated
@@ -145,7 +147,7 @@ export function createApp(deps: AppDeps) {
 					'`Authorization: Bearer <JWT>`; reading is public. Watch auctions live on the `/live` WebSocket.',
 			}),
 		)
-		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies, log }))
+		.use(opsModule({ metrics: deps.metrics, dependencies: deps.dependencies, log, servesMetrics: deps.servesMetrics }))
 		.use(deps.live ? liveModule({ hub: deps.live, trustProxy: deps.trustProxy }) : new Elysia({ name: 'live-off' }))
 		.use(auctionsModule({ auctions: deps.auctions, auth: deps.auth }))
 		.use(bidsModule({ bids: deps.bids, auth: deps.auth }))

@@ -55,6 +55,8 @@ const Url = (protocols: string) =>
 const EnvSchema = T.Object({
 	PORT: T.Integer({ minimum: 0, maximum: 65535, default: DEFAULT_PORT }),
 	HOST: T.String({ minLength: 1, default: '0.0.0.0' }),
+	// Set: /metrics only on this port (kept off the public load balancer), the main port answers 404.
+	METRICS_PORT: T.Optional(T.Integer({ minimum: 1, maximum: 65535 })),
 	DATA_DIR: T.String({ minLength: 1, default: './data' }),
 	ROLES: T.String({ pattern: `^(${ROLE_NAMES.join('|')})(,(${ROLE_NAMES.join('|')}))*$`, default: ROLE_NAMES.join(',') }),
 	NODE_ENV: T.Union([T.Literal('development'), T.Literal('production'), T.Literal('test')], { default: 'development' }),
@@ -100,6 +102,8 @@ const EnvSchema = T.Object({
 	MAX_BODY_BYTES: T.Integer({ minimum: 256, maximum: 1024 * 1024, default: DEFAULT_MAX_BODY_BYTES }),
 	EVENTS_KEPT: T.Integer({ minimum: 100, maximum: 1_000_000, default: DEFAULT_EVENTS_KEPT }),
 	IDEMPOTENCY_MAX_KEYS_PER_BIDDER: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER }),
+	// 0: a dependency down at start stops gavel at once (a person at a terminal); > 0 (an orchestrator): it waits that long.
+	STARTUP_WAIT_S: T.Integer({ minimum: 0, maximum: 3_600, default: 0 }),
 	SHUTDOWN_TIMEOUT_MS: T.Integer({ minimum: 100, maximum: 600_000, default: DEFAULT_SHUTDOWN_TIMEOUT_MS }),
 	DURABLE_WAIT_MS: T.Integer({ minimum: 100, maximum: 600_000, default: DEFAULT_DURABLE_WAIT_MS }),
 	LIVE_MAX_SUBSCRIPTIONS: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_LIVE_MAX_SUBSCRIPTIONS }),
@@ -150,6 +154,8 @@ export function loadConfig(env: Record<string, string | undefined> = Bun.env): C
 			if (!parsed.AUTH_ISSUER) problems.push('AUTH_ISSUER: required with AUTH_JWKS_URL when NODE_ENV=production')
 			if (!parsed.AUTH_AUDIENCE) problems.push('AUTH_AUDIENCE: required with AUTH_JWKS_URL when NODE_ENV=production')
 		}
+		if (parsed.METRICS_PORT !== undefined && parsed.METRICS_PORT === parsed.PORT)
+			problems.push(`METRICS_PORT: must differ from PORT (both ${parsed.PORT}); unset it to serve /metrics on PORT`)
 		if (parsed.REDIS_URL && parsed.REDIS_CLUSTER_NODES)
 			problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one of them (one node, or the seed nodes of a cluster), not both')
 		if (parsed.REDIS_CLUSTER_NODES) {

@@ -164,10 +164,17 @@ export class TooManySubscriptionsError extends AppError {
  */
 export class StartupError extends Error {
 	override name = 'StartupError'
+	/** The service and where it was looked for (passwords hidden), and why it failed: for "waiting for …" lines. */
+	readonly service: string
+	readonly where: string
+	readonly why: string
 	constructor(service: string, url: string | readonly string[], options: ErrorOptions & { refused?: boolean }) {
 		const where = (typeof url === 'string' ? [url] : url).map(redactUrl).join(', ')
-		const why = (options.cause as Error)?.message ?? options.cause
+		const why = String((options.cause as Error)?.message ?? options.cause)
 		super(options.refused ? `${service} at ${where} refused gavel's setup: ${why}` : `cannot reach ${service} at ${where}: ${why}`, options)
+		this.service = service
+		this.where = where
+		this.why = why
 	}
 }
 

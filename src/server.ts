@@ -22,10 +22,12 @@ import { createRebuilder } from './archive/rebuild.ts'
 import { archiveDrained } from './adapters/nats/archive-drain.ts'
 import { StreamSetupError } from './adapters/nats/streams.ts'
 import { serverList } from './lib/server-list.ts'
+import { withStartupWait } from './lib/startup-wait.ts'
+import { startWaitingServer } from './http/waiting-server.ts'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { createHistoryService } from './modules/history/service.ts'
 import type { Logger } from './observability/log.ts'
-import type { Dependency } from './modules/ops/index.ts'
+import { metricsServer, type Dependency } from './modules/ops/index.ts'
 import type { BidStore } from './ports/bid-store.ts'
 import type { EventBus } from './ports/event-bus.ts'
 import packageJson from '../package.json' with { type: 'json' }
@@ -52,6 +54,15 @@ export interface Gavel {
  */
 export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 	const cleanup: Array<() => Promise<unknown>> = []
+	// Under an orchestrator (STARTUP_WAIT_S > 0) the port answers /healthz while gavel waits for
+	// Redis and NATS, so the liveness check does not kill a process that would recover by itself.
+	let waiting = config.STARTUP_WAIT_S > 0 ? startWaitingServer(config.PORT, config.HOST) : null
+	const port = waiting?.port ?? config.PORT
+	const connect = <T>(attempt: () => Promise<T>) => withStartupWait(attempt, { waitS: config.STARTUP_WAIT_S, log })
+	cleanup.push(async () => {
+		await waiting?.stop()
+		waiting = null
+	})
 	try {
 		const metrics = createMetrics()
 		const secret = config.AUTH_JWKS_URL ? undefined : (config.AUTH_JWT_SECRET ?? (await loadOrCreateDevSecret(config.DATA_DIR)))
@@ -67,7 +78,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		const redisStore = Boolean(config.REDIS_URL || config.REDIS_CLUSTER_NODES)
 		if (redisStore) {
 			let shortLoggedAt = 0
-			const redis = await connectRedis({
+			const redis = await connect(() => connectRedis({
 				url: config.REDIS_URL,
 				clusterNodes: config.REDIS_CLUSTER_NODES,
 				password: config.REDIS_PASSWORD,
@@ -81,7 +92,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 					shortLoggedAt = Date.now()
 					log.warn({ acked, writes }, 'writes answered before enough Redis replicas held them (REDIS_WAIT_REPLICAS): is a replica down?')
 				},
-			})
+			}))
 			cleanup.unshift(() => redis.close())
 			store = createRedisBidStore({
 				redis: redis.client,
@@ -98,15 +109,17 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		let bus: EventBus
 		let natsConnection: NatsConnection | null = null
 		if (config.NATS_URL) {
-			const natsBus = await createNatsEventBus({
-				log,
-				url: config.NATS_URL,
-				stream: config.NATS_STREAM,
-				subjectPrefix: config.NATS_SUBJECT_PREFIX,
-				replicas: config.NATS_STREAM_REPLICAS,
-			}).catch((err: unknown) => {
-				throw new StartupError('NATS', serverList(config.NATS_URL!), { cause: err, refused: err instanceof StreamSetupError })
-			})
+			const natsBus = await connect(() =>
+				createNatsEventBus({
+					log,
+					url: config.NATS_URL!,
+					stream: config.NATS_STREAM,
+					subjectPrefix: config.NATS_SUBJECT_PREFIX,
+					replicas: config.NATS_STREAM_REPLICAS,
+				}).catch((err: unknown) => {
+					throw new StartupError('NATS', serverList(config.NATS_URL!), { cause: err, refused: err instanceof StreamSetupError })
+				}),
+			)
 			natsConnection = natsBus.connection
 			bus = natsBus
 		} else {
@@ -256,6 +269,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			ipLimiter,
 			trustProxy: config.TRUST_PROXY,
 			production: config.production,
+			servesMetrics: config.METRICS_PORT === undefined,
 			version: packageJson.version,
 		})
 		if (config.roles.has('closer')) {
@@ -265,7 +279,14 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		}
 
 		// Above the load balancer's idle timeout, so it never reuses a connection gavel is closing (src/ops/timeouts.ts).
-		app.listen({ port: config.PORT, hostname: config.HOST, idleTimeout: config.HTTP_IDLE_TIMEOUT_S })
+		if (config.METRICS_PORT !== undefined) {
+			const scrape = metricsServer(metrics, config.METRICS_PORT, config.HOST)
+			cleanup.unshift(() => scrape.stop())
+		}
+		// The waiting server hands the port over (the same one, also when PORT=0 picked it).
+		await waiting?.stop()
+		waiting = null
+		app.listen({ port, hostname: config.HOST, idleTimeout: config.HTTP_IDLE_TIMEOUT_S })
 		const server = app.server!
 		const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST
 		let stopping: Promise<void> | null = null
@@ -281,8 +302,10 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 			devSecret: !config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL,
 			stop() {
 				stopping ??= (async () => {
+					// Watchers first, told with 1001 over LIVE_DRAIN_SPREAD_MS so they reconnect elsewhere
+					// (with `since`) spread out; HTTP still answers meanwhile (docs/design.md §7).
+					await live?.close(config.LIVE_DRAIN_SPREAD_MS)
 					const stopped = server.stop() // stops accepting; requests in flight finish
-					live?.close() // watchers get 1001 and reconnect elsewhere with `since`
 					await bids.drain()
 					await stopped
 					await bus.flush() // every accepted event is on the bus before the archiver flushes

@@ -45,6 +45,8 @@ export const baseTestEnv = (dataDir: string): Record<string, string> => ({
 	NODE_ENV: 'test',
 	LOG_LEVEL: 'silent',
 	AUTH_JWT_SECRET: TEST_SECRET,
+	// A test that stops with watchers open need not wait for their spread-out goodbye (tests/e2e/drain.test.ts does).
+	LIVE_DRAIN_SPREAD_MS: '0',
 })
 
 export async function startTestGavel({ real = false, postgres = false, dataDir: keptDir, env = {}, devSecret = false }: TestGavelOptions = {}): Promise<TestGavel> {

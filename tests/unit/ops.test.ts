@@ -45,3 +45,22 @@ test('/readyz tells anyone only ok or unavailable; the reason goes to the log on
 	expect(await readyz()).toEqual({ status: 200, text: JSON.stringify({ status: 'ready', checks: { redis: 'ok', sqlite: 'ok' } }) })
 	expect(lines.filter((l) => l.msg === 'dependency answers again')).toHaveLength(1)
 })
+
+test('/healthz is liveness only: it never asks a dependency, so a Redis outage does not make the orchestrator kill gavel', async () => {
+	let asked = 0
+	const { log } = capturingLogger()
+	const app = opsModule({
+		metrics: createMetrics(),
+		log,
+		dependencies: [
+			{ name: 'redis', ping: () => (asked++, Promise.reject(new Error('down'))) },
+			{ name: 'nats', ping: () => (asked++, new Promise<void>(() => {})) },
+		],
+	})
+	const res = await app.handle(new Request('http://gavel/healthz'))
+	expect(res.status).toBe(200)
+	expect(await res.json()).toEqual({ status: 'ok' })
+	expect(asked).toBe(0)
+	expect((await app.handle(new Request('http://gavel/readyz'))).status).toBe(503)
+	expect(asked).toBe(2)
+})

@@ -14,6 +14,8 @@ import { migrate } from './migrate.ts'
 import { postgresStates } from './states.ts'
 import { arrayLiteral } from './array-literal.ts'
 
+import { postgresTls } from './tls.ts'
+
 export interface PostgresArchiveOptions {
 	url: string
 	/** Extra connection parameters, e.g. `{ search_path: 'gtest_…' }` (URL query parameters work too). */
@@ -121,7 +123,9 @@ order by i.ord
  * never fails; `migrate()` applies the schema (the archiver calls it before its first write).
  */
 export function createPostgresArchive(options: PostgresArchiveOptions) {
-	const sql: Sql = postgres(options.url, {
+	const tls = postgresTls(options.url)
+	const sql: Sql = postgres(tls.url, {
+		...(tls.ssl ? { ssl: tls.ssl } : {}),
 		max: options.max ?? 10,
 		connection: options.connection,
 		connect_timeout: 10,

@@ -134,9 +134,12 @@ export function createLiveHub({ store, bus, metrics, log: parentLog, limits, gap
 		/** Watchers and auctions on this instance (tests and diagnostics). */
 		stats: () => ({ sockets: sockets.size(), auctions: topics.size() }),
 
-		/** close says goodbye to every watcher with 1001 (they reconnect elsewhere with `since`). */
-		close() {
-			sockets.close()
+		/**
+		 * close says goodbye to every watcher with 1001 (they reconnect elsewhere with `since`),
+		 * spread over `spreadMs`; the ones still open get events until they are told.
+		 */
+		async close(spreadMs = 0) {
+			await sockets.close(spreadMs)
 			topics.close()
 		},
 	}

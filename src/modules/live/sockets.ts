@@ -8,6 +8,9 @@ import type { Sync } from './sync.ts'
 
 /** How often, at most, a backpressured fan-out looks for sockets over their send buffer. */
 const SWEEP_INTERVAL_MS = 100
+// The drain on shutdown closes a batch of sockets at most this often (LIVE_DRAIN_SPREAD_MS).
+const DRAIN_TICK_MS = 20
+
 /**
  * Bun's own limit, as a multiple of ours: past it Bun drops frames (and the hub closes that
  * socket at once). Ours is enforced by the sweep within 100 ms; the margin keeps Bun from
@@ -226,11 +229,28 @@ export function createSockets({ metrics, log, limits, onSweep }: SocketsDeps) {
 			return { sendBufferBytes, sendBufferMaxBytes }
 		},
 
-		/** close says goodbye to every socket with 1001, and to any that opens after it. */
-		close() {
+		/**
+		 * close says goodbye to every socket with 1001, and at once to any that opens after it. Over
+		 * `spreadMs` (0: all at once): a batch each tick, so that the watchers reconnect spread out
+		 * instead of all hitting the other instances in the same instant. Resolves when every socket
+		 * it found open was told.
+		 */
+		async close(spreadMs = 0) {
 			closing = true
 			if (sweepTimer !== null) clearTimeout(sweepTimer)
-			for (const ws of open) ws.close(CloseCode.GOING_AWAY, 'server shutting down')
+			const leaving = [...open]
+			const started = performance.now()
+			let told = 0
+			while (told < leaving.length) {
+				const elapsed = performance.now() - started
+				const due = spreadMs <= 0 ? leaving.length : Math.max(1, Math.ceil((leaving.length * elapsed) / spreadMs))
+				for (; told < Math.min(due, leaving.length); told++) {
+					const ws = leaving[told]!
+					// One that closed on its own meanwhile is no longer in `open`.
+					if (open.has(ws)) ws.close(CloseCode.GOING_AWAY, 'server shutting down')
+				}
+				if (told < leaving.length) await Bun.sleep(Math.max(DRAIN_TICK_MS, spreadMs / leaving.length))
+			}
 		},
 	}
 }

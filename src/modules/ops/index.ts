@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import { AppError } from '../../errors.ts'
 import { Type as T } from '@sinclair/typebox'
 import { errorResponses, Refusal } from '../error-responses.ts'
 import type { Logger } from '../../observability/log.ts'
@@ -29,7 +30,18 @@ const OpsModel = {
  * says only `ok` or `unavailable` per dependency: the reason (a host name, a driver's message)
  * goes to the log, once each time it changes.
  */
-export function opsModule({ metrics, dependencies, log }: { metrics: Metrics; dependencies: Dependency[]; log: Logger }) {
+export function opsModule({
+	metrics,
+	dependencies,
+	log,
+	servesMetrics = true,
+}: {
+	metrics: Metrics
+	dependencies: Dependency[]
+	log: Logger
+	/** False with METRICS_PORT: /metrics is served there only (metricsServer), this app answers 404. */
+	servesMetrics?: boolean
+}) {
 	const lastProblem = new Map<string, string | null>()
 	const remember = (name: string, problem: string | null) => {
 		if ((lastProblem.get(name) ?? null) === problem) return
@@ -78,10 +90,32 @@ export function opsModule({ metrics, dependencies, log }: { metrics: Metrics; de
 		)
 		.get(
 			'/metrics',
-			async () => new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } }),
+			() => {
+				// The same answer as an unknown route: the public port does not tell that metrics exist.
+				if (!servesMetrics) throw new AppError('NOT_FOUND', 404, 'no such route')
+				return metricsResponse(metrics)
+			},
 			{
 				response: { 200: OpsModel.metrics, ...errorResponses({ 414: Refusal.urlTooLong }) },
 				detail: { summary: 'Prometheus metrics', operationId: 'metrics', tags: ['operations'] },
 			},
 		)
+}
+
+const metricsResponse = async (metrics: Metrics) =>
+	new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } })
+
+/**
+ * metricsServer serves /metrics alone on a port of its own (METRICS_PORT), which the deployment
+ * keeps off the public load balancer: the metrics name routes, counts and internals.
+ */
+export function metricsServer(metrics: Metrics, port: number, hostname: string): { port: number; stop(): Promise<void> } {
+	const server = Bun.serve({
+		port,
+		hostname,
+		reusePort: false,
+		fetch: (request) =>
+			new URL(request.url).pathname === '/metrics' ? metricsResponse(metrics) : Response.json({ error: { code: 'NOT_FOUND', message: 'no such route' } }, { status: 404 }),
+	})
+	return { port: server.port!, stop: () => server.stop(true) }
 }
