@@ -80,6 +80,10 @@ const EnvSchema = T.Object({
 	NATS_STREAM: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'GAVEL_EVENTS' }),
 	NATS_SUBJECT_PREFIX: T.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'gavel.auction' }),
 	DATABASE_URL: Url('postgres|postgresql'),
+	// The owner's URL for migrations, so DATABASE_URL can be a role with only the grants gavel needs.
+	DATABASE_MIGRATION_URL: Url('postgres|postgresql'),
+	// The CA bundle (e.g. RDS's) a DATABASE_URL with sslmode=verify-full is checked against.
+	DATABASE_CA_FILE: T.Optional(T.String({ minLength: 1 })),
 	NATS_DLQ_STREAM: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'GAVEL_DLQ' }),
 	ARCHIVE_CONSUMER: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'gavel-archiver' }),
 	ARCHIVE_BATCH_MAX: T.Integer({ minimum: 1, maximum: 10_000, default: DEFAULT_ARCHIVE_BATCH_MAX }),
@@ -166,6 +170,10 @@ export function loadConfig(env: Record<string, string | undefined> = Bun.env): C
 		} else if (parsed.REDIS_PASSWORD || parsed.REDIS_TLS) {
 			problems.push('REDIS_PASSWORD and REDIS_TLS are for REDIS_CLUSTER_NODES; with REDIS_URL say it in the URL (rediss://:password@host:port)')
 		}
+		if ((parsed.DATABASE_MIGRATION_URL || parsed.DATABASE_CA_FILE) && !parsed.DATABASE_URL)
+			problems.push('DATABASE_MIGRATION_URL and DATABASE_CA_FILE go with DATABASE_URL (the Postgres archive)')
+		else if (parsed.DATABASE_CA_FILE && !/[?&]sslmode=verify-(full|ca)(&|$)/.test(parsed.DATABASE_URL ?? ''))
+			problems.push('DATABASE_CA_FILE: only checked with sslmode=verify-full (or verify-ca) in DATABASE_URL; add it, or the bundle would be ignored')
 		// Keys fetched in clear can be swapped on the way: plain http only in development and tests.
 		if (parsed.AUTH_JWKS_URL?.startsWith('http://') && parsed.NODE_ENV === 'production')
 			problems.push(`AUTH_JWKS_URL: must be https:// when NODE_ENV=production (got ${JSON.stringify(parsed.AUTH_JWKS_URL)})`)

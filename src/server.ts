@@ -128,7 +128,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 		cleanup.unshift(() => bus.close())
 
 		// Read side of the archive (history pages, crash repair); the archiver writes through its own.
-		const archive = openArchive({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR }, { max: 4 })
+		const archive = openArchive({ databaseUrl: config.DATABASE_URL, caFile: config.DATABASE_CA_FILE, dataDir: config.DATA_DIR }, { max: 4 })
 		cleanup.unshift(() => archive.close())
 
 		// The archiver: a Worker beside the other roles, this thread when it is the only role.

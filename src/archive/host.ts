@@ -39,6 +39,8 @@ const STOP_GRACE_MS = 2_000 // beyond the archiver's own deadline, before the Wo
 export function archiverSettings(config: Config): ArchiverSettings {
 	return {
 		databaseUrl: config.DATABASE_URL,
+		migrationUrl: config.DATABASE_MIGRATION_URL,
+		caFile: config.DATABASE_CA_FILE,
 		dataDir: config.DATA_DIR,
 		natsUrl: config.NATS_URL,
 		streamReplicas: config.NATS_STREAM_REPLICAS,

@@ -21,3 +21,13 @@ test('other modes are left to postgres.js as they were', () => {
 	for (const url of ['postgres://db/gavel', 'postgres://db/gavel?sslmode=require', 'postgres://db/gavel?sslmode=disable'])
 		expect(postgresTls(url, ca)).toEqual({ url })
 })
+
+test('DATABASE_CA_FILE is the bundle when the URL names none; an sslrootcert in the URL wins', () => {
+	expect(postgresTls('postgres://db/gavel?sslmode=verify-full', ca, '/etc/ssl/certs/rds-global-bundle.pem').ssl).toEqual({
+		rejectUnauthorized: true,
+		ca: Buffer.from('CA from /etc/ssl/certs/rds-global-bundle.pem'),
+	})
+	expect(postgresTls('postgres://db/gavel?sslmode=verify-full&sslrootcert=/own.pem', ca, '/other.pem').ssl?.ca).toEqual(Buffer.from('CA from /own.pem'))
+	// Without a verify mode the file changes nothing (the configuration refuses that pairing).
+	expect(postgresTls('postgres://db/gavel?sslmode=require', ca, '/other.pem')).toEqual({ url: 'postgres://db/gavel?sslmode=require' })
+})

@@ -7,6 +7,9 @@ import type { ArchiverReport } from '../../src/observability/metrics.ts'
 export interface ArchiverSettings {
 	/** Postgres archive; unset = the SQLite file in dataDir. */
 	databaseUrl?: string
+	/** DATABASE_MIGRATION_URL and DATABASE_CA_FILE (Postgres). */
+	migrationUrl?: string
+	caFile?: string
 	dataDir: string
 	/** JetStream source (one URL or a comma-separated list); unset = events are pushed in (`{type: 'events'}`) from the in-process bus. */
 	natsUrl?: string

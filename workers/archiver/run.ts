@@ -82,7 +82,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 	// (the adapter alone: ~38k → ~51k events/s on 2 cores); their auction rows are locked in id order, so they
 	// cannot deadlock each other. SQLite has a single writer.
 	const writers = settings.databaseUrl ? (settings.writers ?? 2) : 1
-	const archive = deps.archive ?? openArchive({ databaseUrl: settings.databaseUrl, dataDir: settings.dataDir }, { max: writers + 1 })
+	const archive = deps.archive ?? openArchive({ databaseUrl: settings.databaseUrl, migrationUrl: settings.migrationUrl, caFile: settings.caFile, dataDir: settings.dataDir }, { max: writers + 1 })
 
 	let stopping = false
 	let stopDeadline = Infinity

@@ -18,6 +18,10 @@ import { postgresTls } from './tls.ts'
 
 export interface PostgresArchiveOptions {
 	url: string
+	/** DATABASE_MIGRATION_URL: migrations run as this (the schema's owner); everything else as `url` (a role with only the grants it needs). */
+	migrationUrl?: string
+	/** DATABASE_CA_FILE: the CA bundle a `sslmode=verify-full` URL is checked against, when it names none. */
+	caFile?: string
 	/** Extra connection parameters, e.g. `{ search_path: 'gtest_…' }` (URL query parameters work too). */
 	connection?: Record<string, string>
 	/** Pool size: the archiver writes one batch at a time, readers serve history pages. */
@@ -123,7 +127,7 @@ order by i.ord
  * never fails; `migrate()` applies the schema (the archiver calls it before its first write).
  */
 export function createPostgresArchive(options: PostgresArchiveOptions) {
-	const tls = postgresTls(options.url)
+	const tls = postgresTls(options.url, undefined, options.caFile)
 	const sql: Sql = postgres(tls.url, {
 		...(tls.ssl ? { ssl: tls.ssl } : {}),
 		max: options.max ?? 10,
@@ -305,7 +309,7 @@ export function createPostgresArchive(options: PostgresArchiveOptions) {
 		kind: 'postgres' as const,
 		sql,
 		/** Applies missing migrations (see migrate.ts); safe to call from many processes at once. */
-		migrate: () => migrate(sql),
+		migrate: () => (options.migrationUrl ? migrateAs(options.migrationUrl, options.caFile, options.connection) : migrate(sql)),
 	})
 }
 
@@ -342,3 +346,14 @@ const toProgress = (r: ProgressRow): ArchiveProgress => ({
 })
 
 export type PostgresArchive = ReturnType<typeof createPostgresArchive>
+
+/** Applies the migrations over a connection of their own, as the owner, closed once they are done. */
+async function migrateAs(url: string, caFile: string | undefined, connection: Record<string, string> | undefined): Promise<number[]> {
+	const tls = postgresTls(url, undefined, caFile)
+	const owner = postgres(tls.url, { ...(tls.ssl ? { ssl: tls.ssl } : {}), max: 1, connection, connect_timeout: 10, onnotice: () => {} })
+	try {
+		return await migrate(owner)
+	} finally {
+		await owner.end({ timeout: 5 })
+	}
+}
