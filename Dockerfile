@@ -28,6 +28,10 @@ FROM ${RUNTIME_IMAGE}
 LABEL org.opencontainers.image.title="gavel" \
 	org.opencontainers.image.description="Real-time auction bidding: HTTP bids, WebSocket watchers, archived events"
 COPY --from=build /src/dist/gavel /app/gavel
+# Amazon RDS's CA bundle, for DATABASE_CA_FILE with sslmode=verify-full (the AWS stack sets both):
+# fetched at build time, where the build has the internet. Pin it with --checksum=sha256:… when you
+# mirror it.
+ADD --chmod=644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
 # DATA_DIR (development secret, embedded archive) must be writable by the non-root user.
 COPY --from=build --chown=65532:65532 /out/data /data
 ENV NODE_ENV=production \
@@ -39,7 +43,9 @@ WORKDIR /app
 # distroless's "nonroot" user, by number so that runtimes can check it is not root.
 USER 65532:65532
 EXPOSE 3000
-# No curl here: the binary asks its own /readyz (`gavel health`, exit 0 or 1).
-HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/app/gavel", "health"]
+# Liveness, not readiness: the binary asks its own /healthz (`gavel health --live`, exit 0 or 1),
+# which never asks a dependency, so a Redis or NATS outage does not get healthy containers
+# replaced (readiness, /readyz, only steers traffic). No curl here.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/app/gavel", "health", "--live"]
 ENTRYPOINT ["/app/gavel"]
 CMD ["serve"]

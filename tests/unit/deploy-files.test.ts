@@ -67,12 +67,12 @@ describe('Dockerfile', async () => {
 		expect(Number(user.split(':')[0])).toBeGreaterThan(0)
 	})
 
-	test('checks its health with the binary itself, which is also the entrypoint', () => {
+	test('checks its liveness with the binary itself, which is also the entrypoint (never readiness: an outage must not replace it)', () => {
 		const entrypoint = execForm(one('ENTRYPOINT'))
 		expect(execForm(one('CMD'))).toEqual(['serve'])
 		const healthcheck = one('HEALTHCHECK')
 		const command = execForm(healthcheck.slice(healthcheck.indexOf('CMD ') + 4))
-		expect(command).toEqual([entrypoint[0]!, 'health'])
+		expect(command).toEqual([entrypoint[0]!, 'health', '--live'])
 		expect(healthcheck).toMatch(/--interval=\d+s/)
 		expect(healthcheck).toMatch(/--timeout=\d+s/)
 	})
@@ -125,7 +125,8 @@ describe('compose.yaml', async () => {
 		ports?: string[]
 		volumes?: string[]
 		healthcheck?: { test: string[] }
-		depends_on?: Record<string, { condition: string }>
+		depends_on?: Record<string, { condition: string; required?: boolean }>
+		profiles?: string[]
 	}
 	const services = compose.services
 	const gavel = Object.entries(services).filter(([, s]) => s.build !== undefined)
@@ -181,9 +182,47 @@ describe('compose.yaml', async () => {
 		}
 	})
 
+	test('the cluster profile is production in miniature: three routed NATS servers, streams on three replicas, gavel waiting for them', () => {
+		const nodes = ['nats-1', 'nats-2', 'nats-3']
+		for (const name of nodes) {
+			const node = services[name]!
+			expect(node.profiles).toEqual(['cluster'])
+			const argv = node.command ?? []
+			const flag = (f: string) => argv[argv.indexOf(f) + 1]
+			expect(argv).toContain('-js')
+			expect(flag('-n')).toBe(name)
+			expect(flag('--cluster_name')).toBe('gavel')
+			// Routes to the two others, never to itself: quorum needs all three to find each other.
+			expect((flag('--routes') ?? '').split(',').sort()).toEqual(nodes.filter((n) => n !== name).map((n) => `nats://${n}:6222`))
+			// A store each (JetStream replicates between them), and a health check that lets a catching-up node be.
+			expect(node.volumes).toEqual([`${name}-data:/data`])
+			expect(Object.keys(compose.volumes ?? {})).toContain(`${name}-data`)
+			expect(node.healthcheck?.test.join(' ')).toContain('/healthz?js-enabled-only=true')
+		}
+		const cluster = { NATS_URL: nodes.map((n) => `nats://${n}:4222`).join(','), NATS_STREAM_REPLICAS: '3', AUTH_JWT_SECRET: 's'.repeat(48) }
+		for (const [, service] of gavel) {
+			for (const name of nodes) expect(service.depends_on?.[name]).toEqual({ condition: 'service_healthy', required: false })
+			const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), cluster)]))
+			expect(loadConfig(env)).toMatchObject({ NATS_URL: cluster.NATS_URL, NATS_STREAM_REPLICAS: 3, STARTUP_WAIT_S: 120 })
+		}
+	})
+
+	test('runs no floating `latest` image: every image names its version', () => {
+		for (const [name, service] of Object.entries(services)) {
+			if (service.image === undefined) continue
+			expect({ name, image: service.image }).toEqual({ name, image: expect.stringMatching(/:(?!latest\b)[\w.-]+(@sha256:[0-9a-f]{64})?$/) })
+		}
+	})
+
 	test('holds no literal secret: every secret-like value comes from the environment', () => {
 		for (const [, service] of Object.entries(services))
 			for (const [key, value] of Object.entries(service.environment ?? {}))
 				if (SECRET_NAME.test(key)) expect(String(value)).toMatch(/^\$\{\w+(:?-[^}]*)?\}$/)
 	})
+})
+
+test('the image carries the RDS CA bundle where the AWS stack points DATABASE_CA_FILE', async () => {
+	const stackPath = /export const RDS_CA_FILE = '([^']+)'/.exec(await read('pulumi/components/service.ts'))?.[1]
+	expect(stackPath).toBeDefined()
+	expect(await read('Dockerfile')).toMatch(new RegExp(`^ADD --chmod=644 https://truststore\\.pki\\.rds\\.amazonaws\\.com/global/global-bundle\\.pem ${stackPath!.replaceAll('.', '\\.')}$`, 'm'))
 })
