@@ -78,6 +78,9 @@ const EnvSchema = T.Object({
 	// Unset: a new stream gets 1, an existing one keeps what it has (an operator's change stands).
 	NATS_STREAM_REPLICAS: T.Optional(T.Integer({ minimum: 1, maximum: MAX_NATS_STREAM_REPLICAS, description: `a whole number from 1 to ${MAX_NATS_STREAM_REPLICAS}` })),
 	NATS_STREAM: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'GAVEL_EVENTS' }),
+	// The NATS servers' user (authorization { user, password }); the password comes as a secret of its own.
+	NATS_USER: T.Optional(T.String({ minLength: 1 })),
+	NATS_PASSWORD: T.Optional(T.String({ minLength: 1 })),
 	NATS_SUBJECT_PREFIX: T.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'gavel.auction' }),
 	DATABASE_URL: Url('postgres|postgresql'),
 	// The owner's URL for migrations, so DATABASE_URL can be a role with only the grants gavel needs.
@@ -160,6 +163,9 @@ export function loadConfig(env: Record<string, string | undefined> = Bun.env): C
 		}
 		if (parsed.METRICS_PORT !== undefined && parsed.METRICS_PORT === parsed.PORT)
 			problems.push(`METRICS_PORT: must differ from PORT (both ${parsed.PORT}); unset it to serve /metrics on PORT`)
+		if (Boolean(parsed.NATS_USER) !== Boolean(parsed.NATS_PASSWORD))
+			problems.push("NATS_USER and NATS_PASSWORD: set both (the NATS servers' user and its password), or neither")
+		else if (parsed.NATS_USER && !parsed.NATS_URL) problems.push('NATS_USER and NATS_PASSWORD go with NATS_URL')
 		if (parsed.REDIS_URL && parsed.REDIS_CLUSTER_NODES)
 			problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one of them (one node, or the seed nodes of a cluster), not both')
 		if (parsed.REDIS_CLUSTER_NODES) {

@@ -33,7 +33,7 @@ export async function startRedis(dir: string, children: Children): Promise<OwnSe
 }
 
 /** nats-server with JetStream on file storage in `dir`: a restart keeps the stream. */
-export async function startNats(dir: string, children: Children): Promise<OwnServer> {
+export async function startNats(dir: string, children: Children, auth?: { user: string; pass: string }): Promise<OwnServer> {
 	const port = freePort()
 	const url = `nats://127.0.0.1:${port}`
 	await mkdir(dir, { recursive: true })
@@ -41,14 +41,15 @@ export async function startNats(dir: string, children: Children): Promise<OwnSer
 		name: 'nats',
 		port,
 		url,
-		argv: () => ['nats-server', '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'store'), '-l', join(dir, 'nats.log')],
+		// With `auth`, a server that wants that user (as the AWS stack's NATS does).
+		argv: () => ['nats-server', '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'store'), '-l', join(dir, 'nats.log'), ...(auth ? ['--user', auth.user, '--pass', auth.pass] : [])],
 		ready: async () => {
 			await waitForPort(port, 'nats-server')
 			// JetStream answers a moment after the port: wait for it too, so gavel's stream setup finds it.
 			const deadline = Date.now() + 20_000
 			for (;;) {
 				try {
-					const nc = await connect({ servers: url, timeout: 2_000 })
+					const nc = await connect({ servers: url, timeout: 2_000, ...auth })
 					try {
 						await (await jetstreamManager(nc)).getAccountInfo()
 						return

@@ -43,6 +43,7 @@ export function archiverSettings(config: Config): ArchiverSettings {
 		caFile: config.DATABASE_CA_FILE,
 		dataDir: config.DATA_DIR,
 		natsUrl: config.NATS_URL,
+		natsAuth: natsAuthOf(config),
 		streamReplicas: config.NATS_STREAM_REPLICAS,
 		stream: config.NATS_STREAM,
 		subjectPrefix: config.NATS_SUBJECT_PREFIX,
@@ -274,4 +275,9 @@ function workerTarget(
 			return { flushed }
 		},
 	}
+}
+
+/** The NATS user and password from the configuration (both or neither: the configuration checks it). */
+export function natsAuthOf(config: Pick<Config, 'NATS_USER' | 'NATS_PASSWORD'>): { user: string; pass: string } | undefined {
+	return config.NATS_USER && config.NATS_PASSWORD ? { user: config.NATS_USER, pass: config.NATS_PASSWORD } : undefined
 }

@@ -13,6 +13,8 @@ export interface ArchiverSettings {
 	dataDir: string
 	/** JetStream source (one URL or a comma-separated list); unset = events are pushed in (`{type: 'events'}`) from the in-process bus. */
 	natsUrl?: string
+	/** NATS_USER and NATS_PASSWORD, when the servers want them. */
+	natsAuth?: { user: string; pass: string }
 	/** NATS_STREAM_REPLICAS: the events and dead-letter streams' replicas, and the consumer's. */
 	streamReplicas?: number
 	stream: string

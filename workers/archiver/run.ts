@@ -284,6 +284,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		local ??
 		createJetStreamLogSource({
 			natsUrl: settings.natsUrl!,
+			auth: settings.natsAuth,
 			replicas: settings.streamReplicas,
 			stream: settings.stream,
 			subjectPrefix: settings.subjectPrefix,

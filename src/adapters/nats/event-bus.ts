@@ -8,9 +8,16 @@ import { auctionSubject, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, everyAuctionEve
 import { createAckedPublisher } from './acked-publisher.ts'
 import { ensureStream } from './streams.ts'
 
+/** NATS_USER and NATS_PASSWORD: the servers' user, for every connection gavel opens. */
+export interface NatsAuth {
+	user: string
+	pass: string
+}
+
 export interface NatsEventBusOptions {
 	/** One NATS URL, or a cluster's servers comma-separated (NATS_URL). */
 	url: string
+	auth?: NatsAuth
 	/** The stream's replicas (NATS_STREAM_REPLICAS); unset keeps an existing stream's count, 1 for a new one. */
 	replicas?: number
 	stream?: string
@@ -46,6 +53,7 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 	// cluster announces), so losing one node moves the connection instead of ending it.
 	const nc = await connect({
 		servers: serverList(options.url),
+		...options.auth,
 		name: options.name ?? 'gavel',
 		maxReconnectAttempts: -1,
 		reconnectTimeWait: 250,

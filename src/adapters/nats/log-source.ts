@@ -15,6 +15,7 @@ import { serverList } from '../../lib/server-list.ts'
 import type { Logger } from '../../observability/log.ts'
 import type { DeadLetterExtras, LogMessage, LogSource, LogSourceHooks } from '../../ports/log-source.ts'
 import { convergeStream, ensureStream, withReplicas } from './streams.ts'
+import type { NatsAuth } from './event-bus.ts'
 import { isStateSubject } from './subjects.ts'
 
 const NS_PER_MS = 1_000_000
@@ -29,6 +30,8 @@ const utf8 = new TextDecoder()
 export interface JetStreamLogSourceOptions {
 	/** One NATS URL, or a cluster's servers comma-separated (NATS_URL). */
 	natsUrl: string
+	/** NATS_USER and NATS_PASSWORD. */
+	auth?: NatsAuth
 	/** The events and dead-letter streams' replicas (NATS_STREAM_REPLICAS); unset keeps what they have. */
 	replicas?: number
 	stream: string
@@ -176,7 +179,7 @@ export function createJetStreamLogSource(options: JetStreamLogSourceOptions): Lo
 	const loop = async (take: LogSourceHooks['take']) => {
 		for (let attempt = 0; !stopping; attempt++) {
 			try {
-				nc ??= await connect({ servers: serverList(options.natsUrl), name: 'gavel-archiver', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+				nc ??= await connect({ servers: serverList(options.natsUrl), ...options.auth, name: 'gavel-archiver', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
 				const { jsm, info } = await ensureStream(nc, stream, options.subjectPrefix, { replicas: options.replicas, log })
 				await ensureDeadLetterStream(nc)
 				await ensureConsumer(jsm, info.config.num_replicas)
