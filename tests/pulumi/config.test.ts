@@ -22,8 +22,8 @@ beforeAll(async () => {
 			azCount: '3',
 			singleNatGateway: 'true',
 			logRetentionDays: '30',
-			albIdleTimeoutSeconds: '300',
-			httpIdleTimeoutSeconds: '310',
+			albIdleTimeoutSeconds: '200',
+			httpIdleTimeoutSeconds: '210',
 			natsImage: h.TEST_NATS_IMAGE,
 			metricsCollectorImage: h.TEST_COLLECTOR_IMAGE,
 			apiMinCount: '3',
@@ -63,7 +63,7 @@ describe('index.ts with stack configuration', () => {
 		expect(env(api)).toMatchObject({ LOG_LEVEL: 'warn', AUTH_ISSUER: 'https://issuer.example' })
 		// Behind the ALB, per-address limits must see the client, not the balancer: only VPC hops are trusted.
 		expect(env(api).TRUST_PROXY).toBe(program.deployment.ofType('aws:ec2/vpc:Vpc')[0]?.inputs.cidrBlock)
-		expect(env(api).HTTP_IDLE_TIMEOUT_S).toBe('310')
+		expect(env(api).HTTP_IDLE_TIMEOUT_S).toBe('210')
 	})
 
 	test('applies network, logging, load balancer and scaling settings', () => {
@@ -72,7 +72,7 @@ describe('index.ts with stack configuration', () => {
 		expect(program.deployment.ofType('aws:ec2/natGateway:NatGateway')).toHaveLength(1)
 		for (const lg of program.deployment.ofType('aws:cloudwatch/logGroup:LogGroup')) expect(lg.inputs.retentionInDays).toBe(30)
 		const alb = program.deployment.ofType('aws:lb/loadBalancer:LoadBalancer').find((lb) => lb.inputs.loadBalancerType === 'application')
-		expect(alb?.inputs.idleTimeout).toBe(300)
+		expect(alb?.inputs.idleTimeout).toBe(200)
 		const target = program.deployment.ofType('aws:appautoscaling/target:Target')[0]
 		expect([target?.inputs.minCapacity, target?.inputs.maxCapacity]).toEqual([3, 12])
 		expect(program.deployment.ofType('aws:rds/instance:Instance')[0]?.inputs.deletionProtection).toBe(false)
@@ -150,7 +150,7 @@ describe('refuses a broken deployment', () => {
 	})
 
 	test('the ALB idle timeout must outlast gavel\'s WebSocket ping', async () => {
-		await expect(deployForTest(testStackArgs((a) => void (a.service.timeouts.albIdleTimeoutS = 30)))).rejects.toThrow(/ALB cuts watchers/)
+		await expect(deployForTest(testStackArgs((a) => void (a.service.timeouts.albIdleTimeoutS = 30)))).rejects.toThrow(/idle timeout \(30 s\) must be above the WebSocket ping interval/)
 	})
 
 	test('exactly one of a JWT secret and a JWKS URL', async () => {
