@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { startNats } from '../../bench/chaos/services.ts'
 import type { OwnServer } from '../../bench/lib/servers.ts'
 import { Children } from '../../bench/lib/servers.ts'
-import { ConfigError, loadConfig } from '../../src/config.ts'
+import { configProblems as problems } from '../helpers/config.ts'
 import { startTestGavel } from '../helpers/gavel.ts'
 import { bidDriver } from '../helpers/bids.ts'
 import { createTestSchema, type TestSchema } from '../helpers/services.ts'
@@ -56,14 +56,6 @@ test('with the user and password, bids go through JetStream into the archive; wi
 })
 
 test('the configuration wants both or neither, and a NATS_URL', () => {
-	const problems = (env: Record<string, string>) => {
-		try {
-			loadConfig(env)
-			return ''
-		} catch (err) {
-			return (err as ConfigError).problems.join('\n')
-		}
-	}
 	expect(problems({ NATS_URL: 'nats://n:4222', NATS_USER: 'gavel' })).toContain('set both')
 	expect(problems({ NATS_USER: 'gavel', NATS_PASSWORD: 'p' })).toContain('go with NATS_URL')
 	expect(problems({ NATS_URL: 'nats://n:4222', NATS_USER: 'gavel', NATS_PASSWORD: 'p' })).toBe('')

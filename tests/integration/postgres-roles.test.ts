@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { createPostgresArchive } from '../../src/adapters/postgres/archive.ts'
-import { ConfigError, loadConfig } from '../../src/config.ts'
+import { configProblems as problems } from '../helpers/config.ts'
 import { auctionCreated } from '../../src/events.ts'
 import { newAuction } from '../../src/domain/new-auction.ts'
 import { connectPostgres, DATABASE_URL, uniqueName } from '../helpers/services.ts'
@@ -62,14 +62,6 @@ test('migrations run as the owner; gavel then writes and reads as a role with on
 })
 
 test('the configuration pairs DATABASE_MIGRATION_URL and DATABASE_CA_FILE with DATABASE_URL, and the CA file with a verify mode', () => {
-	const problems = (env: Record<string, string>) => {
-		try {
-			loadConfig(env)
-			return ''
-		} catch (err) {
-			return (err as ConfigError).problems.join('\n')
-		}
-	}
 	expect(problems({ DATABASE_MIGRATION_URL: 'postgres://o@db/g' })).toContain('go with DATABASE_URL')
 	expect(problems({ DATABASE_URL: 'postgres://a@db/g?sslmode=require', DATABASE_CA_FILE: '/ca.pem' })).toContain('only checked with sslmode=verify-full')
 	expect(problems({ DATABASE_URL: 'postgres://a@db/g?sslmode=verify-full', DATABASE_CA_FILE: '/ca.pem', DATABASE_MIGRATION_URL: 'postgres://o@db/g' })).toBe('')

@@ -1,16 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { ConfigError, loadConfig } from '../../src/config.ts'
+import { loadConfig } from '../../src/config.ts'
+import { configProblems as problemsOf } from '../helpers/config.ts'
 import { describeClusterNodes, parseClusterNodes } from '../../src/adapters/redis/cluster-nodes.ts'
-
-const problemsOf = (env: Record<string, string>) => {
-	try {
-		loadConfig(env)
-	} catch (err) {
-		expect(err).toBeInstanceOf(ConfigError)
-		return (err as ConfigError).problems.join('\n')
-	}
-	throw new Error('expected a ConfigError')
-}
 
 describe('REDIS_CLUSTER_NODES', () => {
 	test('host:port entries, with spaces and a trailing comma, no credentials, no TLS', () => {

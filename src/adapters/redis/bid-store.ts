@@ -75,12 +75,11 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 	const idempotencyTtl = String(options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)
 	const keysPerBidder = String(options.idempotencyKeysPerBidder ?? DEFAULT_IDEMPOTENCY_KEYS_PER_BIDDER)
 	const now = options.now ?? Date.now
+	// `replication?.wait(key, present)`: resolves once the write just made to the key's node is
+	// replicated; `present` says whether that write is there, should a failover move the slot
+	// meanwhile. Without a waiter the optional call is skipped whole, arguments included: no
+	// closure per bid.
 	const replication = options.replication ?? null
-	/**
-	 * Resolves once the write just made to the key's node is replicated (at once without a waiter);
-	 * `present` says whether that write is there, should a failover move the slot meanwhile.
-	 */
-	const replicated = (key: string, present: () => Promise<boolean>): Promise<void> | null => replication?.wait(key, present) ?? null
 	const hasRev = (key: string, rev: number) => async () => Number((await redis.hget(key, 'rev')) ?? -1) >= rev
 	const inIndex = (member: string) => async () => (await redis.zscore(catalog.index, member)) !== null
 	redis.defineCommand('gavelPlaceBid', { numberOfKeys: 4, lua: placeBidLua })
@@ -228,7 +227,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			// Both slots' writes replicated: a failover must not lose the auction, nor its closing.
 			const member = listKey(record)
 			const present = async () => (await redis.hget(keys.state, 'createdAt')) === String(record.createdAt)
-			await Promise.all([replicated(keys.state, present), enter().then(() => replicated(catalog.index, inIndex(member)))])
+			await Promise.all([replication?.wait(keys.state, present), enter().then(() => replication?.wait(catalog.index, inIndex(member)))])
 			return toView(record, t)
 		},
 
@@ -304,7 +303,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			)
 			const code = reply[0]
 			if (code === 'OK') {
-				const copied = replicated(keys.state, hasRev(keys.state, reply[3] as number))
+				const copied = replication?.wait(keys.state, hasRev(keys.state, reply[3] as number))
 				const answer = reply[1] as string
 				const [rev, leaderMax, reservePrice, closedFlag] = reply.slice(3, 7) as [number, string, string, number]
 				const events = reply.slice(7) as string[]
@@ -371,7 +370,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			await closeInCatalog(listKey({ createdAt: reply[reply.length - 1] as number, id }))
 			if (reply[0] === 'CLOSED') {
 				// A closed auction never changes again: read now, the hash is the state the close left.
-				const [[record]] = await Promise.all([readRecords([id]), replicated(keys.state, hasRev(keys.state, reply[2] as number))])
+				const [[record]] = await Promise.all([readRecords([id]), replication?.wait(keys.state, hasRev(keys.state, reply[2] as number))])
 				return { outcome: 'closed', event: reply[1] as string, state: stateRecordJson(record!, reply[2] as number, t) }
 			}
 			if (reply[0] === 'ALREADY') return { outcome: 'already' }
@@ -418,7 +417,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 			// script but before this would otherwise leave the auction unlisted for good. Idempotent;
 			// NX never moves an end the schedule knows, and a closed status is final.
 			await catalogScript('enter', ...catalogEntries([record], t))
-			await Promise.all([restored === 1 ? replicated(keys.state, hasRev(keys.state, state.rev)) : null, replicated(catalog.index, inIndex(listKey(record)))])
+			await Promise.all([restored === 1 ? replication?.wait(keys.state, hasRev(keys.state, state.rev)) : null, replication?.wait(catalog.index, inIndex(listKey(record)))])
 			return restored === 1 ? 'restored' : 'kept'
 		},
 
@@ -441,7 +440,7 @@ export function createRedisBidStore(options: RedisBidStoreOptions) {
 
 		async setEpoch(value: string) {
 			await redis.set(epochKey(prefix), value)
-			await replicated(epochKey(prefix), async () => (await redis.get(epochKey(prefix))) === value)
+			await replication?.wait(epochKey(prefix), async () => (await redis.get(epochKey(prefix))) === value)
 		},
 
 		async ping() {
