@@ -6,6 +6,7 @@ import { BUN_RUNTIME_FLAGS } from '../../scripts/runtime-flags.ts'
 import { TEST_SECRET } from '../helpers/gavel.ts'
 import { CLI } from '../helpers/process.ts'
 import { eventually } from '../helpers/wait.ts'
+import { freePort } from '../../bench/lib/servers.ts'
 
 setDefaultTimeout(30_000)
 
@@ -16,14 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
 	await rm(dir, { recursive: true, force: true })
 })
-
-/** A loopback port nothing listens on (taken and given back). */
-const freePort = () => {
-	const s = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
-	const port = s.port!
-	s.stop(true)
-	return port
-}
 
 function spawnGavel(env: Record<string, string>) {
 	const proc = Bun.spawn(['bun', ...BUN_RUNTIME_FLAGS, CLI, 'serve'], {
