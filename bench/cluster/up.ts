@@ -47,7 +47,8 @@ export function summary(state: ClusterState, args: ClusterArgs): string[] {
 			'the CLI:',
 			`  export GAVEL_URL=${api[0]!.url}`,
 			`  export GAVEL_TOKEN=$(AUTH_JWT_SECRET=${secret} bun run gavel token --sub sam --role seller)`,
-			'the bench:',
+			'the bench (--cluster also counts the CPU of every process here):',
+			`  bun run bench bids --cluster ${state.dir}`,
 			`  bun run bench bids --url ${api.map((g) => g.url).join(',')} --secret ${secret}`,
 		)
 	} else {
