@@ -8,11 +8,16 @@ export interface EventBus {
 	 * publish resolves once the bus holds the event durably. It retries transient failures
 	 * itself (same event id, so the bus drops duplicates) and rejects only when the bus is
 	 * closed or gives up, which the caller must log: the store keeps the event for repair.
+	 *
+	 * `state`, the state record of the commit this event ends (docs/design.md §6), travels with
+	 * it: one message in the log holds both, so the log has either or neither, and the commit
+	 * costs one store, ack and delivery instead of two. Watchers get the event alone; the
+	 * archiver's log source hands over both.
 	 */
-	publish(auction: string, eventId: string, payload: string): Promise<void>
+	publish(auction: string, eventId: string, payload: string, state?: string): Promise<void>
 	/**
-	 * publishState records a commit's private state record (docs/design.md §6) in the log, apart
-	 * from the events: never delivered to `subscribe` or `subscribeAll`, so watchers and their
+	 * publishState records a commit's private state record (docs/design.md §6) in the log on its
+	 * own, for a commit without public events (a hidden proxy raise) and for crash repair: never delivered to `subscribe` or `subscribeAll`, so watchers and their
 	 * instances never see it. Resolves, retries and rejects as `publish` does; `rev` makes its
 	 * id (`<auction>:<rev>`), so a retry is dropped as a duplicate.
 	 */

@@ -78,6 +78,24 @@ export function busContract(name: string, make: () => Promise<BusHarness>) {
 			for (const stop of stops) stop()
 		})
 
+		test("an event carrying its commit's state record: watchers get the event alone, the state subscribers the record", async () => {
+			const { bus } = harness
+			const events: string[] = []
+			const states: string[] = []
+			const stops = [
+				bus.subscribe('s2', (p) => void events.push(payloadText(p))),
+				bus.subscribeAll((p) => void events.push(payloadText(p))),
+				bus.subscribeAllStates((p) => void states.push(payloadText(p))),
+			]
+			const sent = Array.from({ length: 10 }, (_, i) => ({ ...event('s2', i + 1), state: JSON.stringify({ auction: 's2', rev: i + 1, secret: 'leaderMax' }) }))
+			await Promise.all(sent.map((e) => bus.publish('s2', e.id, e.json, e.state)))
+			await eventually(() => states.length === sent.length && events.length === 2 * sent.length, 'the events and their state records')
+			expect(events.sort()).toEqual(sent.flatMap((e) => [e.json, e.json]).sort())
+			expect(events.some((json) => json.includes('leaderMax'))).toBe(false)
+			expect(states.sort()).toEqual(sent.map((e) => e.state).sort())
+			for (const stop of stops) stop()
+		})
+
 		test('unsubscribing stops delivery', async () => {
 			const { bus } = harness
 			const got: string[] = []

@@ -7,6 +7,7 @@ import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { parseStateRecord } from '../../src/domain/state-record.ts'
+import { STATE_HEADER } from '../../src/adapters/nats/subjects.ts'
 import { auctionBody, startTestGavel, type TestGavel } from '../helpers/gavel.ts'
 import { connectNats, connectPostgres, NATS_URL } from '../helpers/services.ts'
 import { startTcpProxy } from '../helpers/tcp-proxy.ts'
@@ -58,14 +59,17 @@ describe('a 201 means the commit is in the log', () => {
 		}
 	})
 
-	test('Redis + NATS + Postgres: JetStream holds the state record when the answer arrives; the archive keeps it privately', async () => {
+	test('Redis + NATS + Postgres: JetStream holds the state record, in the message of the bid event, when the answer arrives; the archive keeps it privately', async () => {
 		const { g, id, bid } = await gavelWithAuction({ real: true, postgres: true })
 		expect((await bid('bob', 1000, 4000)).status).toBe(201)
 		const nc = await connectNats()
 		try {
 			const jsm = await jetstreamManager(nc)
-			const last = await jsm.streams.getMessage(g.env.NATS_STREAM!, { last_by_subj: `${g.env.NATS_SUBJECT_PREFIX}.${id}.state` })
-			expect(parseStateRecord(last!.string()).record).toMatchObject({ leader: 'bob', leaderMax: 4000, seq: 1 })
+			// One message per commit: the event as its payload, the commit's state record in a header.
+			const last = await jsm.streams.getMessage(g.env.NATS_STREAM!, { last_by_subj: `${g.env.NATS_SUBJECT_PREFIX}.${id}` })
+			expect(last!.json<{ type: string; seq: number }>()).toMatchObject({ type: 'bid.placed', seq: 1 })
+			expect(parseStateRecord(last!.header.get(STATE_HEADER)).record).toMatchObject({ leader: 'bob', leaderMax: 4000, seq: 1 })
+			expect(await jsm.streams.getMessage(g.env.NATS_STREAM!, { last_by_subj: `${g.env.NATS_SUBJECT_PREFIX}.${id}.state` }).catch(() => null)).toBeNull()
 		} finally {
 			await nc.close()
 		}

@@ -5,7 +5,9 @@ import type { Sql } from 'postgres'
 import { createPostgresArchive } from '../../src/adapters/postgres/archive.ts'
 import { silentLogger } from '../../src/observability/log.ts'
 import { runArchiver } from '../../workers/archiver/run.ts'
-import { auctionEvents, rival } from '../contract/archive.ts'
+import { auctionEvents, rival, stateOf } from '../contract/archive.ts'
+import { createNatsEventBus } from '../../src/adapters/nats/event-bus.ts'
+import { NATS_URL } from '../helpers/services.ts'
 import { archiverSuite, consumerState, publishEvents, publishRaw, reports, testArchiverSettings, until, untilConsuming } from '../helpers/archive.ts'
 import { connectPostgres, createTestSchema, type TestSchema } from '../helpers/services.ts'
 import { startTcpProxy } from '../helpers/tcp-proxy.ts'
@@ -127,6 +129,84 @@ describe('archiver: JetStream → Postgres', () => {
 		await sql.end()
 	}, 30_000)
 
+	test("one message per commit: an event carrying its state record is archived as both, and acked once both are stored", async () => {
+		const { settings, sql, count } = await setup()
+		const bus = await createNatsEventBus({ url: NATS_URL, stream: settings.stream, subjectPrefix: settings.subjectPrefix, log: silentLogger() })
+		const archiver = runArchiver(settings, { log: silentLogger(), report: reports().add })
+		try {
+			await untilConsuming(suite.nc, settings)
+			const a = auctionEvents()
+			const commits = [a.created(), a.bid('bob', 1000), a.bid('carol', 1100)].map((e, rev) => ({ ...e, state: stateOf(a.auction, rev).json }))
+			await Promise.all(commits.map((c) => bus.publish(a.auction, c.event.id, c.json, c.state)))
+			const jsm = await jetstreamManager(suite.nc)
+			expect((await jsm.streams.info(settings.stream)).state.messages).toBe(3) // one message each, not six
+			await until(async () => (await count()) === 3, 'the three events archived')
+			await until(async () => (await sql`select rev from auction_states where auction_id = ${a.auction}`.catch(() => [])).length === 1, 'the state archived')
+			expect((await sql`select rev from auction_states where auction_id = ${a.auction}`)[0]!.rev).toBe('2') // the newest rev is the state
+			await until(async () => {
+				const s = await consumerState(suite.nc, settings.stream, settings.consumer)
+				return s.pending === 0 && s.ackPending === 0 && s.redelivered === 0
+			}, 'every message acked once')
+		} finally {
+			await archiver.stop()
+			await bus.close()
+			await sql.end()
+		}
+	}, 30_000)
+
+	test("a commit's message is not acked while its state record is not stored, even with its event archived (one-entry batches)", async () => {
+		const { settings, sql, count } = await setup({ batchMax: 1 })
+		const bus = await createNatsEventBus({ url: NATS_URL, stream: settings.stream, subjectPrefix: settings.subjectPrefix, log: silentLogger() })
+		const archiver = runArchiver(settings, { log: silentLogger(), report: reports().add })
+		try {
+			await untilConsuming(suite.nc, settings)
+			await until(async () => (await sql`select 1 from auction_states`.catch(() => null)) !== null, 'the tables created')
+			await sql`alter table auction_states rename to auction_states_away` // the state's write fails (and is retried)
+			const a = auctionEvents()
+			const created = a.created()
+			await bus.publish(a.auction, created.event.id, created.json, stateOf(a.auction, 0).json)
+			await until(async () => (await count()) === 1, 'the event archived')
+			await Bun.sleep(300)
+			expect(await consumerState(suite.nc, settings.stream, settings.consumer)).toMatchObject({ pending: 0, ackPending: 1 })
+			await sql`alter table auction_states_away rename to auction_states`
+			await until(async () => (await sql`select 1 from auction_states where auction_id = ${a.auction}`).length === 1, 'the state archived')
+			await until(async () => (await consumerState(suite.nc, settings.stream, settings.consumer)).ackPending === 0, 'the message acked')
+		} finally {
+			await archiver.stop()
+			await bus.close()
+			await sql.end()
+		}
+	}, 30_000)
+
+	test("a commit's state record the archive refuses is dead-lettered on its own (its body, part `state`); its event is archived, the message settled", async () => {
+		const { settings, sql, count } = await setup()
+		const bus = await createNatsEventBus({ url: NATS_URL, stream: settings.stream, subjectPrefix: settings.subjectPrefix, log: silentLogger() })
+		const archiver = runArchiver(settings, { log: silentLogger(), report: reports().add })
+		try {
+			await untilConsuming(suite.nc, settings)
+			const a = auctionEvents()
+			const created = a.created()
+			const broken = JSON.stringify({ auction: a.auction, rev: 'zero' }) // fails the state record's schema
+			await bus.publish(a.auction, created.event.id, created.json, broken)
+			await until(async () => (await count()) === 1, 'the event archived')
+			const jsm = await jetstreamManager(suite.nc)
+			await until(async () => (await jsm.streams.info(settings.dlqStream).catch(() => null))?.state.messages === 1, 'one dead letter')
+			const letter = (await jsm.streams.getMessage(settings.dlqStream, { seq: 1 }))!
+			expect(letter.string()).toBe(broken)
+			expect(letter.header.get('Gavel-Dlq-Reason')).toBe('invalid')
+			expect(letter.header.get('Gavel-Source-Part')).toBe('state')
+			expect(letter.header.get('Gavel-Source-Subject')).toBe(`${settings.subjectPrefix}.${a.auction}`)
+			await until(async () => {
+				const s = await consumerState(suite.nc, settings.stream, settings.consumer)
+				return s.pending === 0 && s.ackPending === 0
+			}, 'the message settled')
+		} finally {
+			await archiver.stop()
+			await bus.close()
+			await sql.end()
+		}
+	}, 30_000)
+
 	test('an event with a taken seq goes to the dead-letter stream beside the stored one; the first stays, the rest go on', async () => {
 		const { settings, sql, count } = await setup()
 		const r = reports()
@@ -174,7 +254,10 @@ describe('archiver: JetStream → Postgres', () => {
 		await sql.end()
 	}, 30_000)
 
-	test('Postgres unavailable for a while: nothing acked before its commit, no loss, catches up', async () => {
+	test.each([
+		['events', false],
+		['events carrying their state records (one message per commit)', true],
+	])('Postgres unavailable for a while: nothing acked before its commit, no loss, catches up (%s)', async (_what, withStates) => {
 		const schema = await createTestSchema()
 		schemas.push(schema)
 		const real = new URL(schema.url)
@@ -187,13 +270,27 @@ describe('archiver: JetStream → Postgres', () => {
 		const r = reports()
 		const archiver = runArchiver(settings, { log: silentLogger(), report: r.add })
 		await untilConsuming(suite.nc, settings)
+		const bus = withStates ? await createNatsEventBus({ url: NATS_URL, stream: settings.stream, subjectPrefix: settings.subjectPrefix, log: silentLogger() }) : null
+		const revs = new Map<string, number>()
+		const publish = async (jsons: string[]) => {
+			if (!bus) return publishEvents(suite.nc, settings.subjectPrefix, jsons)
+			for (let i = 0; i < jsons.length; i += 500)
+				await Promise.all(
+					jsons.slice(i, i + 500).map((json) => {
+						const { id, auction } = JSON.parse(json) as { id: string; auction: string }
+						const rev = revs.get(auction) ?? 0
+						revs.set(auction, rev + 1)
+						return bus.publish(auction, id, json, stateOf(auction, rev).json)
+					}),
+				)
+		}
 		const lists = manyEvents(20, 250)
 		const all = interleave(lists)
-		await publishEvents(suite.nc, settings.subjectPrefix, all.slice(0, 2_000))
+		await publish(all.slice(0, 2_000))
 		await until(async () => (await archived()) === 2_000, 'the first 2,000 archived')
 
 		await proxy.close()
-		await publishEvents(suite.nc, settings.subjectPrefix, all.slice(2_000))
+		await publish(all.slice(2_000))
 		await until(() => r.writeFailures >= 6, 'the archiver retrying writes (backoff grows past the ack wait)')
 		expect(r.last!.healthy).toBe(false)
 		// Everything JetStream considers acked is in the archive; the rest is held, not lost.
@@ -211,7 +308,9 @@ describe('archiver: JetStream → Postgres', () => {
 		await until(async () => (await acked()) === 5_000, 'every event acked')
 		await until(() => r.last!.healthy && r.last!.lagEvents === 0, 'a healthy report with no lag')
 		await expectDenseAuctions(sql, 20, 249)
+		if (withStates) expect((await sql`select count(*) as n, min(rev) as lo from auction_states`).map((r) => ({ ...r }))).toEqual([{ n: '20', lo: '249' }])
 		await archiver.stop()
+		await bus?.close()
 		await proxy.close()
 		await sql.end()
 	}, 90_000)

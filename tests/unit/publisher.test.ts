@@ -47,3 +47,33 @@ test('a publish the bus refuses is counted, not thrown', async () => {
 	expect(await failures()).toContain('gavel_bus_publish_failures_total 1')
 	expect(await metrics.registry.getSingleMetricAsString('gavel_bus_publishes_in_flight')).toContain('gavel_bus_publishes_in_flight 0')
 })
+
+/** A bus that records what it is asked to publish, and stores everything at once. */
+function recordingBus() {
+	const calls: string[] = []
+	const bus = createLocalEventBus()
+	return {
+		calls,
+		bus: {
+			...bus,
+			publish: async (auction: string, _id: string, json: string, state?: string) =>
+				void calls.push(`event ${JSON.parse(json).seq}${state ? ` + state ${JSON.parse(state).rev}` : ''}`),
+			publishState: async (_auction: string, rev: number) => void calls.push(`state ${rev} alone`),
+		},
+	}
+}
+
+test("a commit's state record rides with its last event: one bus message for both", async () => {
+	const { calls, bus } = recordingBus()
+	const publish = createPublisher({ bus, log: silentLogger(), metrics: createMetrics() })
+	await publish('a1', [event(1), event(2)], JSON.stringify({ auction: 'a1', rev: 2 }))
+	expect(calls).toEqual(['event 1', 'event 2 + state 2'])
+})
+
+test('a commit without a public event (a hidden raise) sends its state record alone; events without one go plain', async () => {
+	const { calls, bus } = recordingBus()
+	const publish = createPublisher({ bus, log: silentLogger(), metrics: createMetrics() })
+	await publish('a1', [], JSON.stringify({ auction: 'a1', rev: 7 }))
+	await publish('a1', [event(3)], null)
+	expect(calls).toEqual(['state 7 alone', 'event 3'])
+})

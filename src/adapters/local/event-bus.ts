@@ -22,9 +22,13 @@ export function createLocalEventBus() {
 		if (acks) await Promise.all(acks)
 	}
 	const bus = {
-		async publish(auction, _eventId, payload) {
+		async publish(auction, _eventId, payload, state?) {
 			if (closed) throw new Error('event bus is closed')
-			if (!handlers.has(auction) && everything.size === 0) return
+			// In one process the commit's state record goes to its own subscribers; the publish
+			// settles once both are stored.
+			const stored = state ? bus.publishState(auction, 0, state) : null
+			stored?.catch(() => {}) // awaited below; a failed event delivery must not leave it unhandled
+			if (!handlers.has(auction) && everything.size === 0) return void (await stored)
 			await Promise.resolve()
 			// The catch-all subscribers first (the embedded archive, which acknowledges once its
 			// commit holds the event), the auction's own (watchers) after: in one process the log is
@@ -32,6 +36,7 @@ export function createLocalEventBus() {
 			await deliver(everything, payload)
 			const set = handlers.get(auction)
 			if (set) await deliver(set, payload)
+			await stored
 		},
 		async publishState(_auction, _rev, payload) {
 			if (closed) throw new Error('event bus is closed')

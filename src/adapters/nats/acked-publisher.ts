@@ -1,4 +1,5 @@
 import { createInbox, headers, type Msg, type NatsConnection } from '@nats-io/transport-node'
+import { STATE_HEADER } from './subjects.ts'
 
 /**
  * createAckedPublisher publishes to JetStream and waits for each PubAck, like `js.publish`,
@@ -22,6 +23,7 @@ export function createAckedPublisher(nc: NatsConnection, { timeoutMs }: { timeou
 	const send = (key: string, waiter: Waiter) => {
 		const h = headers()
 		h.set('Nats-Msg-Id', waiter.msgId)
+		if (waiter.state) h.set(STATE_HEADER, waiter.state)
 		nc.publish(waiter.subject, waiter.payload, { reply: `${inbox}.${key}`, headers: h })
 	}
 
@@ -80,11 +82,11 @@ export function createAckedPublisher(nc: NatsConnection, { timeoutMs }: { timeou
 	})().catch(() => {})
 
 	return {
-		/** publish resolves when the stream has stored the event (or already had its id). */
-		publish(subject: string, msgId: string, payload: string): Promise<void> {
+		/** publish resolves when the stream has stored the event, and its commit's state record if given (or already had its id). */
+		publish(subject: string, msgId: string, payload: string, state?: string): Promise<void> {
 			return new Promise<void>((resolve, reject) => {
 				const key = String(next++)
-				const waiter: Waiter = { subject, msgId, payload, resolve, reject, deadline: Date.now() + timeoutMs }
+				const waiter: Waiter = { subject, msgId, payload, state, resolve, reject, deadline: Date.now() + timeoutMs }
 				pending.set(key, waiter)
 				try {
 					send(key, waiter)
@@ -111,6 +113,8 @@ interface Waiter {
 	subject: string
 	msgId: string
 	payload: string
+	/** The commit's state record, sent in STATE_HEADER. */
+	state: string | undefined
 	resolve(): void
 	reject(err: Error): void
 	deadline: number

@@ -4,7 +4,7 @@ import { backoffDelay, sleep } from '../../lib/backoff.ts'
 import type { Logger } from '../../observability/log.ts'
 import { stateKey } from '../../domain/state-record.ts'
 import { serverList } from '../../lib/server-list.ts'
-import { auctionSubject, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, everyAuctionEvents, everyAuctionState, stateSubject } from './subjects.ts'
+import { allAuctionsSubject, auctionSubject, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, everyAuctionEvents, isStateSubject, STATE_HEADER, stateSubject } from './subjects.ts'
 import { createAckedPublisher } from './acked-publisher.ts'
 import { ensureStream } from './streams.ts'
 
@@ -76,11 +76,11 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 	})().catch(() => {})
 	let closing = false
 
-	const publishUntilStored = async (subject: string, eventId: string, payload: string) => {
+	const publishUntilStored = async (subject: string, eventId: string, payload: string, state?: string) => {
 		const started = Date.now()
 		for (let attempt = 0; ; attempt++) {
 			try {
-				await acked.publish(subject, eventId, payload)
+				await acked.publish(subject, eventId, payload, state)
 				return
 			} catch (err) {
 				if (Date.now() - started > giveUpAfterMs || nc.isClosed()) throw err
@@ -100,11 +100,11 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 		for (const start of batch) start()
 	}
 
-	const enqueue = (subject: string, msgId: string, payload: string) => {
+	const enqueue = (subject: string, msgId: string, payload: string, state?: string) => {
 		if (closing) return Promise.reject(new Error('event bus is closed'))
 		const p = new Promise<void>((resolve, reject) => {
 			if (queued.length === 0) setImmediate(startQueued)
-			queued.push(() => publishUntilStored(subject, msgId, payload).then(resolve, reject))
+			queued.push(() => publishUntilStored(subject, msgId, payload, state).then(resolve, reject))
 		})
 		inFlight.add(p)
 		const done = () => inFlight.delete(p)
@@ -113,7 +113,7 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 	}
 
 	const bus = {
-		publish: (auction, eventId, payload) => enqueue(auctionSubject(prefix, auction), eventId, payload),
+		publish: (auction, eventId, payload, state?) => enqueue(auctionSubject(prefix, auction), eventId, payload, state),
 		publishState: (auction, rev, payload) => enqueue(stateSubject(prefix, auction), stateKey(auction, rev), payload),
 		subscribe(auction, onEvent) {
 			const sub = nc.subscribe(auctionSubject(prefix, auction), {
@@ -132,9 +132,13 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 			return () => sub.unsubscribe()
 		},
 		subscribeAllStates(onState) {
-			const sub = nc.subscribe(everyAuctionState(prefix), {
+			// State records travel on their own subject, or in the header of their commit's last event.
+			const sub = nc.subscribe(allAuctionsSubject(prefix), {
 				callback: (err, msg) => {
-					if (!err) void onState(msg.data)
+					if (err) return
+					if (isStateSubject(msg.subject)) return void onState(msg.data)
+					const state = msg.headers?.get(STATE_HEADER)
+					if (state) void onState(state)
 				},
 			})
 			return () => sub.unsubscribe()

@@ -16,7 +16,7 @@ import type { Logger } from '../../observability/log.ts'
 import type { DeadLetterExtras, LogMessage, LogSource, LogSourceHooks } from '../../ports/log-source.ts'
 import { convergeStream, ensureStream, withReplicas } from './streams.ts'
 import type { NatsAuth } from './event-bus.ts'
-import { isStateSubject } from './subjects.ts'
+import { isStateSubject, STATE_HEADER } from './subjects.ts'
 
 const NS_PER_MS = 1_000_000
 const DLQ_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000 // dead letters are for people: keep them a month
@@ -120,22 +120,25 @@ export function createJetStreamLogSource(options: JetStreamLogSourceOptions): Lo
 			{ replicas: options.replicas, log },
 		)
 
-	const deadLetterTo = (js: JetStreamClient, m: JsMsg) => async (reason: string, error: string, letter?: DeadLetterExtras) => {
-		const h = headers()
-		h.set('Gavel-Dlq-Reason', reason)
-		h.set('Gavel-Dlq-Error', error.replace(/[\r\n]+/g, ' ').slice(0, 500))
-		h.set('Gavel-Source-Stream', stream)
-		h.set('Gavel-Source-Subject', m.subject)
-		h.set('Gavel-Source-Seq', String(m.info.streamSequence))
-		// The source position as the message id: dead-lettering again after a crash stores it once.
-		await js.publish(dlqSubject, letter?.body ?? m.data, { msgID: `${stream}:${m.info.streamSequence}`, headers: h })
-		m.term() // no reason text: servers before 2.10 ignore "+TERM <reason>"; it is in the headers
-		hooks?.deadLettered(reason)
-		log.error(
-			{ reason, error, ...letter?.context, subject: m.subject, streamSeq: m.info.streamSequence, dlq: options.dlqStream },
-			'dead letter: event moved to the dead-letter stream',
-		)
-	}
+	const deadLetterTo =
+		(js: JetStreamClient, m: JsMsg, part = '', settle = () => m.term(), body: Uint8Array | string = m.data) =>
+		async (reason: string, error: string, letter?: DeadLetterExtras) => {
+			const h = headers()
+			h.set('Gavel-Dlq-Reason', reason)
+			h.set('Gavel-Dlq-Error', error.replace(/[\r\n]+/g, ' ').slice(0, 500))
+			h.set('Gavel-Source-Stream', stream)
+			h.set('Gavel-Source-Subject', m.subject)
+			h.set('Gavel-Source-Seq', String(m.info.streamSequence))
+			if (part) h.set('Gavel-Source-Part', part)
+			// The source position as the message id: dead-lettering again after a crash stores it once.
+			await js.publish(dlqSubject, letter?.body ?? body, { msgID: `${stream}:${m.info.streamSequence}${part && `:${part}`}`, headers: h })
+			settle() // term, no reason text: servers before 2.10 ignore "+TERM <reason>"; it is in the headers
+			hooks?.deadLettered(reason)
+			log.error(
+				{ reason, error, ...letter?.context, subject: m.subject, streamSeq: m.info.streamSequence, part: part || undefined, dlq: options.dlqStream },
+				'dead letter: event moved to the dead-letter stream',
+			)
+		}
 
 	// An ack that cannot be sent (connection closing) is a lost ack: JetStream redelivers and the
 	// insert skips it. It must not fail the commit, or the batch would be retried forever.
@@ -147,15 +150,37 @@ export function createJetStreamLogSource(options: JetStreamLogSourceOptions): Lo
 		}
 	}
 
-	const toMessage = (js: JetStreamClient, m: JsMsg): LogMessage => ({
-		json: utf8.decode(m.data),
-		// A state record rides on its auction's subject plus `.state` (docs/design.md §6).
-		kind: isStateSubject(m.subject) ? 'state' : 'event',
-		deliveries: m.info.deliveryCount,
-		ack: quietly(() => m.ack()),
-		working: quietly(() => m.working()),
-		deadLetter: deadLetterTo(js, m),
-	})
+	/**
+	 * toMessages: what one message of the stream holds for the archiver. An event, a state record
+	 * (its auction's subject plus `.state`), or an event carrying its commit's state record in
+	 * STATE_HEADER (docs/design.md §6): then two, each settled on its own, and the message is
+	 * acked once both are stored (termed if either was dead-lettered), never before.
+	 */
+	const toMessages = (js: JetStreamClient, m: JsMsg): LogMessage[] => {
+		const json = utf8.decode(m.data)
+		const deliveries = m.info.deliveryCount
+		const working = quietly(() => m.working())
+		if (isStateSubject(m.subject)) return [{ json, kind: 'state', deliveries, ack: quietly(() => m.ack()), working, deadLetter: deadLetterTo(js, m) }]
+		const state = m.headers?.get(STATE_HEADER)
+		if (!state) return [{ json, kind: 'event', deliveries, ack: quietly(() => m.ack()), working, deadLetter: deadLetterTo(js, m) }]
+		// Each half settles once (the archiver may ack a batch's dead-lettered entry too).
+		let open = 2
+		let refused = false
+		const half = () => {
+			let settled = false
+			return (refuse: boolean) => {
+				if (settled) return
+				settled = true
+				refused ||= refuse
+				if (--open === 0) refused ? m.term() : m.ack()
+			}
+		}
+		const [event, record] = [half(), half()]
+		return [
+			{ json, kind: 'event', deliveries, ack: quietly(() => event(false)), working, deadLetter: deadLetterTo(js, m, 'event', () => event(true)) },
+			{ json: state, kind: 'state', deliveries, ack: quietly(() => record(false)), working, deadLetter: deadLetterTo(js, m, 'state', () => record(true), state) },
+		]
+	}
 
 	const checkLag = async (jsm: JetStreamManager) => {
 		try {
@@ -197,8 +222,10 @@ export function createJetStreamLogSource(options: JetStreamLogSourceOptions): Lo
 				for await (const m of messages) {
 					attempt = 0
 					upstreamPending = m.info.pending
-					const wait = take(toMessage(js, m))
-					if (wait) await wait // the archive is behind: stop pulling until it catches up
+					for (const message of toMessages(js, m)) {
+						const wait = take(message)
+						if (wait) await wait // the archive is behind: stop pulling until it catches up
+					}
 				}
 				if (!stopping) log.warn('the consumer stopped delivering; re-creating it')
 			} catch (err) {

@@ -9,6 +9,11 @@ export const stateSubject = (prefix: string, auction: string) => `${prefix}.${au
 export const allAuctionsSubject = (prefix: string) => `${prefix}.>`
 /** Every auction's events, and nothing else (one token: state records have two). */
 export const everyAuctionEvents = (prefix: string) => `${prefix}.*`
-export const everyAuctionState = (prefix: string) => `${prefix}.*.state`
 /** Whether a message of the stream is a state record rather than an event. */
 export const isStateSubject = (subject: string) => subject.endsWith('.state')
+/**
+ * The header that carries a commit's state record in the message of its last event (docs/design.md
+ * §6): one message, stored and acknowledged once, holds both. Core subscribers (watchers) read only
+ * the payload; nats.js decodes headers only when asked.
+ */
+export const STATE_HEADER = 'Gavel-State'

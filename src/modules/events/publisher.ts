@@ -5,7 +5,8 @@ import type { Metrics } from '../../observability/metrics.ts'
 
 /**
  * createPublisher hands a commit to the bus: its public events (to this process's own watchers
- * at once, then to the bus) and its private state record (docs/design.md §6). The promise it
+ * at once, then to the bus) and its private state record (docs/design.md §6), which travels in
+ * the message of the commit's last event (on its own only when the commit has no public event). The promise it
  * returns resolves when the bus holds all of them durably; callers that answer a client wait for
  * it (a 201 is sent only once the commit is in the log), others may let it run.
  *
@@ -48,12 +49,16 @@ export function createPublisher({
 
 	return function publish(auction: string, events: readonly string[], state?: string | null): Promise<void> {
 		const stored: Array<Promise<void>> = []
-		for (const json of events) {
+		const last = events.length - 1
+		for (let i = 0; i <= last; i++) {
+			const json = events[i]!
 			if (local) fanOut(auction, json)
 			const eventId = eventIdOf(json)
-			stored.push(track(bus.publish(auction, eventId, json), { auction, eventId }))
+			// The commit's state record rides with its last event: one message in the log for both.
+			const withState = i === last && state ? state : undefined
+			stored.push(track(bus.publish(auction, eventId, json, withState), { auction, eventId }))
 		}
-		if (state) {
+		if (state && last < 0) {
 			const rev = revOf(state)
 			stored.push(track(bus.publishState(auction, rev, state), { auction, rev, kind: 'state' }))
 		}
