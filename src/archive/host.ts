@@ -1,4 +1,4 @@
-import type { Config } from '../config.ts'
+import { DEFAULT_ARCHIVE_BATCH_WAIT_MS, DEFAULT_LOG_ARCHIVE_BATCH_WAIT_MS, type Config } from '../config.ts'
 import { backoffDelay } from '../lib/backoff.ts'
 import { workerUrl } from '../lib/worker-url.ts'
 import type { Logger } from '../observability/log.ts'
@@ -50,7 +50,7 @@ export function archiverSettings(config: Config): ArchiverSettings {
 		dlqStream: config.NATS_DLQ_STREAM,
 		consumer: config.ARCHIVE_CONSUMER,
 		batchMax: config.ARCHIVE_BATCH_MAX,
-		batchWaitMs: config.ARCHIVE_BATCH_WAIT_MS,
+		batchWaitMs: config.ARCHIVE_BATCH_WAIT_MS ?? (config.NATS_URL ? DEFAULT_LOG_ARCHIVE_BATCH_WAIT_MS : DEFAULT_ARCHIVE_BATCH_WAIT_MS),
 		writers: config.ARCHIVE_WRITERS,
 		ackWaitMs: config.ARCHIVE_ACK_WAIT_MS,
 		maxDeliveries: config.ARCHIVE_MAX_DELIVERIES,

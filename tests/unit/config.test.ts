@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { ConfigError, loadClientConfig, loadConfig } from '../../src/config.ts'
+import { archiverSettings } from '../../src/archive/host.ts'
 
 const problemsOf = (env: Record<string, string>) => {
 	try {
@@ -20,6 +21,12 @@ describe('config', () => {
 		expect(c.NATS_URL).toBeUndefined()
 		expect(c.RATE_LIMIT_BIDS_PER_SEC).toBe(20)
 		expect(Object.isFrozen(c)).toBe(true)
+	})
+
+	test('the archive batch wait: short embedded (a 201 waits for the commit), longer from JetStream (nothing waits); a set value wins', () => {
+		expect(archiverSettings(loadConfig({})).batchWaitMs).toBe(5)
+		expect(archiverSettings(loadConfig({ NATS_URL: 'nats://127.0.0.1:4222', REDIS_URL: 'redis://127.0.0.1:6379' })).batchWaitMs).toBe(25)
+		expect(archiverSettings(loadConfig({ NATS_URL: 'nats://127.0.0.1:4222', REDIS_URL: 'redis://127.0.0.1:6379', ARCHIVE_BATCH_WAIT_MS: '2' })).batchWaitMs).toBe(2)
 	})
 
 	test('numbers and lists are converted; blank values count as unset', () => {
