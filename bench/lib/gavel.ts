@@ -74,7 +74,7 @@ export async function startGavel(env: Record<string, string> = {}, bunFlags: str
 		Bun.spawn(['bun', ...flags, `${root}src/cli/main.ts`, 'serve'], { cwd: root, env: { ...base, ...extra }, stdout: 'pipe', stderr: 'inherit' })
 	const archiver = embedded || !withArchiver ? null : spawn({ ROLES: 'archiver' }, Bun.env.BENCH_ARCHIVER_FLAGS?.split(' ').filter(Boolean) ?? [])
 	if (archiver) await readyUrl(archiver.stdout)
-	const proc = spawn({}, bunFlags)
+	const proc = spawn({}, [...bunFlags, ...(Bun.env.BENCH_GAVEL_FLAGS?.split(' ').filter(Boolean) ?? [])])
 	const url = await readyUrl(proc.stdout)
 	return {
 		url,
