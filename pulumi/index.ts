@@ -4,7 +4,8 @@
 //   - one ECS Fargate cluster running one service per role group of the gavel image
 //     (default: api = ROLES=api,live behind the ALB, archiver, closer), with CloudWatch log groups
 //     and target-tracking autoscaling of the api service on CPU and open WebSockets per task
-//     (a metrics sidecar ships gavel_ws_connections to CloudWatch), and CloudWatch alarms on the archive;
+//     (a metrics sidecar ships gavel_ws_connections to CloudWatch), and CloudWatch alarms on the archive
+//     and on store rebuilds;
 //   - an internet-facing ALB for HTTPS and the /live WebSocket (plain HTTP in development stacks only);
 //   - a 3-node NATS JetStream cluster on Fargate, one node per zone, each on its own EBS volume,
 //     rolled one node at a time; the tasks get every node in NATS_URL and NATS_STREAM_REPLICAS (3),

@@ -190,9 +190,16 @@ export function deployGavel(args: GavelStackArgs, opts?: pulumi.ComponentResourc
 	)
 	const archiver = args.service.groups.find((g) => g.roles.includes('archiver'))
 	if (!archiver) throw new Error('no group runs the archiver role')
+	const api = args.service.groups.find((g) => g.roles.includes('api'))
+	if (!api) throw new Error('no group runs the api role')
 	const alarms = new Alarms(
 		name,
-		{ namespace: args.service.metrics.namespace, archiverService: pulumi.interpolate`${cluster.name}/${archiver.name}`, tags },
+		{
+			namespace: args.service.metrics.namespace,
+			archiverService: pulumi.interpolate`${cluster.name}/${archiver.name}`,
+			storeService: pulumi.interpolate`${cluster.name}/${api.name}`,
+			tags,
+		},
 		opts,
 	)
 	return { network, firewall, cluster, cache, database, bus, service, alarms }

@@ -8,7 +8,7 @@ import { deployGavel, type GavelStack, type GavelStackArgs, STACK_DEFAULTS } fro
 export { checkStreamReplicas, NATS_HEALTH_PATH } from './components/bus'
 export { checkFargateSize, isFargateSize } from './components/fargate'
 export { checkImage, isPinnedImage } from './components/images'
-export { ARCHIVE_METRICS, WS_CONNECTIONS_METRIC } from './components/metrics'
+export { ARCHIVE_METRICS, STORE_METRICS, WS_CONNECTIONS_METRIC } from './components/metrics'
 export { DEFAULT_TIMEOUTS, type Timeouts, timeoutProblemsOfStack } from './components/timeouts'
 export { checkCacheTopology, waitReplicasFor } from './components/cache'
 export { APP_PORT, NATS_CLIENT_PORT, NATS_MONITOR_PORT, NATS_ROUTE_PORT, METRICS_PORT, POSTGRES_PORT, REDIS_PORT } from './components/firewall'

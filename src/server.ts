@@ -164,6 +164,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 						store,
 						archive,
 						log,
+						metrics,
 						eventsKept: config.EVENTS_KEPT,
 						idempotencyTtlMs: DEFAULT_IDEMPOTENCY_TTL_MS,
 						closedKeptMs: redisStore ? REBUILD_CLOSED_KEPT_MS : Number.MAX_SAFE_INTEGER,
