@@ -116,6 +116,37 @@ describe('NATS survives a node or a zone', () => {
 	})
 })
 
+describe('NATS wants a login and TLS, and gavel has both', () => {
+	const secretsOf = (container: { secrets?: { name: string; valueFrom: string }[] }) =>
+		Object.fromEntries((container.secrets ?? []).map((e) => [e.name, e.valueFrom]))
+
+	test("gavel logs in as the nodes' user with the password they read (else every publish is refused)", () => {
+		const node = containersOf(run, nats(run)[0] as Recorded)[0]
+		for (const s of gavel(run)) {
+			const [container] = containersOf(run, s)
+			expect(envOf(container).NATS_USER).toBe(envOf(node).NATS_USER)
+			expect(secretsOf(container).NATS_PASSWORD).toBe(secretsOf(node).NATS_PASSWORD)
+		}
+		// And the nodes do want it: their start script appends the login to the config.
+		expect(node.command[0]).toMatch(/authorization \{.*user: "%s".*password: "%s"/s)
+	})
+
+	test("gavel trusts the CA that signed the nodes' certificate, which names every server in NATS_URL (else the start stops on it)", () => {
+		const cert = run.deployment.ofType('tls:index/locallySignedCert:LocallySignedCert')[0]
+		const request = run.deployment.ofType('tls:index/certRequest:CertRequest')[0]
+		for (const s of gavel(run)) {
+			const env = envOf(containersOf(run, s)[0])
+			expect(env.NATS_CA).toBe(cert?.inputs.caCertPem)
+			const hosts = (env.NATS_URL ?? '').split(',').map((u) => new URL(u))
+			for (const url of hosts) {
+				expect(url.protocol).toBe('tls:')
+				expect(request?.inputs.dnsNames).toContain(url.hostname)
+			}
+		}
+		for (const s of nats(run)) expect(envOf(containersOf(run, s)[0]).NATS_TLS_CERT).toBe(cert?.state.certPem)
+	})
+})
+
 describe('health checks ask liveness only (a dependency outage must not recycle tasks)', () => {
 	test('the ALB, the container checks and the NATS NLB never ask for dependencies', () => {
 		const tg = run.deployment.get('aws:lb/targetGroup:TargetGroup', 'gavel-api-tg')
