@@ -22,6 +22,7 @@ import { newAuction } from '../src/domain/new-auction.ts'
 import { parseStateRecord, stateRecordJson } from '../src/domain/state-record.ts'
 import { auctionCreated, type GavelEvent } from '../src/events.ts'
 import { silentLogger } from '../src/observability/log.ts'
+import { createMetrics } from '../src/observability/metrics.ts'
 import type { Archive, ArchiveEvent, ArchiveState } from '../src/ports/archive.ts'
 import type { BidStore } from '../src/ports/bid-store.ts'
 import { DEFAULT_EVENTS_KEPT, DEFAULT_IDEMPOTENCY_TTL_MS } from '../src/config.ts'
@@ -84,7 +85,7 @@ async function fill(archive: Archive & { migrate(): Promise<unknown> }) {
 
 /** Rebuilds `store` from `archive` and checks every auction against the store the commits came from. */
 async function rebuild(name: string, store: BidStore, archive: Archive, closedKeptMs: number) {
-	const rebuilder = createRebuilder({ store, archive, log: silentLogger(), eventsKept: DEFAULT_EVENTS_KEPT, idempotencyTtlMs: DEFAULT_IDEMPOTENCY_TTL_MS, closedKeptMs })
+	const rebuilder = createRebuilder({ store, archive, log: silentLogger(), metrics: createMetrics(), eventsKept: DEFAULT_EVENTS_KEPT, idempotencyTtlMs: DEFAULT_IDEMPOTENCY_TTL_MS, closedKeptMs })
 	const started = performance.now()
 	const result = await rebuilder.ensure()
 	const ms = performance.now() - started

@@ -4,16 +4,19 @@
 //   - one ECS Fargate cluster running one service per role group of the gavel image
 //     (default: api = ROLES=api,live behind the ALB, archiver, closer), with CloudWatch log groups
 //     and target-tracking autoscaling of the api service on CPU and open WebSockets per task
-//     (a metrics sidecar ships gavel_ws_connections to CloudWatch), and CloudWatch alarms on the archive;
+//     (a metrics sidecar ships gavel_ws_connections to CloudWatch), and CloudWatch alarms on the archive
+//     and on store rebuilds;
 //   - an internet-facing ALB for HTTPS and the /live WebSocket (plain HTTP in development stacks only);
 //   - a 3-node NATS JetStream cluster on Fargate, one node per zone, each on its own EBS volume,
-//     rolled one node at a time; the tasks get every node in NATS_URL and NATS_STREAM_REPLICAS (3),
-//     and an internal NLB health checks the nodes (liveness only);
+//     rolled one node at a time, with a user and password and TLS for clients and routes (a CA of
+//     the stack's own); the tasks get every node in NATS_URL (tls://), NATS_STREAM_REPLICAS (3),
+//     NATS_USER, NATS_PASSWORD and the CA as NATS_CA, and an internal NLB health checks the nodes
+//     (liveness only);
 //   - ElastiCache Redis in cluster mode (shards × replicas, Multi-AZ failover, TLS, AUTH token,
 //     encrypted at rest); the tasks get REDIS_CLUSTER_NODES, REDIS_TLS and REDIS_WAIT_REPLICAS;
 //   - RDS Postgres (Multi-AZ, encrypted, private);
-//   - Secrets Manager secrets for REDIS_PASSWORD, DATABASE_URL and AUTH_JWT_SECRET, delivered to
-//     tasks through the task definitions' `secrets`.
+//   - Secrets Manager secrets for REDIS_PASSWORD, NATS_PASSWORD, the NATS servers' TLS key,
+//     DATABASE_URL and AUTH_JWT_SECRET, delivered to tasks through the task definitions' `secrets`.
 // Stack configuration is read here and only here; README.md lists every key.
 import * as pulumi from '@pulumi/pulumi'
 import { ROLES, type Role, type RoleGroup } from './components/service'
@@ -178,6 +181,9 @@ export const natsServiceNames = stack.bus.serviceNames
 export const redisConfigurationEndpoint = stack.cache.configurationEndpoint
 export const databaseAddress = stack.database.address
 export const redisPasswordSecretArn = stack.cache.passwordSecretArn
+// For an operator's `nats` CLI inside the VPC: --user gavel --password <secret> --tlsca <natsCaCert>.
+export const natsPasswordSecretArn = stack.bus.passwordSecretArn
+export const natsCaCert = stack.bus.caCertPem
 export const databaseUrlSecretArn = stack.database.urlSecretArn
 export const databaseMigrationUrlSecretArn = stack.database.migrationUrlSecretArn
 // For the one-time CREATE ROLE gavel_app (pulumi/README.md, "Database roles").

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 
-const REQUIRED = ['@pulumi/pulumi', '@pulumi/aws', '@pulumi/random']
+const REQUIRED = ['@pulumi/pulumi', '@pulumi/aws', '@pulumi/random', '@pulumi/tls']
 
 /**
  * assertPulumiInstalled fails with the command to run when pulumi/node_modules is missing. The

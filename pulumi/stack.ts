@@ -88,8 +88,9 @@ export const STACK_DEFAULTS = {
 	dbMultiAz: true,
 	dbDeletionProtection: true,
 	dbBackupRetentionDays: 7,
-	// A floating tag: development stacks only. Others set natsImage to a digest or an ECR mirror.
-	natsImage: 'nats:2.12',
+	// A floating tag: development stacks only. Others set natsImage to a digest or an ECR mirror of
+	// the -alpine variant: the nodes' start script needs its shell (components/nats-server.ts).
+	natsImage: 'nats:2.12-alpine',
 	natsStorageGb: 20,
 	metricsCollectorImage: 'public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3',
 	metricsNamespace: 'gavel',
@@ -112,8 +113,8 @@ export interface GavelStack {
 /**
  * deployGavel wires the tiers in dependency order: network → security groups → ECS cluster →
  * Redis, Postgres, NATS (each in the private subnets) → gavel's services behind the ALB, fed how to
- * reach the Redis Cluster and the NATS servers, and the Secrets Manager ARNs of the Redis token
- * and the Postgres URL.
+ * reach the Redis Cluster and the NATS servers (their user and CA), and the Secrets Manager ARNs of
+ * the Redis token, the NATS password and the Postgres URL.
  */
 export function deployGavel(args: GavelStackArgs, opts?: pulumi.ComponentResourceOptions): GavelStack {
 	const { name, tags } = args
@@ -178,7 +179,7 @@ export function deployGavel(args: GavelStackArgs, opts?: pulumi.ComponentResourc
 				passwordSecretArn: cache.passwordSecretArn,
 				waitReplicas: cache.waitReplicas,
 			},
-			nats: { url: bus.url, streamReplicas: bus.streamReplicas },
+			nats: { url: bus.url, streamReplicas: bus.streamReplicas, user: bus.user, passwordSecretArn: bus.passwordSecretArn, caCertPem: bus.caCertPem },
 			databaseUrlSecretArn: database.urlSecretArn,
 			databaseMigrationUrlSecretArn: database.migrationUrlSecretArn,
 			vpcCidr: network.vpcCidrBlock,
@@ -190,9 +191,16 @@ export function deployGavel(args: GavelStackArgs, opts?: pulumi.ComponentResourc
 	)
 	const archiver = args.service.groups.find((g) => g.roles.includes('archiver'))
 	if (!archiver) throw new Error('no group runs the archiver role')
+	const api = args.service.groups.find((g) => g.roles.includes('api'))
+	if (!api) throw new Error('no group runs the api role')
 	const alarms = new Alarms(
 		name,
-		{ namespace: args.service.metrics.namespace, archiverService: pulumi.interpolate`${cluster.name}/${archiver.name}`, tags },
+		{
+			namespace: args.service.metrics.namespace,
+			archiverService: pulumi.interpolate`${cluster.name}/${archiver.name}`,
+			storeService: pulumi.interpolate`${cluster.name}/${api.name}`,
+			tags,
+		},
 		opts,
 	)
 	return { network, firewall, cluster, cache, database, bus, service, alarms }

@@ -6,9 +6,10 @@ import { DEFAULT_ROLE_GROUPS } from './components/service'
 import { deployGavel, type GavelStack, type GavelStackArgs, STACK_DEFAULTS } from './stack'
 
 export { checkStreamReplicas, NATS_HEALTH_PATH } from './components/bus'
+export { NATS_RUN_DIR, NATS_START_ENV, NATS_STORE_DIR, NATS_USER } from './components/nats-server'
 export { checkFargateSize, isFargateSize } from './components/fargate'
 export { checkImage, isPinnedImage } from './components/images'
-export { ARCHIVE_METRICS, WS_CONNECTIONS_METRIC } from './components/metrics'
+export { ARCHIVE_METRICS, STORE_METRICS, WS_CONNECTIONS_METRIC } from './components/metrics'
 export { DEFAULT_TIMEOUTS, type Timeouts, timeoutProblemsOfStack } from './components/timeouts'
 export { checkCacheTopology, waitReplicasFor } from './components/cache'
 export { APP_PORT, NATS_CLIENT_PORT, NATS_MONITOR_PORT, NATS_ROUTE_PORT, METRICS_PORT, POSTGRES_PORT, REDIS_PORT } from './components/firewall'
@@ -391,6 +392,18 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
 			state.bcryptHash = '$2a$10$mock'
 			break
 		}
+		// Made-up PEM text: the mocks only carry it from resource to resource (tests/pulumi/nats-server.test.ts runs real ones).
+		case 'tls:index/privateKey:PrivateKey':
+			state.privateKeyPem = mockPem('PRIVATE KEY', `mock-key-${name}`)
+			state.publicKeyPem = mockPem('PUBLIC KEY', `mock-public-${name}`)
+			break
+		case 'tls:index/selfSignedCert:SelfSignedCert':
+		case 'tls:index/locallySignedCert:LocallySignedCert':
+			state.certPem = mockPem('CERTIFICATE', `mock-cert-${name}`)
+			break
+		case 'tls:index/certRequest:CertRequest':
+			state.certRequestPem = mockPem('CERTIFICATE REQUEST', `mock-csr-${name}`)
+			break
 		case 'random:index/randomId:RandomId':
 			state.hex = hex(name, 8)
 			state.b64Url = hex(name, 11)
@@ -399,6 +412,10 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
 	// Like AWS: these resources' ids are their ARNs.
 	if (ARN_IDS.has(type) && typeof state.arn === 'string') id = state.arn
 	return { id, state }
+}
+
+function mockPem(label: string, body: string): string {
+	return `-----BEGIN ${label}-----\n${Buffer.from(body).toString('base64')}\n-----END ${label}-----\n`
 }
 
 const ARN_IDS = new Set([

@@ -1,5 +1,7 @@
 import { Type as T, type Static, type TObject } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { parseClusterNodes } from './adapters/redis/cluster-nodes.ts'
 import { redactUrl } from './errors.ts'
 import { serverList } from './lib/server-list.ts'
@@ -84,6 +86,10 @@ const EnvSchema = T.Object({
 	// The NATS servers' user (authorization { user, password }); the password comes as a secret of its own.
 	NATS_USER: T.Optional(T.String({ minLength: 1 })),
 	NATS_PASSWORD: T.Optional(T.String({ minLength: 1 })),
+	// The CA the NATS servers' certificates are checked against (TLS then required): a PEM file, or
+	// its text for an orchestrator that passes variables, not files (the AWS stack).
+	NATS_CA_FILE: T.Optional(T.String({ minLength: 1 })),
+	NATS_CA: T.Optional(T.String({ minLength: 1 })),
 	NATS_SUBJECT_PREFIX: T.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'gavel.auction' }),
 	DATABASE_URL: Url('postgres|postgresql'),
 	// The owner's URL for migrations, so DATABASE_URL can be a role with only the grants gavel needs.
@@ -169,6 +175,7 @@ export function loadConfig(env: Record<string, string | undefined> = Bun.env): C
 		if (Boolean(parsed.NATS_USER) !== Boolean(parsed.NATS_PASSWORD))
 			problems.push("NATS_USER and NATS_PASSWORD: set both (the NATS servers' user and its password), or neither")
 		else if (parsed.NATS_USER && !parsed.NATS_URL) problems.push('NATS_USER and NATS_PASSWORD go with NATS_URL')
+		problems.push(...natsCaProblems(parsed))
 		if (parsed.REDIS_URL && parsed.REDIS_CLUSTER_NODES)
 			problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one of them (one node, or the seed nodes of a cluster), not both')
 		if (parsed.REDIS_CLUSTER_NODES) {
@@ -197,6 +204,34 @@ export function loadConfig(env: Record<string, string | undefined> = Bun.env): C
 		}
 	}
 	throw new ConfigError(problems)
+}
+
+/** natsCaProblems: one CA at most, with NATS_URL, and a PEM certificate that can be read (not at the first connect). */
+function natsCaProblems({ NATS_URL, NATS_CA_FILE, NATS_CA }: Pick<Env, 'NATS_URL' | 'NATS_CA_FILE' | 'NATS_CA'>): string[] {
+	if (NATS_CA_FILE === undefined && NATS_CA === undefined) return []
+	if (NATS_CA_FILE !== undefined && NATS_CA !== undefined) return ['NATS_CA_FILE and NATS_CA: set one of them (a PEM file, or its text), not both']
+	if (!NATS_URL) return ['NATS_CA_FILE and NATS_CA go with NATS_URL']
+	if (NATS_CA !== undefined) return pemProblem('NATS_CA', NATS_CA, 'its text')
+	let text: string
+	try {
+		text = readFileSync(NATS_CA_FILE!, 'utf8')
+	} catch (err) {
+		const { code, message } = err as NodeJS.ErrnoException
+		return [`NATS_CA_FILE: cannot read ${JSON.stringify(NATS_CA_FILE)} (${code === 'ENOENT' ? 'no such file' : (code ?? message)})`]
+	}
+	return pemProblem('NATS_CA_FILE', text, JSON.stringify(NATS_CA_FILE))
+}
+
+/** A CA bundle must hold a certificate Node can parse; the first is checked, as a typo shows there. */
+function pemProblem(key: string, text: string, what: string): string[] {
+	const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(text)?.[0]
+	if (!first) return [`${key}: ${what} holds no PEM certificate (-----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----)`]
+	try {
+		new X509Certificate(first)
+		return []
+	} catch (err) {
+		return [`${key}: the first certificate in ${what} cannot be read (${(err as Error).message})`]
+	}
 }
 
 /** natsUrlProblems names each entry of NATS_URL's list that is not a nats, tls, ws or wss URL with a host. */

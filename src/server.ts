@@ -16,7 +16,7 @@ import { createCloser } from './modules/closer/closer.ts'
 import { createRateLimiter } from './modules/limits/rate-limiter.ts'
 import { createMetrics } from './observability/metrics.ts'
 import { openArchive } from './adapters/open-archive.ts'
-import { natsAuthOf, startArchiver, type ArchiverHost } from './archive/host.ts'
+import { natsAuthOf, natsTlsOf, startArchiver, type ArchiverHost } from './archive/host.ts'
 import { createRepairer } from './archive/repair.ts'
 import { createRebuilder } from './archive/rebuild.ts'
 import { archiveDrained } from './adapters/nats/archive-drain.ts'
@@ -114,6 +114,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 					log,
 					url: config.NATS_URL!,
 					auth: natsAuthOf(config),
+					tls: natsTlsOf(config),
 					stream: config.NATS_STREAM,
 					subjectPrefix: config.NATS_SUBJECT_PREFIX,
 					replicas: config.NATS_STREAM_REPLICAS,
@@ -163,6 +164,7 @@ export async function startGavel(config: Config, log: Logger): Promise<Gavel> {
 						store,
 						archive,
 						log,
+						metrics,
 						eventsKept: config.EVENTS_KEPT,
 						idempotencyTtlMs: DEFAULT_IDEMPOTENCY_TTL_MS,
 						closedKeptMs: redisStore ? REBUILD_CLOSED_KEPT_MS : Number.MAX_SAFE_INTEGER,

@@ -32,24 +32,41 @@ export async function startRedis(dir: string, children: Children): Promise<OwnSe
 	return server
 }
 
-/** nats-server with JetStream on file storage in `dir`: a restart keeps the stream. */
-export async function startNats(dir: string, children: Children, auth?: { user: string; pass: string }): Promise<OwnServer> {
+/** What a nats-server of our own may require, as the AWS stack's does: a user, and TLS (PEM files). */
+export interface NatsSecurity {
+	user: string
+	pass: string
+	tls?: { certFile: string; keyFile: string; caFile: string }
+}
+
+/** nats-server with JetStream on file storage in `dir`: a restart keeps the stream. With TLS its url is tls://. */
+export async function startNats(dir: string, children: Children, security?: NatsSecurity): Promise<OwnServer> {
 	const port = freePort()
-	const url = `nats://127.0.0.1:${port}`
+	const tls = security?.tls
+	const url = `${tls ? 'tls' : 'nats'}://127.0.0.1:${port}`
 	await mkdir(dir, { recursive: true })
 	const server = ownServer({
 		name: 'nats',
 		port,
 		url,
-		// With `auth`, a server that wants that user (as the AWS stack's NATS does).
-		argv: () => ['nats-server', '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'store'), '-l', join(dir, 'nats.log'), ...(auth ? ['--user', auth.user, '--pass', auth.pass] : [])],
+		argv: () => [
+			'nats-server', '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'store'), '-l', join(dir, 'nats.log'),
+			...(security ? ['--user', security.user, '--pass', security.pass] : []),
+			// --tls: every client must speak TLS (no client certificates asked).
+			...(tls ? ['--tls', '--tlscert', tls.certFile, '--tlskey', tls.keyFile] : []),
+		],
 		ready: async () => {
 			await waitForPort(port, 'nats-server')
 			// JetStream answers a moment after the port: wait for it too, so gavel's stream setup finds it.
 			const deadline = Date.now() + 20_000
 			for (;;) {
 				try {
-					const nc = await connect({ servers: url, timeout: 2_000, ...auth })
+					const nc = await connect({
+						servers: url,
+						timeout: 2_000,
+						...(security ? { user: security.user, pass: security.pass } : {}),
+						...(tls ? { tls: { caFile: tls.caFile } } : {}),
+					})
 					try {
 						await (await jetstreamManager(nc)).getAccountInfo()
 						return

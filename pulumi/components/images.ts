@@ -10,15 +10,20 @@ export function isPinnedImage(image: string): boolean {
 	return DIGEST.test(image) || ECR.test(image)
 }
 
+/** The tag an image reference names (`nats:2.12-alpine@sha256:…` → `2.12-alpine`), if any. */
+export function tagOf(image: string): string | undefined {
+	const ref = image.split('@')[0] ?? ''
+	const lastSegment = ref.slice(ref.lastIndexOf('/') + 1)
+	return lastSegment.includes(':') ? lastSegment.slice(lastSegment.indexOf(':') + 1) : undefined
+}
+
 /**
  * checkImage refuses, at preview, an image that no stack should run (`latest` or no tag: whatever
  * was pushed last) and, outside development stacks, any image that is not pinned. `key` is the
  * config key named in the error.
  */
 export function checkImage(key: string, image: string, development: boolean): void {
-	const ref = image.split('@')[0] ?? ''
-	const lastSegment = ref.slice(ref.lastIndexOf('/') + 1)
-	const tag = lastSegment.includes(':') ? lastSegment.slice(lastSegment.indexOf(':') + 1) : undefined
+	const tag = tagOf(image)
 	if (!image.includes('@') && (tag === undefined || tag === 'latest'))
 		throw new Error(`${key} (${image}) floats: name a version, and pin it by digest (…@sha256:…) or mirror it into ECR`)
 	if (!development && !isPinnedImage(image))

@@ -11,13 +11,21 @@ import { METRICS_PORT } from './firewall'
  * needs no AWS code. Counters arrive as deltas per scrape (awsemf converts cumulative sums).
  */
 export const WS_CONNECTIONS_METRIC = 'gavel_ws_connections'
-/** What the alarms read (src/observability/metrics.ts). There is no rebuild counter to alarm on yet. */
+/** What the alarms read (src/observability/metrics.ts): the archiver's series… */
 export const ARCHIVE_METRICS = {
 	seqConflicts: 'gavel_archive_seq_conflicts_total',
 	deadLetters: 'gavel_archive_dead_letters_total',
 	lagSeconds: 'gavel_archive_lag_seconds',
 	unrepairable: 'gavel_archive_unrepairable_events_total',
 	up: 'gavel_archive_up',
+} as const
+/**
+ * …and the store's: a rebuild from the archive (rebuilt or failed; EMF keeps only the `service`
+ * dimension, so the results add up) means the store had lost its epoch and with it every
+ * auction: a Redis restarted empty or flushed (src/archive/rebuild.ts).
+ */
+export const STORE_METRICS = {
+	rebuilds: 'gavel_store_rebuilds_total',
 } as const
 const SCRAPE_INTERVAL_S = 15
 
@@ -49,7 +57,7 @@ export function collectorConfig(args: {
 				dimension_rollup_option: 'NoDimensionRollup',
 				// Only what the scaling policy and the alarms read: every other series would be a billed custom metric.
 				metric_declarations: [
-					{ dimensions: [['service']], metric_name_selectors: [`^${WS_CONNECTIONS_METRIC}$`, ...Object.values(ARCHIVE_METRICS).map((m) => `^${m}$`)] },
+					{ dimensions: [['service']], metric_name_selectors: [WS_CONNECTIONS_METRIC, ...Object.values(ARCHIVE_METRICS), ...Object.values(STORE_METRICS)].map((m) => `^${m}$`) },
 				],
 			},
 		},
@@ -61,6 +69,8 @@ export interface AlarmsArgs {
 	namespace: string
 	/** The `service` dimension of the group that runs the archiver. */
 	archiverService: pulumi.Input<string>
+	/** The `service` dimension of the group that runs the api role: each of its tasks checks the store's epoch every second. */
+	storeService: pulumi.Input<string>
 	/** Seconds the oldest unarchived event may age before the lag alarm fires. Left out: 60. */
 	archiveLagThresholdS?: number
 	tags?: Record<string, string>
@@ -69,7 +79,7 @@ export interface AlarmsArgs {
 /**
  * Alarms on what the durable-state design counts (docs/design.md §6): a seq conflict in the
  * archive, a dead letter, archive lag, events that could not be repaired, an archiver that cannot
- * write. They notify one SNS topic; subscribe to it (README "Deploy").
+ * write, and a store rebuilt from the archive. They notify one SNS topic; subscribe to it (README "Deploy").
  */
 export class Alarms extends pulumi.ComponentResource {
 	public readonly topicArn: pulumi.Output<string>
@@ -80,12 +90,12 @@ export class Alarms extends pulumi.ComponentResource {
 		const tags = args.tags ?? {}
 		const parent = { parent: this }
 		const topic = new aws.sns.Topic(`${name}-alarms`, { tags }, parent)
-		const dimensions = { service: args.archiverService }
 		const alarm = (
 			id: string,
 			description: string,
 			metricName: string,
 			rule: Pick<aws.cloudwatch.MetricAlarmArgs, 'statistic' | 'comparisonOperator' | 'threshold' | 'evaluationPeriods' | 'period' | 'treatMissingData'>,
+			service: pulumi.Input<string> = args.archiverService,
 		) =>
 			new aws.cloudwatch.MetricAlarm(
 				`${name}-${id}`,
@@ -93,7 +103,7 @@ export class Alarms extends pulumi.ComponentResource {
 					alarmDescription: description,
 					namespace: args.namespace,
 					metricName,
-					dimensions,
+					dimensions: { service },
 					alarmActions: [topic.arn],
 					okActions: [topic.arn],
 					tags,
@@ -131,6 +141,13 @@ export class Alarms extends pulumi.ComponentResource {
 				evaluationPeriods: 5,
 				treatMissingData: 'breaching',
 			}),
+			alarm(
+				'store-rebuilt',
+				'The store was rebuilt from the archive (or a rebuild failed): it had lost its epoch: Redis restarted empty or was flushed (auctions answered 503 until back). Expected once on a new stack, whose empty cache gets its first epoch',
+				STORE_METRICS.rebuilds,
+				anyIn5Minutes,
+				args.storeService,
+			),
 		]
 		this.topicArn = topic.arn
 		this.alarmNames = alarms.map((a) => a.name)

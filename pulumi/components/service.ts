@@ -101,6 +101,12 @@ export interface NatsConnection {
 	url: pulumi.Input<string>
 	/** Replicas of gavel's streams: NATS_STREAM_REPLICAS. */
 	streamReplicas: number
+	/** The servers' user: NATS_USER. */
+	user: string
+	/** Secrets Manager ARN of its password: NATS_PASSWORD, through `secrets`. */
+	passwordSecretArn: pulumi.Input<string>
+	/** The CA (PEM) that signed the servers' certificates: NATS_CA (public, a plain variable). */
+	caCertPem: pulumi.Input<string>
 }
 
 export interface GavelServiceArgs {
@@ -200,6 +206,10 @@ export class GavelService extends pulumi.ComponentResource {
 			'REDIS_WAIT_REPLICAS',
 			'NATS_URL',
 			'NATS_STREAM_REPLICAS',
+			'NATS_USER',
+			'NATS_PASSWORD',
+			'NATS_CA',
+			'NATS_CA_FILE',
 			'DATABASE_URL',
 			'AUTH_JWT_SECRET',
 			'AUTH_JWKS_URL',
@@ -222,9 +232,10 @@ export class GavelService extends pulumi.ComponentResource {
 		const parent = { parent: this }
 		const https = args.certificateArn !== undefined
 
-		// Secrets: the Redis token and the database URL come from their tiers; the JWT secret is stored here.
+		// Secrets: the Redis token, the NATS password and the database URL come from their tiers; the JWT secret is stored here.
 		const secrets: { name: string; valueFrom: pulumi.Input<string> }[] = [
 			{ name: 'REDIS_PASSWORD', valueFrom: args.redis.passwordSecretArn },
+			{ name: 'NATS_PASSWORD', valueFrom: args.nats.passwordSecretArn },
 			{ name: 'DATABASE_URL', valueFrom: args.databaseUrlSecretArn },
 		]
 		if (args.authJwtSecret !== undefined) {
@@ -247,6 +258,10 @@ export class GavelService extends pulumi.ComponentResource {
 			REDIS_WAIT_REPLICAS: String(args.redis.waitReplicas),
 			NATS_URL: args.nats.url,
 			NATS_STREAM_REPLICAS: String(args.nats.streamReplicas),
+			// The nodes' user (its password is a secret), and their CA as text (the image has no shell
+			// to write a file): gavel then wants TLS of every node and checks its certificate.
+			NATS_USER: args.nats.user,
+			NATS_CA: args.nats.caCertPem,
 			LOG_LEVEL: args.logLevel,
 			// Behind the ALB every connection comes from the balancer: X-Forwarded-For is honoured
 			// from hops inside the VPC only (the ALB's nodes), so per-IP limits see the client.

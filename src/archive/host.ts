@@ -1,6 +1,8 @@
 import { DEFAULT_ARCHIVE_BATCH_WAIT_MS, DEFAULT_LOG_ARCHIVE_BATCH_WAIT_MS, type Config } from '../config.ts'
 import { backoffDelay } from '../lib/backoff.ts'
 import { workerUrl } from '../lib/worker-url.ts'
+import { serverList } from '../lib/server-list.ts'
+import type { NatsTls } from '../adapters/nats/event-bus.ts'
 import type { Logger } from '../observability/log.ts'
 import type { ArchiverReport, Metrics } from '../observability/metrics.ts'
 import { eventIdOf, payloadText, type EventBus } from '../ports/event-bus.ts'
@@ -44,6 +46,7 @@ export function archiverSettings(config: Config): ArchiverSettings {
 		dataDir: config.DATA_DIR,
 		natsUrl: config.NATS_URL,
 		natsAuth: natsAuthOf(config),
+		natsTls: natsTlsOf(config),
 		streamReplicas: config.NATS_STREAM_REPLICAS,
 		stream: config.NATS_STREAM,
 		subjectPrefix: config.NATS_SUBJECT_PREFIX,
@@ -280,4 +283,15 @@ function workerTarget(
 /** The NATS user and password from the configuration (both or neither: the configuration checks it). */
 export function natsAuthOf(config: Pick<Config, 'NATS_USER' | 'NATS_PASSWORD'>): { user: string; pass: string } | undefined {
 	return config.NATS_USER && config.NATS_PASSWORD ? { user: config.NATS_USER, pass: config.NATS_PASSWORD } : undefined
+}
+
+/**
+ * TLS for every NATS connection gavel opens: required with a CA (NATS_CA_FILE or NATS_CA, the
+ * servers checked against it) or with a tls:// server in NATS_URL (checked against the system's
+ * CAs). nats.js itself ignores the scheme: without this, a tls:// URL would also talk in clear.
+ */
+export function natsTlsOf(config: Pick<Config, 'NATS_URL' | 'NATS_CA_FILE' | 'NATS_CA'>): NatsTls | undefined {
+	if (config.NATS_CA_FILE) return { caFile: config.NATS_CA_FILE }
+	if (config.NATS_CA) return { ca: config.NATS_CA }
+	return serverList(config.NATS_URL ?? '').some((server) => server.startsWith('tls://')) ? {} : undefined
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/log.ts'
+import type { Metrics } from '../observability/metrics.ts'
 import type { Archive } from '../ports/archive.ts'
 import type { BidStore } from '../ports/bid-store.ts'
 
@@ -6,6 +7,8 @@ export interface RebuilderOptions {
 	store: BidStore
 	archive: Pick<Archive, 'restorables'>
 	log: Logger
+	/** Each rebuild counted by result, and a gauge while one runs: a lost store is worth an alarm. */
+	metrics: Pick<Metrics, 'storeRebuilds' | 'storeRebuilding'>
 	eventsKept: number
 	idempotencyTtlMs: number
 	/** Closed auctions are restored too when they closed this recently (their retries, their reads). */
@@ -49,6 +52,20 @@ export function createRebuilder(options: RebuilderOptions) {
 	let timer: ReturnType<typeof setInterval> | null = null
 
 	async function rebuild(): Promise<RebuildResult> {
+		options.metrics.storeRebuilding.set(1)
+		try {
+			const result = await restoreAll()
+			options.metrics.storeRebuilds.labels('rebuilt').inc()
+			return result
+		} catch (err) {
+			options.metrics.storeRebuilds.labels('failed').inc()
+			throw err
+		} finally {
+			options.metrics.storeRebuilding.set(0)
+		}
+	}
+
+	async function restoreAll(): Promise<RebuildResult> {
 		const started = performance.now()
 		if (options.drained) {
 			log.info('store has no epoch: waiting for the archive to hold everything the log has, then rebuilding')

@@ -133,6 +133,20 @@ export function createMetrics() {
 		help: 'Store writes answered although fewer Redis replicas than REDIS_WAIT_REPLICAS held them within REDIS_WAIT_TIMEOUT_MS',
 		registers,
 	})
+	const storeRebuilds = new Counter({
+		name: 'gavel_store_rebuilds_total',
+		help: 'Rebuilds of the store from the archive because it had lost its epoch (a Redis restarted empty or flushed), by result (rebuilt, failed)',
+		labelNames: ['result'] as const,
+		registers,
+	})
+	// Both series from the start, at 0: a collector that turns counters into deltas (the AWS stack's)
+	// takes a series' first value as its baseline, and would drop the first rebuild of a task.
+	for (const result of ['rebuilt', 'failed']) storeRebuilds.labels(result).inc(0)
+	const storeRebuilding = new Gauge({
+		name: 'gavel_store_rebuilding',
+		help: '1 while this process rebuilds the store from the archive (auctions not back yet answer 503)',
+		registers,
+	})
 	const auctionsCreated = new Counter({ name: 'gavel_auctions_created_total', help: 'Auctions created', registers })
 	const auctionsClosed = new Counter({ name: 'gavel_auctions_closed_total', help: 'Auctions this process closed', registers })
 
@@ -194,6 +208,8 @@ export function createMetrics() {
 		publishFailures,
 		publishesInFlight,
 		unreplicatedWrites,
+		storeRebuilds,
+		storeRebuilding,
 		auctionsCreated,
 		auctionsClosed,
 		repaired,

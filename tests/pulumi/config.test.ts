@@ -123,7 +123,10 @@ describe('index.ts with stack configuration', () => {
 		const cluster = program.deployment.ofType('aws:ecs/cluster:Cluster')[0]
 		expect(outputs.clusterName).toBe(cluster?.state.name)
 		expect(Object.keys(outputs.serviceNames as object).sort()).toEqual(['api', 'workers'])
-		expect(String(outputs.natsUrl).split(',')).toEqual([0, 1, 2].map((i) => `nats://nats-${i}.gavel-nats.internal:4222`))
+		expect(String(outputs.natsUrl).split(',')).toEqual([0, 1, 2].map((i) => `tls://nats-${i}.gavel-nats.internal:4222`))
+		// What an operator's `nats` CLI needs inside the VPC: the password's secret and the CA.
+		expect(outputs.natsPasswordSecretArn).toBe(program.deployment.get('aws:secretsmanager/secret:Secret', 'gavel-nats-password').state.arn)
+		expect(outputs.natsCaCert).toBe(program.deployment.get('tls:index/selfSignedCert:SelfSignedCert', 'gavel-nats-ca').state.certPem)
 		const redis = program.deployment.ofType('aws:elasticache/replicationGroup:ReplicationGroup')[0]
 		expect(outputs.redisConfigurationEndpoint).toBe(redis?.state.configurationEndpointAddress)
 		expect(outputs.redisPasswordSecretArn).toBe(program.deployment.get('aws:secretsmanager/secret:Secret', 'gavel-redis-password').state.arn)
@@ -183,7 +186,7 @@ describe('refuses a broken deployment', () => {
 		const api = jwks.deployment.get('aws:ecs/service:Service', 'gavel-api')
 		const container = JSON.parse(jwks.deployment.byRef(api.inputs.taskDefinition).inputs.containerDefinitions)[0]
 		expect(container.environment).toContainEqual({ name: 'AUTH_JWKS_URL', value: 'https://id.example/.well-known/jwks.json' })
-		expect(container.secrets.map((s: { name: string }) => s.name).sort()).toEqual(['DATABASE_URL', 'REDIS_PASSWORD'])
+		expect(container.secrets.map((s: { name: string }) => s.name).sort()).toEqual(['DATABASE_URL', 'NATS_PASSWORD', 'REDIS_PASSWORD'])
 	})
 
 	test('a stack still setting cacheNodeCount (from before cluster mode) fails at preview, naming the new keys', async () => {

@@ -8,7 +8,11 @@ const {
 	checkStreamReplicas,
 	deployForTest,
 	NATS_CLIENT_PORT,
+	NATS_MONITOR_PORT,
 	NATS_ROUTE_PORT,
+	NATS_START_ENV,
+	NATS_STORE_DIR,
+	NATS_USER,
 	RDS_CA_FILE,
 	STACK_DEFAULTS,
 	testStackArgs,
@@ -29,6 +33,16 @@ const privateSubnetIds = () =>
 const sgId = (group: string) => run.deployment.get('aws:ec2/securityGroup:SecurityGroup', `gavel-${group}-sg`).id
 const containerOf = (service: { inputs: Record<string, any> }) =>
 	JSON.parse(run.deployment.byRef(service.inputs.taskDefinition).inputs.containerDefinitions)[0]
+const envOf = (service: { inputs: Record<string, any> }) =>
+	Object.fromEntries((containerOf(service).environment as { name: string; value: string }[]).map((e) => [e.name, e.value]))
+const secretsOf = (service: { inputs: Record<string, any> }) =>
+	Object.fromEntries((containerOf(service).secrets as { name: string; valueFrom: string }[]).map((e) => [e.name, e.valueFrom]))
+/** A NATS node's config (NATS_CONFIG): a setting's JSON value, and a block's text (2-space indents). */
+const setting = (conf: string, key: string) => {
+	const found = new RegExp(`^\\s*${key}: (.+)$`, 'm').exec(conf)
+	return found ? JSON.parse(found[1] as string) : undefined
+}
+const block = (conf: string, name: string) => new RegExp(`^( *)${name} \\{\n([\\s\\S]*?)^\\1\\}`, 'm').exec(conf)?.[2] ?? ''
 const one = (type: string) => {
 	const found = run.deployment.ofType(type)
 	expect(found).toHaveLength(1)
@@ -154,8 +168,6 @@ describe('ElastiCache Redis', () => {
 
 describe('gavel tasks', () => {
 	const appServices = () => run.deployment.ofType('aws:ecs/service:Service').filter((s) => containerOf(s).name === 'gavel')
-	const envOf = (service: { inputs: Record<string, any> }) =>
-		Object.fromEntries((containerOf(service).environment as { name: string; value: string }[]).map((e) => [e.name, e.value]))
 
 	test('reach the Redis Cluster through its configuration endpoint, with TLS and the AUTH token as a secret', () => {
 		const redis = one('aws:elasticache/replicationGroup:ReplicationGroup')
@@ -184,7 +196,7 @@ describe('gavel tasks', () => {
 	test('reach every NATS node by name and replicate the streams three times', () => {
 		const namespace = one('aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace')
 		const registries = run.deployment.ofType('aws:servicediscovery/service:Service')
-		const nodeUrls = registries.map((r) => `nats://${r.inputs.name}.${namespace.inputs.name}:${NATS_CLIENT_PORT}`).sort()
+		const nodeUrls = registries.map((r) => `tls://${r.inputs.name}.${namespace.inputs.name}:${NATS_CLIENT_PORT}`).sort()
 		expect(nodeUrls).toHaveLength(3)
 		for (const s of appServices()) {
 			const env = envOf(s)
@@ -192,6 +204,21 @@ describe('gavel tasks', () => {
 			expect(servers).toHaveLength(3)
 			expect([...servers].sort()).toEqual(nodeUrls)
 			expect(env.NATS_STREAM_REPLICAS).toBe('3')
+		}
+	})
+
+	test("log in to NATS as its user, the password a secret, over TLS checked against the stack's CA", () => {
+		const passwordSecret = run.deployment.get('aws:secretsmanager/secret:Secret', 'gavel-nats-password')
+		const ca = run.deployment.get('tls:index/selfSignedCert:SelfSignedCert', 'gavel-nats-ca')
+		for (const s of appServices()) {
+			const env = envOf(s)
+			expect(env.NATS_USER).toBe(NATS_USER)
+			expect(secretsOf(s).NATS_PASSWORD).toBe(passwordSecret.state.arn)
+			expect(env.NATS_PASSWORD).toBeUndefined()
+			// The CA as text (the image has no shell to write a file); gavel then requires TLS of every server.
+			expect(env.NATS_CA).toBe(ca.state.certPem)
+			expect(env.NATS_CA).toStartWith('-----BEGIN CERTIFICATE-----')
+			expect(env.NATS_CA_FILE).toBeUndefined()
 		}
 	})
 
@@ -233,20 +260,85 @@ describe('NATS JetStream', () => {
 			expect(s.inputs.deploymentMaximumPercent).toBe(100)
 			const container = containerOf(s)
 			expect(container.image).toMatch(/^nats[:@]/)
-			const args: string[] = container.command
-			const flag = (name: string) => args[args.indexOf(name) + 1]
-			expect(args).toContain('--jetstream')
-			expect(flag('--store_dir')).toBe(container.mountPoints[0].containerPath)
-			expect(flag('--cluster')).toBe(`nats://0.0.0.0:${NATS_ROUTE_PORT}`)
-			expect(flag('--routes')?.split(',')).toEqual(expectedRoutes)
-			expect(args).toContain('--no_advertise')
-			names.add(flag('--name') ?? '')
+			const conf = envOf(s)[NATS_START_ENV.config] ?? ''
+			expect(setting(block(conf, 'jetstream'), 'store_dir')).toBe(NATS_STORE_DIR)
+			expect(container.mountPoints[0].containerPath).toBe(NATS_STORE_DIR)
+			expect([setting(conf, 'port'), setting(conf, 'http_port')]).toEqual([NATS_CLIENT_PORT, NATS_MONITOR_PORT])
+			const cluster = block(conf, 'cluster')
+			expect(setting(cluster, 'listen')).toBe(`0.0.0.0:${NATS_ROUTE_PORT}`)
+			expect(setting(cluster, 'routes')).toEqual(expectedRoutes)
+			expect(setting(cluster, 'no_advertise')).toBe(true)
+			names.add(setting(conf, 'server_name'))
 			// Registered in Cloud Map under its own node name.
 			const registry = run.deployment.byRef(s.inputs.serviceRegistries.registryArn)
-			expect(registry.inputs.name).toBe(flag('--name'))
+			expect(registry.inputs.name).toBe(setting(conf, 'server_name'))
 			expect(registry.inputs.dnsConfig.namespaceId).toBe(namespace.id)
 		}
 		expect(names).toEqual(new Set(['nats-0', 'nats-1', 'nats-2']))
+	})
+
+	test('want TLS of every client and on routes both ways; the password and the private key reach a node only as secrets', () => {
+		const secretArn = (name: string) => run.deployment.get('aws:secretsmanager/secret:Secret', name).state.arn
+		const password = run.deployment.get('random:index/randomPassword:RandomPassword', 'gavel-nats-password').state.result
+		const serverKey = run.deployment.get('tls:index/privateKey:PrivateKey', 'gavel-nats-server').state.privateKeyPem
+		for (const s of natsServices()) {
+			const container = containerOf(s)
+			const conf = envOf(s)[NATS_START_ENV.config] ?? ''
+			// Clients: TLS with the node's certificate; routes: the same, and the peer's checked against the CA.
+			const clientTls = block(conf, 'tls')
+			expect(setting(clientTls, 'cert_file')).toMatch(/cert\.pem$/)
+			expect(setting(clientTls, 'key_file')).toMatch(/key\.pem$/)
+			const routeTls = block(block(conf, 'cluster'), 'tls')
+			expect(setting(routeTls, 'verify')).toBe(true)
+			expect(setting(routeTls, 'ca_file')).toMatch(/ca\.pem$/)
+			// The login is appended by the start script, from the secret (the config file has none).
+			expect(block(conf, 'authorization')).toBe('')
+			expect(container.entryPoint).toEqual(['sh', '-c'])
+			expect(container.command).toHaveLength(1)
+			expect(container.command[0]).toContain(`password: "%s"`)
+			expect(container.command[0]).toContain(`"$${NATS_START_ENV.password}"`)
+			expect(secretsOf(s)).toEqual({ [NATS_START_ENV.password]: secretArn('gavel-nats-password'), [NATS_START_ENV.key]: secretArn('gavel-nats-tls-key') })
+			expect(envOf(s)[NATS_START_ENV.user]).toBe(NATS_USER)
+			// Never in the command or a plain variable.
+			const visible = JSON.stringify([container.entryPoint, container.command, container.environment])
+			expect(visible).not.toContain(password)
+			expect(visible).not.toContain(serverKey.trim().split('\n')[1])
+			expect(visible).not.toContain('PRIVATE KEY')
+		}
+		const versions = run.deployment.ofType('aws:secretsmanager/secretVersion:SecretVersion')
+		const stored = (secret: string) => versions.find((v) => v.inputs.secretId === run.deployment.get('aws:secretsmanager/secret:Secret', secret).id)
+		expect(stored('gavel-nats-password')?.inputs.secretString).toBe(password)
+		expect(stored('gavel-nats-tls-key')?.inputs.secretString).toBe(serverKey)
+		for (const secret of ['gavel-nats-password', 'gavel-nats-tls-key']) expect(stored(secret)?.secretInputs.has('secretString')).toBe(true)
+		// Alphanumeric: the start script writes it into a quoted config string.
+		expect(run.deployment.get('random:index/randomPassword:RandomPassword', 'gavel-nats-password').inputs).toMatchObject({ length: 48, special: false })
+	})
+
+	test("one certificate, signed by the stack's CA, names every node; it may also act as a client (routes)", () => {
+		const namespace = one('aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace')
+		const request = one('tls:index/certRequest:CertRequest')
+		expect([...request.inputs.dnsNames].sort()).toEqual([0, 1, 2].map((i) => `nats-${i}.${namespace.inputs.name}`))
+		expect(request.inputs.privateKeyPem).toBe(run.deployment.get('tls:index/privateKey:PrivateKey', 'gavel-nats-server').state.privateKeyPem)
+		const ca = run.deployment.get('tls:index/selfSignedCert:SelfSignedCert', 'gavel-nats-ca')
+		expect(ca.inputs).toMatchObject({ isCaCertificate: true })
+		expect(ca.inputs.allowedUses).toContain('cert_signing')
+		const cert = one('tls:index/locallySignedCert:LocallySignedCert')
+		expect(cert.inputs).toMatchObject({ certRequestPem: request.state.certRequestPem, caCertPem: ca.state.certPem })
+		expect(cert.inputs.allowedUses).toEqual(expect.arrayContaining(['server_auth', 'client_auth']))
+		// Re-issued by a `pulumi up` well before it runs out.
+		expect(cert.inputs.earlyRenewalHours).toBeGreaterThanOrEqual(30 * 24)
+		expect(cert.inputs.earlyRenewalHours).toBeLessThan(cert.inputs.validityPeriodHours)
+		for (const s of natsServices()) {
+			expect(envOf(s)[NATS_START_ENV.cert]).toBe(cert.state.certPem)
+			expect(envOf(s)[NATS_START_ENV.ca]).toBe(ca.state.certPem)
+		}
+	})
+
+	test('refuses the plain nats image, which has no shell for the start script', async () => {
+		await expect(deployForTest(testStackArgs((a) => void (a.bus.image = 'nats:2.12@sha256:' + 'ab'.repeat(32))))).rejects.toThrow(/must be an -alpine variant/)
+		await expect(deployForTest(testStackArgs((a) => void (a.bus.image = `123456789012.dkr.ecr.us-east-1.amazonaws.com/nats:2.12`)))).rejects.toThrow(/-alpine/)
+		const ok = await deployForTest(testStackArgs((a) => void (a.bus.image = `123456789012.dkr.ecr.us-east-1.amazonaws.com/nats:2.12-alpine`)))
+		expect(ok.deployment.ofType('aws:ecs/service:Service').length).toBeGreaterThan(3)
 	})
 
 	test('puts each node in its own zone', () => {

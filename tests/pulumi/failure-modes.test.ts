@@ -116,6 +116,37 @@ describe('NATS survives a node or a zone', () => {
 	})
 })
 
+describe('NATS wants a login and TLS, and gavel has both', () => {
+	const secretsOf = (container: { secrets?: { name: string; valueFrom: string }[] }) =>
+		Object.fromEntries((container.secrets ?? []).map((e) => [e.name, e.valueFrom]))
+
+	test("gavel logs in as the nodes' user with the password they read (else every publish is refused)", () => {
+		const node = containersOf(run, nats(run)[0] as Recorded)[0]
+		for (const s of gavel(run)) {
+			const [container] = containersOf(run, s)
+			expect(envOf(container).NATS_USER).toBe(envOf(node).NATS_USER)
+			expect(secretsOf(container).NATS_PASSWORD).toBe(secretsOf(node).NATS_PASSWORD)
+		}
+		// And the nodes do want it: their start script appends the login to the config.
+		expect(node.command[0]).toMatch(/authorization \{.*user: "%s".*password: "%s"/s)
+	})
+
+	test("gavel trusts the CA that signed the nodes' certificate, which names every server in NATS_URL (else the start stops on it)", () => {
+		const cert = run.deployment.ofType('tls:index/locallySignedCert:LocallySignedCert')[0]
+		const request = run.deployment.ofType('tls:index/certRequest:CertRequest')[0]
+		for (const s of gavel(run)) {
+			const env = envOf(containersOf(run, s)[0])
+			expect(env.NATS_CA).toBe(cert?.inputs.caCertPem)
+			const hosts = (env.NATS_URL ?? '').split(',').map((u) => new URL(u))
+			for (const url of hosts) {
+				expect(url.protocol).toBe('tls:')
+				expect(request?.inputs.dnsNames).toContain(url.hostname)
+			}
+		}
+		for (const s of nats(run)) expect(envOf(containersOf(run, s)[0]).NATS_TLS_CERT).toBe(cert?.state.certPem)
+	})
+})
+
 describe('health checks ask liveness only (a dependency outage must not recycle tasks)', () => {
 	test('the ALB, the container checks and the NATS NLB never ask for dependencies', () => {
 		const tg = run.deployment.get('aws:lb/targetGroup:TargetGroup', 'gavel-api-tg')
@@ -144,22 +175,48 @@ describe('TLS', () => {
 })
 
 describe('alarms', () => {
+	/** The `service` label the metrics sidecar of that ECS service puts on its series, and what it exports. */
+	const sidecarOf = (serviceName: string) => {
+		const sidecar = containersOf(run, run.deployment.get('aws:ecs/service:Service', serviceName)).find((c: { name: string }) => c.name === 'metrics')
+		const config = JSON.parse(envOf(sidecar).AOT_CONFIG_CONTENT ?? '{}')
+		return {
+			label: config.receivers.prometheus.config.scrape_configs[0].static_configs[0].labels.service,
+			exported: config.exporters.awsemf.metric_declarations[0].metric_name_selectors.join(' '),
+		}
+	}
+	const alarms = () => run.deployment.ofType('aws:cloudwatch/metricAlarm:MetricAlarm')
+	const topic = () => run.deployment.ofType('aws:sns/topic:Topic')[0]
+
 	test('watch seq conflicts, dead letters, archive lag and unrepairable events of the archiver, notifying one topic', () => {
-		const alarms = run.deployment.ofType('aws:cloudwatch/metricAlarm:MetricAlarm')
-		const metrics = alarms.map((a) => a.inputs.metricName)
+		const archive = alarms().filter((a) => a.inputs.metricName.startsWith('gavel_archive_'))
+		const metrics = archive.map((a) => a.inputs.metricName)
 		for (const m of ['gavel_archive_seq_conflicts_total', 'gavel_archive_dead_letters_total', 'gavel_archive_lag_seconds', 'gavel_archive_unrepairable_events_total'])
 			expect(metrics).toContain(m)
-		const topic = run.deployment.ofType('aws:sns/topic:Topic')[0]
 		// The archiver's series carry this dimension (the sidecar's label); an alarm on another would never fire.
-		const archiver = run.deployment.get('aws:ecs/service:Service', 'gavel-archiver')
-		const sidecar = containersOf(run, archiver).find((c: { name: string }) => c.name === 'metrics')
-		const config = JSON.parse(envOf(sidecar).AOT_CONFIG_CONTENT ?? '{}')
-		const label = config.receivers.prometheus.config.scrape_configs[0].static_configs[0].labels.service
-		const exported = config.exporters.awsemf.metric_declarations[0].metric_name_selectors.join(' ')
-		for (const a of alarms) {
-			expect(a.inputs.alarmActions).toEqual([topic?.state.arn])
+		const { label, exported } = sidecarOf('gavel-archiver')
+		for (const a of archive) {
+			expect(a.inputs.alarmActions).toEqual([topic()?.state.arn])
 			expect(a.inputs.dimensions).toEqual({ service: label })
 			expect(exported).toContain(a.inputs.metricName)
 		}
+	})
+
+	test("watch store rebuilds (a Redis restarted empty or flushed) on the api tasks, which check the store's epoch every second", () => {
+		const rebuilt = alarms().filter((a) => a.inputs.metricName === h.STORE_METRICS.rebuilds)
+		expect(rebuilt).toHaveLength(1)
+		const { label, exported } = sidecarOf('gavel-api')
+		expect(rebuilt[0]?.inputs).toMatchObject({
+			dimensions: { service: label },
+			alarmActions: [topic()?.state.arn],
+			statistic: 'Sum',
+			comparisonOperator: 'GreaterThanThreshold',
+			threshold: 0,
+			// Counters report only while they move: no data is no rebuild.
+			treatMissingData: 'notBreaching',
+		})
+		expect(exported).toContain(`^${h.STORE_METRICS.rebuilds}$`)
+		expect(alarms().map((a) => a.inputs.metricName).sort()).toEqual(
+			[...Object.values(h.ARCHIVE_METRICS), ...Object.values(h.STORE_METRICS)].sort(),
+		)
 	})
 })

@@ -142,7 +142,7 @@ describe('security groups', () => {
 })
 
 describe('secrets', () => {
-	const SECRET_VARS = ['REDIS_PASSWORD', 'DATABASE_URL', 'AUTH_JWT_SECRET', 'DATABASE_MIGRATION_URL']
+	const SECRET_VARS = ['REDIS_PASSWORD', 'NATS_PASSWORD', 'DATABASE_URL', 'AUTH_JWT_SECRET', 'DATABASE_MIGRATION_URL']
 	// The owner's URL goes to the archiver alone: it migrates (README "Database roles").
 	const secretsFor = (service: Recorded) => SECRET_VARS.filter((v) => v !== 'DATABASE_MIGRATION_URL' || service.name === 'gavel-archiver')
 
@@ -158,7 +158,7 @@ describe('secrets', () => {
 			for (const e of env) {
 				expect(SECRET_VARS).not.toContain(e.name)
 				// No credentials hidden in another variable either.
-				expect(e.value).not.toMatch(/:\/\/[^/]*@|Pw[0-9a-f]{8}|test-jwt-secret/)
+				expect(e.value).not.toMatch(/:\/\/[^/]*@|Pw[0-9a-f]{8}|test-jwt-secret|PRIVATE KEY/)
 			}
 		}
 	})
@@ -190,29 +190,49 @@ describe('secrets', () => {
 describe('IAM', () => {
 	const policyOf = (r: Run, name: string) => JSON.parse(r.deployment.get(T.rolePolicy, name).inputs.policy)
 
-	test('lets the gavel execution role read exactly its four secrets, its log groups and its image repository', () => {
+	const resourcesFor = (policy: { Statement: { Action: string | string[]; Resource: string | string[] }[] }, action: string) =>
+		policy.Statement.filter((s) => [s.Action].flat().includes(action)).flatMap((s) => [s.Resource].flat())
+
+	test('lets the gavel execution role read exactly its five secrets, its log groups and its image repository', () => {
 		const policy = policyOf(run, 'gavel-execution')
 		const statements: { Action: string | string[]; Resource: string | string[] }[] = policy.Statement
-		const resourcesFor = (action: string) =>
-			statements.filter((s) => [s.Action].flat().includes(action)).flatMap((s) => [s.Resource].flat())
-		// Every secret but the app role's bare password (read once by an operator, never by a task).
+		// Every secret but the app role's bare password (read once by an operator, never by a task)
+		// and the NATS servers' private key (theirs alone).
 		const secretArns = run.deployment
 			.ofType(T.secret)
-			.filter((s) => s.name !== 'gavel-database-app-password')
+			.filter((s) => s.name !== 'gavel-database-app-password' && s.name !== 'gavel-nats-tls-key')
 			.map((s) => s.state.arn)
-		expect(resourcesFor('secretsmanager:GetSecretValue').sort()).toEqual(secretArns.sort())
-		expect(resourcesFor('ecr:BatchGetImage')).toEqual(['arn:aws:ecr:us-east-1:123456789012:repository/gavel'])
+		expect(secretArns).toHaveLength(5)
+		expect(resourcesFor(policy, 'secretsmanager:GetSecretValue').sort()).toEqual(secretArns.sort())
+		expect(resourcesFor(policy, 'ecr:BatchGetImage')).toEqual(['arn:aws:ecr:us-east-1:123456789012:repository/gavel'])
 		const logArns = appServices(run).map((s) => {
 			const group = containerOf(run, s).logConfiguration.options['awslogs-group']
 			const lg = run.deployment.ofType('aws:cloudwatch/logGroup:LogGroup').find((x) => x.state.name === group)
 			return `${lg?.state.arn}:log-stream:*`
 		})
-		expect(resourcesFor('logs:PutLogEvents').sort()).toEqual(logArns.sort())
+		expect(resourcesFor(policy, 'logs:PutLogEvents').sort()).toEqual(logArns.sort())
 		for (const s of statements) expect([s.Action].flat().some((a) => a.endsWith('*'))).toBe(false)
 		// Nothing else: the only managed policy in the stack is AWS's own for ECS-managed EBS volumes.
 		expect(run.deployment.ofType('aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => a.inputs.policyArn)).toEqual([
 			'arn:aws:iam::aws:policy/service-role/AmazonECSInfrastructureRolePolicyForVolumes',
 		])
+	})
+
+	test('lets the NATS execution role read exactly the password and the TLS key, and write its logs', () => {
+		const policy = policyOf(run, 'gavel-nats-execution')
+		const arn = (name: string) => run.deployment.get(T.secret, name).state.arn
+		expect(resourcesFor(policy, 'secretsmanager:GetSecretValue').sort()).toEqual([arn('gavel-nats-password'), arn('gavel-nats-tls-key')].sort())
+		expect(policy.Statement.flatMap((s: { Action: string | string[] }) => [s.Action].flat()).sort()).toEqual(
+			['logs:CreateLogStream', 'logs:PutLogEvents', 'secretsmanager:GetSecretValue'].sort(),
+		)
+	})
+
+	test('starts a NATS node only once its role may read the secrets (else its first tasks fail to start)', async () => {
+		const policy = 'aws:iam/rolePolicy:RolePolicy::gavel-nats-execution'
+		const slow = await deployForTest(testStackArgs(), { [policy]: 150 })
+		const at = (event: string) => slow.deployment.timeline.indexOf(event)
+		expect(at(`end:${policy}`)).toBeGreaterThan(-1)
+		expect(at('start:aws:ecs/service:Service::gavel-nats-0')).toBeGreaterThan(at(`end:${policy}`))
 	})
 
 	test('lets ECS, and nothing else, manage the NATS volumes', () => {

@@ -15,6 +15,8 @@ export interface ArchiverSettings {
 	natsUrl?: string
 	/** NATS_USER and NATS_PASSWORD, when the servers want them. */
 	natsAuth?: { user: string; pass: string }
+	/** NATS_CA_FILE or NATS_CA (or a tls:// server): TLS required, the servers verified against that CA. */
+	natsTls?: { caFile?: string; ca?: string }
 	/** NATS_STREAM_REPLICAS: the events and dead-letter streams' replicas, and the consumer's. */
 	streamReplicas?: number
 	stream: string

@@ -285,6 +285,7 @@ export function runArchiver(settings: ArchiverSettings, deps: ArchiverDeps): Run
 		createJetStreamLogSource({
 			natsUrl: settings.natsUrl!,
 			auth: settings.natsAuth,
+			tls: settings.natsTls,
 			replicas: settings.streamReplicas,
 			stream: settings.stream,
 			subjectPrefix: settings.subjectPrefix,

@@ -14,10 +14,33 @@ export interface NatsAuth {
 	pass: string
 }
 
+/**
+ * nats.js's TLS options (transport-node reads `caFile` at each connect, or takes `ca` as text).
+ * Any object, even `{}`, makes the client refuse a server without TLS; without a CA the servers
+ * are checked against the system's CAs. Left out, the client still upgrades when a server offers
+ * TLS, but would also talk in clear to one that does not.
+ */
+export interface NatsTls {
+	caFile?: string
+	ca?: string
+}
+
+/** Verification codes of Node's TLS errors: the servers' certificate was refused, not the network. */
+const CERTIFICATE_ERROR = /CERT|SIGNATURE|ISSUER|ALTNAME/
+
+/** A refused certificate names the settings that decide it, so the start's one line says what to fix. */
+export function explainNatsTlsError(err: unknown): unknown {
+	const code = (err as { code?: unknown } | null)?.code
+	if (typeof code !== 'string' || !CERTIFICATE_ERROR.test(code)) return err
+	return new Error(`${(err as Error).message} (${code}); NATS_CA_FILE or NATS_CA must be the CA that signed the servers' certificates`, { cause: err })
+}
+
 export interface NatsEventBusOptions {
 	/** One NATS URL, or a cluster's servers comma-separated (NATS_URL). */
 	url: string
 	auth?: NatsAuth
+	/** NATS_CA_FILE, NATS_CA or a tls:// server: TLS required and verified (src/archive/host.ts natsTlsOf). */
+	tls?: NatsTls
 	/** The stream's replicas (NATS_STREAM_REPLICAS); unset keeps an existing stream's count, 1 for a new one. */
 	replicas?: number
 	stream?: string
@@ -54,10 +77,13 @@ export async function createNatsEventBus(options: NatsEventBusOptions) {
 	const nc = await connect({
 		servers: serverList(options.url),
 		...options.auth,
+		tls: options.tls,
 		name: options.name ?? 'gavel',
 		maxReconnectAttempts: -1,
 		reconnectTimeWait: 250,
 		noAsyncTraces: true,
+	}).catch((err: unknown) => {
+		throw explainNatsTlsError(err)
 	})
 	await ensureStream(nc, stream, prefix, { maxAgeMs: options.maxAgeMs, replicas: options.replicas, log }).catch(async (err: unknown) => {
 		await nc.close()

@@ -15,7 +15,7 @@ import { serverList } from '../../lib/server-list.ts'
 import type { Logger } from '../../observability/log.ts'
 import type { DeadLetterExtras, LogMessage, LogSource, LogSourceHooks } from '../../ports/log-source.ts'
 import { convergeStream, ensureStream, withReplicas } from './streams.ts'
-import type { NatsAuth } from './event-bus.ts'
+import { explainNatsTlsError, type NatsAuth, type NatsTls } from './event-bus.ts'
 import { isStateSubject, STATE_HEADER } from './subjects.ts'
 
 const NS_PER_MS = 1_000_000
@@ -32,6 +32,8 @@ export interface JetStreamLogSourceOptions {
 	natsUrl: string
 	/** NATS_USER and NATS_PASSWORD. */
 	auth?: NatsAuth
+	/** NATS_CA_FILE, NATS_CA or a tls:// server: TLS required and verified. */
+	tls?: NatsTls
 	/** The events and dead-letter streams' replicas (NATS_STREAM_REPLICAS); unset keeps what they have. */
 	replicas?: number
 	stream: string
@@ -204,7 +206,16 @@ export function createJetStreamLogSource(options: JetStreamLogSourceOptions): Lo
 	const loop = async (take: LogSourceHooks['take']) => {
 		for (let attempt = 0; !stopping; attempt++) {
 			try {
-				nc ??= await connect({ servers: serverList(options.natsUrl), ...options.auth, name: 'gavel-archiver', maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+				nc ??= await connect({
+					servers: serverList(options.natsUrl),
+					...options.auth,
+					tls: options.tls,
+					name: 'gavel-archiver',
+					maxReconnectAttempts: -1,
+					reconnectTimeWait: 250,
+				}).catch((err: unknown) => {
+					throw explainNatsTlsError(err)
+				})
 				const { jsm, info } = await ensureStream(nc, stream, options.subjectPrefix, { replicas: options.replicas, log })
 				await ensureDeadLetterStream(nc)
 				await ensureConsumer(jsm, info.config.num_replicas)
