@@ -25,7 +25,7 @@ describe('config', () => {
 
 	test('the archive batch wait: short embedded (a 201 waits for the commit), longer from JetStream (nothing waits); a set value wins', () => {
 		expect(archiverSettings(loadConfig({})).batchWaitMs).toBe(5)
-		expect(archiverSettings(loadConfig({ NATS_URL: 'nats://127.0.0.1:4222', REDIS_URL: 'redis://127.0.0.1:6379' })).batchWaitMs).toBe(25)
+		expect(archiverSettings(loadConfig({ NATS_URL: 'nats://127.0.0.1:4222', REDIS_URL: 'redis://127.0.0.1:6379' })).batchWaitMs).toBe(100)
 		expect(archiverSettings(loadConfig({ NATS_URL: 'nats://127.0.0.1:4222', REDIS_URL: 'redis://127.0.0.1:6379', ARCHIVE_BATCH_WAIT_MS: '2' })).batchWaitMs).toBe(2)
 	})
 
