@@ -13,7 +13,9 @@ FROM ${BUN_IMAGE} AS build
 WORKDIR /src
 # Dependencies first: a source change does not reinstall them. The build needs no dev dependency,
 # and no install script of ours (the postinstall sets up pulumi/, which is not in this context).
+# patches/: bun install applies them (package.json "patchedDependencies").
 COPY package.json bun.lock bunfig.toml ./
+COPY patches/ patches/
 RUN --mount=type=cache,target=/root/.bun/install/cache \
 	bun install --frozen-lockfile --production --ignore-scripts
 # .dockerignore lets in only the build inputs (src/, workers/, scripts/, tsconfig.json).

@@ -1,7 +1,7 @@
 // The Dockerfile, .dockerignore and compose.yaml, read as data. No Docker engine runs here; the
 // compiled binary the image runs is exercised in tests/e2e/binary.test.ts.
 import { describe, expect, test } from 'bun:test'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError, DEFAULT_PORT, loadConfig, ROLE_NAMES } from '../../src/config.ts'
 
@@ -94,6 +94,25 @@ describe('Dockerfile', async () => {
 	})
 })
 
+describe('dependency patches', async () => {
+	const patches = Object.values((JSON.parse(await read('package.json')) as { patchedDependencies?: Record<string, string> }).patchedDependencies ?? {})
+
+	test("postgres.js carries gavel's fix (a write after its connection closed crashed the process)", async () => {
+		expect(patches).toContain('patches/postgres@3.4.9.patch')
+		for (const patch of patches) expect(existsSync(join(ROOT, patch))).toBe(true)
+		// bun install applied it: what every process imports has the guard.
+		expect(await Bun.file(join(ROOT, 'node_modules/postgres/src/connection.js')).text()).toContain("gavel's patch")
+	})
+
+	test("the image's install step has the patches: copied before it", () => {
+		const build = stagesOf(parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8')))[0]!.instructions
+		const install = build.findIndex((i) => i.keyword === 'RUN' && i.args.includes('bun install'))
+		const copy = build.findIndex((i) => i.keyword === 'COPY' && /(^|\s)patches\/?(\s|$)/.test(i.args))
+		expect(copy).toBeGreaterThanOrEqual(0)
+		expect(copy).toBeLessThan(install)
+	})
+})
+
 describe('.dockerignore', async () => {
 	const rules = (await read('.dockerignore'))
 		.split('\n')
@@ -103,7 +122,7 @@ describe('.dockerignore', async () => {
 	test('is an allowlist that lets in exactly what the build stage copies', () => {
 		expect(rules[0]).toBe('*')
 		const allowed = rules.filter((r) => r.startsWith('!')).map((r) => r.slice(1).replace(/\/$/, ''))
-		expect(allowed).toEqual(expect.arrayContaining(['package.json', 'bun.lock', 'bunfig.toml', 'tsconfig.json', 'src', 'scripts', 'workers']))
+		expect(allowed).toEqual(expect.arrayContaining(['package.json', 'bun.lock', 'bunfig.toml', 'patches', 'tsconfig.json', 'src', 'scripts', 'workers']))
 		for (const path of allowed.filter((p) => p !== 'workers')) expect(existsSync(join(ROOT, path))).toBe(true)
 		// Allowed paths may not hold local secrets or installs: these come after the allowlist, so they win.
 		const last = (pattern: string) => rules.lastIndexOf(pattern)
