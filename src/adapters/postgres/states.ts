@@ -1,9 +1,19 @@
 import type { Sql } from 'postgres'
 import { parseStateRecord } from '../../domain/state-record.ts'
-import type { IdempotencyEntry } from '../../domain/state-record.ts'
+import type { IdempotencyEntry, StateRecord } from '../../domain/state-record.ts'
 import type { ArchiveState, RestorableQuery } from '../../ports/archive.ts'
 import type { Restorable } from '../../ports/bid-store.ts'
 import { arrayLiteral } from './array-literal.ts'
+
+/** Each auction's record with the highest rev among `states`. */
+export function newestPerAuction(states: readonly ArchiveState[]): StateRecord[] {
+	const newest = new Map<string, StateRecord>()
+	for (const { state } of states) {
+		const kept = newest.get(state.auction)
+		if (!kept || kept.rev < state.rev) newest.set(state.auction, state)
+	}
+	return [...newest.values()]
+}
 
 const ms = (column: string) => `(extract(epoch from ${column}) * 1000)::int8`
 
@@ -18,6 +28,9 @@ export function postgresStates(sql: Sql) {
 		async writeStates(states: readonly ArchiveState[]): Promise<void> {
 			if (states.length === 0) return
 			const answers = states.flatMap(({ state }) => (state.idempotency ? [{ auction: state.auction, ...state.idempotency }] : []))
+			// Only an auction's newest record is kept: the older ones of a batch need not travel
+			// (a busy auction has several commits in one; the statement keeps the newest all the same).
+			const newest = newestPerAuction(states)
 			await sql.begin(async (tx) => {
 				await tx.unsafe(
 					`insert into auction_states (auction_id, rev, closed, at, record)
@@ -27,11 +40,11 @@ export function postgresStates(sql: Sql) {
 					on conflict (auction_id) do update set rev = excluded.rev, closed = excluded.closed, at = excluded.at, record = excluded.record
 					where auction_states.rev < excluded.rev`,
 					[
-						arrayLiteral(states.map((s) => s.state.auction)),
-						arrayLiteral(states.map((s) => s.state.rev)),
-						arrayLiteral(states.map((s) => s.state.record.closed)),
-						arrayLiteral(states.map((s) => s.state.at)),
-						arrayLiteral(states.map((s) => JSON.stringify({ ...s.state, idempotency: null }))),
+						arrayLiteral(newest.map((s) => s.auction)),
+						arrayLiteral(newest.map((s) => s.rev)),
+						arrayLiteral(newest.map((s) => s.record.closed)),
+						arrayLiteral(newest.map((s) => s.at)),
+						arrayLiteral(newest.map((s) => JSON.stringify({ ...s, idempotency: null }))),
 					],
 				)
 				if (answers.length === 0) return
