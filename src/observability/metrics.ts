@@ -34,6 +34,9 @@ export interface LiveSample {
  * createMetrics builds one Prometheus registry per process (not prom-client's global one, so
  * tests can run several apps side by side). Label children on the hot path are cached.
  */
+/** Why the archiver dead-letters (workers/archiver/run.ts, decode.ts). */
+export const DEAD_LETTER_REASONS = ['undecodable', 'invalid', 'rejected', 'seq-conflict', 'max-deliveries'] as const
+
 export function createMetrics() {
 	const registry = new Registry()
 	collectDefaultMetrics({ register: registry, prefix: 'gavel_' })
@@ -167,10 +170,13 @@ export function createMetrics() {
 	const lagSeconds = new Gauge({ name: 'gavel_archive_lag_seconds', help: 'Age of the oldest event not archived yet', registers })
 	const deadLetters = new Counter({
 		name: 'gavel_archive_dead_letters_total',
-		help: 'Events sent to the dead-letter stream, by reason (undecodable, invalid, rejected, seq-conflict, max-deliveries)',
+		help: `Events sent to the dead-letter stream, by reason (${DEAD_LETTER_REASONS.join(', ')})`,
 		labelNames: ['reason'] as const,
 		registers,
 	})
+	// Every reason at 0 from the start, as the rebuild counter: a delta-converting collector (the
+	// AWS stack's) takes a series' first value as its baseline and would drop the first dead letter.
+	for (const reason of DEAD_LETTER_REASONS) deadLetters.labels(reason).inc(0)
 	const writeFailures = new Counter({
 		name: 'gavel_archive_write_failures_total',
 		help: 'Archive writes that failed and will be retried (database unavailable)',

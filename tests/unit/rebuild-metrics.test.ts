@@ -56,3 +56,10 @@ test('a rebuild the archive fails counts as failed, and the gauge goes back to 0
 	expect(await value(metrics, 'gavel_store_rebuilds_total', { result: 'rebuilt' })).toBe(0)
 	expect(await value(metrics, 'gavel_store_rebuilding')).toBe(0)
 })
+
+test('every dead-letter reason is exported at 0 before the first one, for the same collector', async () => {
+	const metric = await createMetrics().registry.getSingleMetric('gavel_archive_dead_letters_total')?.get()
+	expect(metric?.values.map((v) => [v.labels.reason, v.value]).sort()).toEqual(
+		[['invalid', 0], ['max-deliveries', 0], ['rejected', 0], ['seq-conflict', 0], ['undecodable', 0]],
+	)
+})
