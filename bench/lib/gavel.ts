@@ -44,6 +44,18 @@ export const runId = () => `bench_${Date.now().toString(36)}_${Math.random().toS
  * the archiver as a second process (ROLES=archiver) writing to Postgres. It waits for both to
  * be ready; `stop` ends both and removes what the run created.
  */
+/** BENCH_ENV="KEY=value KEY2=value": settings for every gavel process a bench starts (to try one). */
+function benchEnv(): Record<string, string> {
+	const pairs = (Bun.env.BENCH_ENV ?? '').split(/\s+/).filter(Boolean)
+	return Object.fromEntries(
+		pairs.map((pair) => {
+			const at = pair.indexOf('=')
+			if (at < 1) throw new Error(`BENCH_ENV: "${pair}" is not KEY=value`)
+			return [pair.slice(0, at), pair.slice(at + 1)]
+		}),
+	)
+}
+
 export async function startGavel(env: Record<string, string> = {}, bunFlags: string[] = [], root = ROOT, { archiver: withArchiver = true } = {}): Promise<Target> {
 	const id = runId()
 	const embedded = env.REDIS_URL === '' && env.NATS_URL === ''
@@ -68,6 +80,7 @@ export async function startGavel(env: Record<string, string> = {}, bunFlags: str
 		LIVE_MAX_SOCKETS_PER_IP: '0', // watchers of a bench all come from 127.0.0.1
 		DATA_DIR: `/tmp/gavel-${id}`,
 		ROLES: embedded ? 'api,live,archiver,closer' : 'api,live,closer',
+		...benchEnv(),
 		...env,
 	}
 	const spawn = (extra: Record<string, string>, flags: string[]) =>
