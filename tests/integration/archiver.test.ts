@@ -32,6 +32,24 @@ async function setup(overrides: Parameters<typeof testArchiverSettings>[0] = {},
 	return { schema, settings, sql, count }
 }
 
+/** setup() plus gavel's NATS bus publishing into the stream and an archiver consuming it; all closed after `run`. */
+async function withBusAndArchiver(
+	overrides: Parameters<typeof testArchiverSettings>[0],
+	run: (ctx: Awaited<ReturnType<typeof setup>> & { bus: Awaited<ReturnType<typeof createNatsEventBus>> }) => Promise<void>,
+) {
+	const ctx = await setup(overrides)
+	const bus = await createNatsEventBus({ url: NATS_URL, stream: ctx.settings.stream, subjectPrefix: ctx.settings.subjectPrefix, log: silentLogger() })
+	const archiver = runArchiver(ctx.settings, { log: silentLogger(), report: reports().add })
+	try {
+		await untilConsuming(suite.nc, ctx.settings)
+		await run({ ...ctx, bus })
+	} finally {
+		await archiver.stop()
+		await bus.close()
+		await ctx.sql.end()
+	}
+}
+
 /** `n` auctions of `perAuction` events each (created, then bids), as JSON. */
 function manyEvents(auctions: number, perAuction: number) {
 	return Array.from({ length: auctions }, () => {
@@ -130,11 +148,7 @@ describe('archiver: JetStream → Postgres', () => {
 	}, 30_000)
 
 	test("one message per commit: an event carrying its state record is archived as both, and acked once both are stored", async () => {
-		const { settings, sql, count } = await setup()
-		const bus = await createNatsEventBus({ url: NATS_URL, stream: settings.stream, subjectPrefix: settings.subjectPrefix, log: silentLogger() })
-		const archiver = runArchiver(settings, { log: silentLogger(), report: reports().add })
-		try {
-			await untilConsuming(suite.nc, settings)
+		await withBusAndArchiver({}, async ({ settings, sql, count, bus }) => {
 			const a = auctionEvents()
 			const commits = [a.created(), a.bid('bob', 1000), a.bid('carol', 1100)].map((e, rev) => ({ ...e, state: stateOf(a.auction, rev).json }))
 			await Promise.all(commits.map((c) => bus.publish(a.auction, c.event.id, c.json, c.state)))
@@ -147,19 +161,11 @@ describe('archiver: JetStream → Postgres', () => {
 				const s = await consumerState(suite.nc, settings.stream, settings.consumer)
 				return s.pending === 0 && s.ackPending === 0 && s.redelivered === 0
 			}, 'every message acked once')
-		} finally {
-			await archiver.stop()
-			await bus.close()
-			await sql.end()
-		}
+		})
 	}, 30_000)
 
 	test("a commit's message is not acked while its state record is not stored, even with its event archived (one-entry batches)", async () => {
-		const { settings, sql, count } = await setup({ batchMax: 1 })
-		const bus = await createNatsEventBus({ url: NATS_URL, stream: settings.stream, subjectPrefix: settings.subjectPrefix, log: silentLogger() })
-		const archiver = runArchiver(settings, { log: silentLogger(), report: reports().add })
-		try {
-			await untilConsuming(suite.nc, settings)
+		await withBusAndArchiver({ batchMax: 1 }, async ({ settings, sql, count, bus }) => {
 			await until(async () => (await sql`select 1 from auction_states`.catch(() => null)) !== null, 'the tables created')
 			await sql`alter table auction_states rename to auction_states_away` // the state's write fails (and is retried)
 			const a = auctionEvents()
@@ -171,19 +177,11 @@ describe('archiver: JetStream → Postgres', () => {
 			await sql`alter table auction_states_away rename to auction_states`
 			await until(async () => (await sql`select 1 from auction_states where auction_id = ${a.auction}`).length === 1, 'the state archived')
 			await until(async () => (await consumerState(suite.nc, settings.stream, settings.consumer)).ackPending === 0, 'the message acked')
-		} finally {
-			await archiver.stop()
-			await bus.close()
-			await sql.end()
-		}
+		})
 	}, 30_000)
 
 	test("a commit's state record the archive refuses is dead-lettered on its own (its body, part `state`); its event is archived, the message settled", async () => {
-		const { settings, sql, count } = await setup()
-		const bus = await createNatsEventBus({ url: NATS_URL, stream: settings.stream, subjectPrefix: settings.subjectPrefix, log: silentLogger() })
-		const archiver = runArchiver(settings, { log: silentLogger(), report: reports().add })
-		try {
-			await untilConsuming(suite.nc, settings)
+		await withBusAndArchiver({}, async ({ settings, count, bus }) => {
 			const a = auctionEvents()
 			const created = a.created()
 			const broken = JSON.stringify({ auction: a.auction, rev: 'zero' }) // fails the state record's schema
@@ -200,11 +198,7 @@ describe('archiver: JetStream → Postgres', () => {
 				const s = await consumerState(suite.nc, settings.stream, settings.consumer)
 				return s.pending === 0 && s.ackPending === 0
 			}, 'the message settled')
-		} finally {
-			await archiver.stop()
-			await bus.close()
-			await sql.end()
-		}
+		})
 	}, 30_000)
 
 	test('an event with a taken seq goes to the dead-letter stream beside the stored one; the first stays, the rest go on', async () => {
