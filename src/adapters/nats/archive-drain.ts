@@ -2,7 +2,8 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from '../../observability/log.ts'
 
-const POLL_MS = 250
+// Short: the store waits empty meanwhile (bids answer 503), and a consumer info is one cheap request.
+const POLL_MS = 50
 const LOG_EVERY_MS = 5_000
 
 /**
