@@ -283,17 +283,24 @@ describe('lifecycle', () => {
 				body: JSON.stringify({ id: 'drain', title: 'Drain', startingPrice: 100, increment: 1, endsAt: Date.now() + 60_000 }),
 			})
 			expect(create.status).toBe(201)
+			// SIGTERM once the first answer is back, so the server is taking bids (not after a fixed
+			// few ms, which a busy machine may spend before any bid arrives) and most are in flight.
+			let answered = () => {}
+			const firstAnswer = new Promise<void>((resolve) => (answered = resolve))
 			const bids = Array.from({ length: 200 }, (_, i) =>
 				fetch(`${serve.url}/auctions/drain/bids`, {
 					method: 'POST',
 					headers: { authorization: `Bearer ${bidder}`, 'content-type': 'application/json', 'idempotency-key': `k${i}` },
 					body: JSON.stringify({ amount: 100 + i }),
 				}).then(
-					(r) => r.status,
+					(r) => {
+						answered()
+						return r.status
+					},
 					() => 'refused' as const,
 				),
 			)
-			await Bun.sleep(5)
+			await firstAnswer
 			serve.proc.kill('SIGTERM')
 			const statuses = await Promise.all(bids)
 			// Every request either got a real answer or was never accepted: nothing half-done.
