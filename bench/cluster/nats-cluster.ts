@@ -1,8 +1,8 @@
-import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { Children, freePorts, ownServer, pidRunning, requireBinary, waitForPort, type OwnServer } from '../lib/servers.ts'
+import { Children, freePorts, ownServer, requireBinary, waitForPort } from '../lib/servers.ts'
+import { createNodeSet } from './node-set.ts'
 
 /**
  * A NATS cluster with JetStream on loopback (issue 15): N `nats-server -js` routed to each other,
@@ -118,8 +118,7 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Loc
 	requireBinary('nats-server', 'the local NATS cluster runs its own servers')
 	const ports = freePorts(count * 3)
 	const clusterUrl = (i: number) => `nats://${HOST}:${ports[count + i]}`
-	const servers = new Map<NatsClusterNode, OwnServer>()
-	const nodes: NatsClusterNode[] = []
+	const set = createNodeSet<NatsClusterNode>({ dir, children, detached })
 	for (let i = 0; i < count; i++) {
 		const name = `nats-${i + 1}`
 		const port = ports[i]!
@@ -154,48 +153,31 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Loc
 				return server.pid
 			},
 		}
-		servers.set(node, server)
-		nodes.push(node)
+		set.add(node, server)
 	}
+	const { nodes } = set
 	const nameOf = (monitorPort: number) => nodes.find((n) => n.monitorPort === monitorPort)?.name ?? `monitor ${monitorPort}`
-	const running = () => nodes.filter((n) => n.pid !== undefined && pidRunning(n.pid))
-	const serverOf = (node: NatsClusterNode) => {
-		const server = servers.get(node)
-		if (!server) throw new Error(`${node.name} is not a node of this cluster`)
-		return server
+	const problems = async () => {
+		const live = set.running()
+		if (live.length === 0) return ['no server is running']
+		const found = natsClusterProblems(await Promise.all(live.map((n) => probeNatsNode(n.monitorPort))), nameOf)
+		if (found.length > 0) return found
+		const answer = await jetStreamAnswers(live.map((n) => n.url))
+		return answer === null ? [] : [answer]
 	}
-	const forgetDir = detached ? () => {} : children.defer(() => rm(dir, { recursive: true, force: true }))
 
 	const cluster: LocalNatsCluster = {
 		dir,
 		nodes,
 		url: nodes.map((n) => n.url).join(','),
-		kill: (node, signal = 'SIGKILL') => serverOf(node).kill(signal),
-		restart: (node) => serverOf(node).start(),
-		async waitHealthy(ms = 30_000) {
-			const deadline = Date.now() + ms
-			for (;;) {
-				const live = running()
-				const problems = live.length === 0 ? ['no server is running'] : natsClusterProblems(await Promise.all(live.map((n) => probeNatsNode(n.monitorPort))), nameOf)
-				if (problems.length === 0) {
-					const answer = await jetStreamAnswers(live.map((n) => n.url))
-					if (answer === null) return
-					problems.push(answer)
-				}
-				if (Date.now() > deadline) throw new Error(`the NATS cluster is not healthy after ${ms} ms:\n  ${problems.join('\n  ')}`)
-				await Bun.sleep(100)
-			}
-		},
-		async stop() {
-			await Promise.all([...servers.values()].map((s) => s.kill('SIGTERM')))
-			await rm(dir, { recursive: true, force: true })
-			forgetDir()
-		},
+		kill: set.kill,
+		restart: set.restart,
+		waitHealthy: (ms = 30_000) => set.waitUntilNone(problems, 'the NATS cluster', ms),
+		stop: set.stop,
 	}
 
 	try {
-		await Promise.all(nodes.map((n) => mkdir(n.dir, { recursive: true })))
-		await Promise.all([...servers.values()].map((s) => s.start()))
+		await set.startAll()
 		await cluster.waitHealthy(startTimeoutMs)
 		return cluster
 	} catch (err) {

@@ -1,7 +1,7 @@
 import Redis from 'ioredis'
-import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Children, freePorts, ownServer, pidRunning, requireBinary, waitForPort, type OwnServer } from '../lib/servers.ts'
+import { Children, freePorts, ownServer, requireBinary, waitForPort } from '../lib/servers.ts'
+import { createNodeSet } from './node-set.ts'
 
 /**
  * A Redis Cluster on loopback for trying gavel on a sharded store (issue 15): N primaries, each
@@ -163,8 +163,7 @@ export async function startRedisCluster(options: RedisClusterOptions): Promise<L
 	requireBinary('redis-cli', 'it forms the local Redis Cluster')
 	const count = primaries * (1 + replicasPerPrimary)
 	const ports = freePorts(count * 2)
-	const servers = new Map<RedisClusterNode, OwnServer>()
-	const nodes: RedisClusterNode[] = []
+	const set = createNodeSet<RedisClusterNode>({ dir, children, detached })
 	for (let i = 0; i < count; i++) {
 		const port = ports[i]!
 		const busPort = ports[count + i]!
@@ -200,23 +199,19 @@ export async function startRedisCluster(options: RedisClusterOptions): Promise<L
 				return server.pid
 			},
 		}
-		servers.set(node, server)
-		nodes.push(node)
+		set.add(node, server)
 	}
+	const { nodes, running } = set
 	const nameOf = (port: number) => nodes.find((n) => n.port === port)?.name ?? `127.0.0.1:${port}`
-	const running = () => nodes.filter((n) => n.pid !== undefined && pidRunning(n.pid))
-	const serverOf = (node: RedisClusterNode) => {
-		const server = servers.get(node)
-		if (!server) throw new Error(`${node.name} is not a node of this cluster`)
-		return server
-	}
 	const byRole = async (role: RedisNodeProbe['role']) => {
 		const live = running()
 		const probes = await Promise.all(live.map((n) => probeRedisNode(n.port)))
 		return live.filter((_, i) => probes[i]!.role === role && probes[i]!.error === undefined)
 	}
-	// Attached: an interrupted run removes the dir too (the processes are in `children`).
-	const forgetDir = detached ? () => {} : children.defer(() => rm(dir, { recursive: true, force: true }))
+	const problems = async () => {
+		const live = running()
+		return live.length === 0 ? ['no node is running'] : redisClusterProblems(await Promise.all(live.map((n) => probeRedisNode(n.port))), nameOf)
+	}
 
 	const cluster: LocalRedisCluster = {
 		dir,
@@ -234,28 +229,14 @@ export async function startRedisCluster(options: RedisClusterOptions): Promise<L
 			if (!node) throw new Error(`${asked.name} knows no primary for slot ${slot} (key ${JSON.stringify(key)})${probe.error ? `: ${probe.error}` : ''}`)
 			return node
 		},
-		kill: (node, signal = 'SIGKILL') => serverOf(node).kill(signal),
-		restart: (node) => serverOf(node).start(),
-		async waitHealthy(ms = 30_000) {
-			const deadline = Date.now() + ms
-			for (;;) {
-				const live = running()
-				const problems = live.length === 0 ? ['no node is running'] : redisClusterProblems(await Promise.all(live.map((n) => probeRedisNode(n.port))), nameOf)
-				if (problems.length === 0) return
-				if (Date.now() > deadline) throw new Error(`the Redis Cluster is not healthy after ${ms} ms:\n  ${problems.join('\n  ')}`)
-				await Bun.sleep(100)
-			}
-		},
-		async stop() {
-			await Promise.all([...servers.values()].map((s) => s.kill('SIGTERM')))
-			await rm(dir, { recursive: true, force: true })
-			forgetDir()
-		},
+		kill: set.kill,
+		restart: set.restart,
+		waitHealthy: (ms = 30_000) => set.waitUntilNone(problems, 'the Redis Cluster', ms),
+		stop: set.stop,
 	}
 
 	try {
-		await Promise.all(nodes.map((n) => mkdir(n.dir, { recursive: true })))
-		await Promise.all([...servers.values()].map((s) => s.start()))
+		await set.startAll()
 		await formCluster(nodes, replicasPerPrimary, children, startTimeoutMs)
 		await cluster.waitHealthy(startTimeoutMs)
 		return cluster
@@ -266,7 +247,7 @@ export async function startRedisCluster(options: RedisClusterOptions): Promise<L
 }
 
 /** `redis-cli --cluster create`: assigns the slots, pairs replicas with primaries, and waits for the nodes to meet. */
-async function formCluster(nodes: RedisClusterNode[], replicasPerPrimary: number, children: Children, timeoutMs: number): Promise<void> {
+async function formCluster(nodes: readonly RedisClusterNode[], replicasPerPrimary: number, children: Children, timeoutMs: number): Promise<void> {
 	const argv = ['redis-cli', '--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', String(replicasPerPrimary), '--cluster-yes']
 	const proc = children.add(Bun.spawn(argv, { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' }))
 	const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs)
