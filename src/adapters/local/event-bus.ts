@@ -21,12 +21,18 @@ export function createLocalEventBus() {
 		}
 		if (acks) await Promise.all(acks)
 	}
+	/** A state record to the state subscribers, on a microtask like every delivery. */
+	const deliverState = async (payload: EventPayload) => {
+		if (everyState.size === 0) return
+		await Promise.resolve()
+		await deliver(everyState, payload)
+	}
 	const bus = {
 		async publish(auction, _eventId, payload, state?) {
 			if (closed) throw new Error('event bus is closed')
-			// In one process the commit's state record goes to its own subscribers; the publish
-			// settles once both are stored.
-			const stored = state ? bus.publishState(auction, 0, state) : null
+			// The commit's state record goes to its own subscribers, as publishState sends one; the
+			// publish settles once both are stored.
+			const stored = state ? deliverState(state) : null
 			stored?.catch(() => {}) // awaited below; a failed event delivery must not leave it unhandled
 			if (!handlers.has(auction) && everything.size === 0) return void (await stored)
 			await Promise.resolve()
@@ -40,9 +46,7 @@ export function createLocalEventBus() {
 		},
 		async publishState(_auction, _rev, payload) {
 			if (closed) throw new Error('event bus is closed')
-			if (everyState.size === 0) return
-			await Promise.resolve()
-			await deliver(everyState, payload)
+			await deliverState(payload)
 		},
 		subscribe(auction, onEvent) {
 			let set = handlers.get(auction)
